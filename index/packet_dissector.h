@@ -15,7 +15,7 @@
 #include <array>
 #include <cstdint>
 
-namespace rewind {
+namespace rwd {
 
 // LINKTYPE_* values (pcap file link types) the dissector understands.
 enum LinkType : uint32_t {
@@ -81,6 +81,6 @@ struct PacketFields {
 // Never reads past data[caplen - 1]; never fails (a malformed packet yields what could be read).
 void DissectPacket(uint32_t linktype, const uint8_t* data, uint32_t caplen, PacketFields* out);
 
-}  // namespace rewind
+}  // namespace rwd
 
 #endif  // REWIND_INDEX_PACKET_DISSECTOR_H_

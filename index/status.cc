@@ -3,7 +3,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace rewind {
+namespace rwd {
 
 Status Status::FromErrno(const std::string& context, int err) {
   std::string msg = context + ": " + std::strerror(err);
@@ -25,4 +25,4 @@ std::string Status::ToString() const {
   return message_;
 }
 
-}  // namespace rewind
+}  // namespace rwd

@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-namespace rewind {
+namespace rwd {
 
 class Status {
  public:
@@ -54,6 +54,6 @@ class Result {
   std::optional<T> value_;
 };
 
-}  // namespace rewind
+}  // namespace rwd
 
 #endif  // REWIND_INDEX_STATUS_H_

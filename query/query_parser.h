@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-namespace rewind {
+namespace rwd {
 
 struct QueryNode {
   enum class Kind { kAnd, kOr, kNot, kPrimitive, kTime };
@@ -63,6 +63,6 @@ bool ContainsTime(const QueryNode& node);
 // relative ones ("2h ago"). Returns false if it is not a valid time.
 bool ParseTimeValue(std::string_view text, int64_t now_ns, int64_t* time_ns);
 
-}  // namespace rewind
+}  // namespace rwd
 
 #endif  // REWIND_QUERY_QUERY_PARSER_H_

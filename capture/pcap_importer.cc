@@ -1,0 +1,130 @@
+#include "capture/pcap_importer.h"
+
+#include <pcap/pcap.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+
+#include "index/link_type.h"
+
+namespace rwd {
+namespace {
+
+int64_t MonotonicNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct PcapCloser {
+  void operator()(pcap_t* p) const { pcap_close(p); }
+};
+
+}  // namespace
+
+PcapImporter::PcapImporter(PacketFileWriter* writer, int buffers) : writer_(writer) {
+  if (buffers < 2) buffers = 2;
+  for (int i = 0; i < buffers; ++i) {
+    auto* buf = static_cast<uint8_t*>(std::aligned_alloc(kBlockAlignment, kBlockSize));
+    all_buffers_.push_back(buf);
+    free_buffers_.push_back(buf);
+  }
+}
+
+PcapImporter::~PcapImporter() {
+  Finish();
+  for (uint8_t* b : all_buffers_) std::free(b);
+}
+
+Status PcapImporter::AcquireBuffer() {
+  while (free_buffers_.empty()) {
+    std::vector<void*> done;
+    Status s = writer_->Reap(1, &done);
+    for (void* d : done) free_buffers_.push_back(static_cast<uint8_t*>(d));
+    if (!s.ok()) return s;
+    if (done.empty()) return Status::IOError("no block buffer came back from the writer");
+  }
+  current_ = free_buffers_.back();
+  free_buffers_.pop_back();
+  return Status::OK();
+}
+
+Status PcapImporter::FlushBlock() {
+  if (current_ == nullptr || builder_.num_packets() == 0) return Status::OK();
+  builder_.Finish();
+  uint8_t* buf = current_;
+  current_ = nullptr;
+  Status s = writer_->WriteBlock(buf, buf, MonotonicNs());
+  if (!s.ok()) {
+    free_buffers_.push_back(buf);
+    return s;
+  }
+  return Status::OK();
+}
+
+Status PcapImporter::Finish() {
+  Status s = FlushBlock();
+  if (current_ != nullptr) {
+    free_buffers_.push_back(current_);
+    current_ = nullptr;
+  }
+  std::vector<void*> done;
+  Status f = writer_->FinishFile(&done);
+  for (void* d : done) free_buffers_.push_back(static_cast<uint8_t*>(d));
+  return s.ok() ? f : s;
+}
+
+Status PcapImporter::ImportFile(const std::string& path, ImportFileStats* stats, const ImportProgress& progress) {
+  *stats = ImportFileStats();
+  char errbuf[PCAP_ERRBUF_SIZE] = {0};
+  std::unique_ptr<pcap_t, PcapCloser> p(
+      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf));
+  if (!p) return Status::InvalidArgument(path + ": " + errbuf);
+  struct stat st;
+  uint64_t total = stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  FILE* f = pcap_file(p.get());
+  uint32_t linktype = DltToLinktype(pcap_datalink(p.get()));
+  uint32_t snaplen = static_cast<uint32_t>(pcap_snapshot(p.get()));
+  if (snaplen == 0 || snaplen > kMaxSnapLen) snaplen = kMaxSnapLen;
+  Status result;
+  uint64_t packet_no = 0;
+  while (true) {
+    pcap_pkthdr* hdr = nullptr;
+    const u_char* data = nullptr;
+    long offset_before = f ? ftell(f) : -1;
+    int rc = pcap_next_ex(p.get(), &hdr, &data);
+    if (rc == PCAP_ERROR_BREAK) break;  // end of file
+    if (rc != 1) {
+      result = Status::Corruption(path + ": stopped at packet " + std::to_string(packet_no + 1) +
+                                  " (byte offset " + std::to_string(offset_before) + "): " +
+                                  pcap_geterr(p.get()));
+      break;
+    }
+    ++packet_no;
+    int64_t ts_ns = int64_t{hdr->ts.tv_sec} * 1000000000 + hdr->ts.tv_usec;
+    uint32_t caplen = hdr->caplen > kMaxSnapLen ? kMaxSnapLen : hdr->caplen;
+    if (current_ != nullptr && builder_.linktype() != linktype) {
+      Status s = FlushBlock();
+      if (!s.ok()) return s;
+    }
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (current_ == nullptr) {
+        Status s = AcquireBuffer();
+        if (!s.ok()) return s;
+        builder_.Reset(current_, linktype, snaplen, seq_++);
+      }
+      if (builder_.Add(ts_ns, caplen, hdr->len, data)) break;
+      Status s = FlushBlock();
+      if (!s.ok()) return s;
+    }
+    ++stats->packets;
+    stats->captured_bytes += caplen;
+    if (progress && (packet_no & 0x3fff) == 0) progress(f ? static_cast<uint64_t>(ftell(f)) : 0, total);
+  }
+  stats->input_bytes = f ? static_cast<uint64_t>(ftell(f)) : total;
+  if (progress) progress(result.ok() ? total : stats->input_bytes, total);
+  return result;
+}
+
+}  // namespace rwd

@@ -1,0 +1,182 @@
+#include "index/block_format.h"
+
+#include <linux/if_packet.h>
+
+#include <cstring>
+#include <string>
+
+namespace rwd {
+namespace {
+
+static_assert(sizeof(tpacket_block_desc) == kBlockDescSize);
+static_assert(sizeof(tpacket3_hdr) == kPacketHeaderSize);
+
+// Import places the frame right after the packet header (the kernel puts a sockaddr_ll and padding in
+// between); readers follow tp_mac and tp_next_offset, so both layouts read the same.
+constexpr uint32_t kImportMacOffset = kPacketHeaderSize;
+constexpr uint32_t kImportAlign = 8;
+
+uint32_t AlignUp(uint32_t v, uint32_t a) { return (v + a - 1) & ~(a - 1); }
+
+void SplitTime(int64_t ts_ns, uint32_t* sec, uint32_t* nsec) {
+  if (ts_ns < 0) ts_ns = 0;
+  *sec = static_cast<uint32_t>(ts_ns / 1000000000);
+  *nsec = static_cast<uint32_t>(ts_ns % 1000000000);
+}
+
+}  // namespace
+
+void BlockBuilder::Reset(uint8_t* buf, uint32_t linktype, uint32_t snaplen, uint64_t seq) {
+  buf_ = buf;
+  linktype_ = linktype;
+  num_packets_ = 0;
+  used_ = kFirstPacketOffset;
+  last_offset_ = 0;
+  std::memset(buf_, 0, kFirstPacketOffset);
+  auto* desc = reinterpret_cast<tpacket_block_desc*>(buf_);
+  desc->version = TPACKET_V3;
+  desc->offset_to_priv = kBlockDescSize;
+  desc->hdr.bh1.offset_to_first_pkt = kFirstPacketOffset;
+  desc->hdr.bh1.seq_num = seq;
+  BlockPriv priv{};
+  std::memcpy(priv.magic, kBlockMagic, sizeof(priv.magic));
+  priv.linktype = linktype;
+  priv.snaplen = snaplen;
+  std::memcpy(buf_ + kBlockDescSize, &priv, sizeof(priv));
+}
+
+bool BlockBuilder::Add(int64_t ts_ns, uint32_t caplen, uint32_t len, const uint8_t* data) {
+  if (caplen > kMaxSnapLen) return false;
+  uint32_t offset = used_;
+  uint32_t end = AlignUp(offset + kImportMacOffset + caplen, kImportAlign);
+  if (end > kBlockSize) return false;
+  tpacket3_hdr hdr{};
+  SplitTime(ts_ns, &hdr.tp_sec, &hdr.tp_nsec);
+  hdr.tp_snaplen = caplen;
+  hdr.tp_len = len;
+  hdr.tp_status = TP_STATUS_USER;
+  hdr.tp_mac = kImportMacOffset;
+  hdr.tp_net = kImportMacOffset;
+  std::memcpy(buf_ + offset, &hdr, sizeof(hdr));
+  std::memcpy(buf_ + offset + kImportMacOffset, data, caplen);
+  // Zero the alignment padding so blocks are deterministic.
+  std::memset(buf_ + offset + kImportMacOffset + caplen, 0, end - (offset + kImportMacOffset + caplen));
+  if (num_packets_ > 0) {
+    uint32_t delta = offset - last_offset_;
+    std::memcpy(buf_ + last_offset_, &delta, sizeof(delta));  // tp_next_offset of the previous packet
+  } else {
+    first_ts_ = ts_ns;
+  }
+  last_ts_ = ts_ns;
+  last_offset_ = offset;
+  used_ = end;
+  ++num_packets_;
+  return true;
+}
+
+void BlockBuilder::Finish() {
+  auto* desc = reinterpret_cast<tpacket_block_desc*>(buf_);
+  desc->hdr.bh1.block_status = TP_STATUS_USER;
+  desc->hdr.bh1.num_pkts = num_packets_;
+  desc->hdr.bh1.blk_len = used_;
+  SplitTime(first_ts_, &desc->hdr.bh1.ts_first_pkt.ts_sec, &desc->hdr.bh1.ts_first_pkt.ts_nsec);
+  SplitTime(last_ts_, &desc->hdr.bh1.ts_last_pkt.ts_sec, &desc->hdr.bh1.ts_last_pkt.ts_nsec);
+  // Zero the unused tail so a block's bytes depend only on its packets.
+  std::memset(buf_ + used_, 0, kBlockSize - used_);
+}
+
+Status BlockReader::Open(const uint8_t* block, uint32_t size) {
+  block_ = block;
+  size_ = size;
+  seen_ = 0;
+  status_ = Status::OK();
+  if (size < kFirstPacketOffset) return status_ = Status::Corruption("block shorter than its header");
+  tpacket_block_desc desc;
+  std::memcpy(&desc, block, sizeof(desc));
+  BlockPriv priv;
+  std::memcpy(&priv, block + kBlockDescSize, sizeof(priv));
+  if (std::memcmp(priv.magic, kBlockMagic, sizeof(kBlockMagic)) != 0) {
+    return status_ = Status::Corruption("block has no rewind header (bad magic)");
+  }
+  const auto& h = desc.hdr.bh1;
+  if (h.offset_to_first_pkt < kFirstPacketOffset || h.blk_len > size ||
+      (h.num_pkts > 0 && h.offset_to_first_pkt >= h.blk_len)) {
+    return status_ = Status::Corruption("block descriptor out of bounds (blk_len " +
+                                        std::to_string(h.blk_len) + ")");
+  }
+  linktype_ = priv.linktype;
+  snaplen_ = priv.snaplen;
+  num_packets_ = h.num_pkts;
+  size_ = h.blk_len;
+  next_offset_ = h.offset_to_first_pkt;
+  return status_;
+}
+
+Status DecodePacketRecord(const uint8_t* record, uint32_t avail, uint8_t* scratch, PacketView* out,
+                          uint32_t* next_delta) {
+  if (avail < kPacketHeaderSize) return Status::Corruption("packet header cut off");
+  tpacket3_hdr hdr;
+  std::memcpy(&hdr, record, sizeof(hdr));
+  uint64_t frame_end = uint64_t{hdr.tp_mac} + hdr.tp_snaplen;
+  if (hdr.tp_mac < kPacketHeaderSize || frame_end > avail || hdr.tp_snaplen > kMaxSnapLen) {
+    return Status::Corruption("packet overruns its block");
+  }
+  out->ts_ns = int64_t{hdr.tp_sec} * 1000000000 + hdr.tp_nsec;
+  out->caplen = hdr.tp_snaplen;
+  out->len = hdr.tp_len;
+  out->data = record + hdr.tp_mac;
+  if ((hdr.tp_status & TP_STATUS_VLAN_VALID) && hdr.tp_snaplen >= 12) {
+    // The kernel stripped an 802.1Q tag into the header: put it back after the MAC addresses.
+    uint16_t tpid = (hdr.tp_status & TP_STATUS_VLAN_TPID_VALID) ? hdr.hv1.tp_vlan_tpid : 0x8100;
+    uint16_t tci = static_cast<uint16_t>(hdr.hv1.tp_vlan_tci);
+    std::memcpy(scratch, out->data, 12);
+    scratch[12] = tpid >> 8;
+    scratch[13] = tpid & 0xff;
+    scratch[14] = tci >> 8;
+    scratch[15] = tci & 0xff;
+    std::memcpy(scratch + 16, out->data + 12, hdr.tp_snaplen - 12);
+    out->data = scratch;
+    out->caplen += 4;
+    out->len += 4;
+  }
+  *next_delta = hdr.tp_next_offset;
+  return Status::OK();
+}
+
+Status BlockReader::Decode(uint32_t offset, PacketView* out, uint32_t* next_offset) {
+  if (offset < kFirstPacketOffset || offset % 4 != 0 || offset + kPacketHeaderSize > size_) {
+    return Status::Corruption("packet header at offset " + std::to_string(offset) + " out of bounds");
+  }
+  uint32_t delta = 0;
+  Status s = DecodePacketRecord(block_ + offset, size_ - offset, scratch_, out, &delta);
+  if (!s.ok()) return Status::Corruption("packet at offset " + std::to_string(offset) + ": " + s.message());
+  out->offset = offset;
+  *next_offset = delta == 0 ? 0 : offset + delta;
+  return Status::OK();
+}
+
+bool BlockReader::Next(PacketView* out) {
+  if (!status_.ok() || seen_ >= num_packets_) return false;
+  if (next_offset_ == 0) {
+    status_ = Status::Corruption("block ends after " + std::to_string(seen_) + " of " +
+                                 std::to_string(num_packets_) + " packets");
+    return false;
+  }
+  uint32_t next = 0;
+  status_ = Decode(next_offset_, out, &next);
+  if (!status_.ok()) return false;
+  if (next != 0 && next <= next_offset_) {
+    status_ = Status::Corruption("packet chain goes backwards at offset " + std::to_string(next_offset_));
+    return false;
+  }
+  next_offset_ = next;
+  ++seen_;
+  return true;
+}
+
+Status BlockReader::ReadAt(uint32_t offset, PacketView* out) {
+  uint32_t next = 0;
+  return Decode(offset, out, &next);
+}
+
+}  // namespace rwd

@@ -1,0 +1,111 @@
+// The packet-file block: 1 MiB in the kernel's TPACKET_V3 block layout, so a block handed over by the
+// capture ring is written to disk as-is. BlockBuilder makes such blocks from capture files (import);
+// BlockReader walks one back into packets. See docs/format.md. Neither is thread-safe; both are cheap.
+#ifndef REWIND_INDEX_BLOCK_FORMAT_H_
+#define REWIND_INDEX_BLOCK_FORMAT_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "index/status.h"
+
+namespace rwd {
+
+constexpr uint32_t kBlockSize = 1u << 20;
+constexpr uint32_t kBlockAlignment = 4096;  // O_DIRECT alignment of buffers, offsets and lengths
+// Layout of a block: [48-byte tpacket_block_desc][BlockPriv, 64 bytes][packets ...]. BlockPriv sits in the
+// per-block private area the ring reserves (tp_sizeof_priv = kBlockPrivSize), which the kernel leaves alone.
+constexpr uint32_t kBlockDescSize = 48;
+constexpr uint32_t kBlockPrivSize = 64;
+constexpr uint32_t kFirstPacketOffset = kBlockDescSize + kBlockPrivSize;
+constexpr uint32_t kPacketHeaderSize = 48;  // struct tpacket3_hdr
+constexpr uint32_t kMaxSnapLen = 262144;    // libpcap's MAXIMUM_SNAPLEN
+// Position of a packet within its packet file: block number << 20 | offset of its header in the block.
+// Packet files hold at most 4096 blocks, so positions fit 32 bits.
+constexpr uint32_t kMaxBlocksPerFile = 4096;
+inline uint32_t PacketPosition(uint32_t block, uint32_t offset) { return block << 20 | offset; }
+inline uint32_t PositionBlock(uint32_t pos) { return pos >> 20; }
+inline uint32_t PositionOffset(uint32_t pos) { return pos & (kBlockSize - 1); }
+
+// rewind's per-block metadata in the private area. All fields little-endian.
+struct BlockPriv {
+  char magic[8];       // "RWNDBLK1"
+  uint32_t linktype;   // LINKTYPE_* of every packet in the block
+  uint32_t snaplen;    // snapshot length the packets were captured with
+  uint32_t flags;      // kBlockFlag*
+  uint32_t checksum;   // reserved for a per-block checksum (kBlockFlagChecksum)
+  uint8_t reserved[40];
+};
+static_assert(sizeof(BlockPriv) == kBlockPrivSize);
+constexpr char kBlockMagic[8] = {'R', 'W', 'N', 'D', 'B', 'L', 'K', '1'};
+constexpr uint32_t kBlockFlagChecksum = 1;  // `checksum` is valid (reserved; not written yet)
+
+// Writes TPACKET_V3 blocks into a caller-owned, kBlockSize-byte buffer.
+class BlockBuilder {
+ public:
+  // Starts a new empty block in `buf` (kBlockSize bytes; the builder does not own it).
+  void Reset(uint8_t* buf, uint32_t linktype, uint32_t snaplen, uint64_t seq);
+  // Appends one packet; false if it does not fit (the block is then full). caplen <= kMaxSnapLen.
+  bool Add(int64_t ts_ns, uint32_t caplen, uint32_t len, const uint8_t* data);
+  // Fills the block descriptor; the block is then ready to be written.
+  void Finish();
+  uint32_t num_packets() const { return num_packets_; }
+  uint32_t linktype() const { return linktype_; }
+  uint32_t bytes_used() const { return used_; }
+
+ private:
+  uint8_t* buf_ = nullptr;
+  uint32_t used_ = 0;
+  uint32_t last_offset_ = 0;
+  uint32_t num_packets_ = 0;
+  uint32_t linktype_ = 0;
+  int64_t first_ts_ = 0;
+  int64_t last_ts_ = 0;
+};
+
+// One packet as read back from a block: the frame as it was on the wire (a VLAN tag the kernel moved
+// into the header is put back), valid until the next call on the reader.
+struct PacketView {
+  int64_t ts_ns = 0;
+  uint32_t caplen = 0;
+  uint32_t len = 0;        // original length on the wire
+  uint32_t offset = 0;     // offset of the packet's header in the block
+  const uint8_t* data = nullptr;
+};
+
+// Decodes the packet record whose tpacket3_hdr starts at `record`, with `avail` readable bytes from there.
+// `scratch` (kMaxSnapLen + 8 bytes) receives the frame when a VLAN tag has to be put back. Sets
+// `*next_delta` to tp_next_offset.
+Status DecodePacketRecord(const uint8_t* record, uint32_t avail, uint8_t* scratch, PacketView* out,
+                          uint32_t* next_delta);
+
+// Walks the packets of one block. Validates every header against the block bounds.
+class BlockReader {
+ public:
+  // `block` must stay valid while reading; `size` is the number of readable bytes (kBlockSize normally).
+  Status Open(const uint8_t* block, uint32_t size);
+  uint32_t linktype() const { return linktype_; }
+  uint32_t snaplen() const { return snaplen_; }
+  uint32_t num_packets() const { return num_packets_; }
+  // Next packet in block order; false at the end or on error (then status() says which).
+  bool Next(PacketView* out);
+  // Reads the packet whose header is at `offset` (from a packet position).
+  Status ReadAt(uint32_t offset, PacketView* out);
+  const Status& status() const { return status_; }
+
+ private:
+  Status Decode(uint32_t offset, PacketView* out, uint32_t* next_offset);
+  const uint8_t* block_ = nullptr;
+  uint32_t size_ = 0;
+  uint32_t linktype_ = 0;
+  uint32_t snaplen_ = 0;
+  uint32_t num_packets_ = 0;
+  uint32_t next_offset_ = 0;
+  uint32_t seen_ = 0;
+  Status status_;
+  uint8_t scratch_[kMaxSnapLen + 8];
+};
+
+}  // namespace rwd
+
+#endif  // REWIND_INDEX_BLOCK_FORMAT_H_

@@ -1,0 +1,143 @@
+#include "index/index_builder.h"
+
+#include <leveldb/env.h>
+#include <leveldb/options.h>
+#include <leveldb/table_builder.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "index/block_format.h"
+#include "index/packet_dissector.h"
+
+namespace rwd {
+namespace {
+
+Status FromLevelDb(const leveldb::Status& s, const std::string& context) {
+  if (s.ok()) return Status::OK();
+  if (s.IsCorruption()) return Status::Corruption(context + ": " + s.ToString());
+  if (s.ToString().find("No space left") != std::string::npos) return Status::NoSpace(context + ": " + s.ToString());
+  return Status::IOError(context + ": " + s.ToString());
+}
+
+// Adds every (key, list) of `map` to `out` sorted by key.
+template <typename Map, typename KeyFn>
+void AddSorted(const Map& map, KeyFn key_fn, std::vector<std::pair<std::string, const PostingListBuilder*>>* out) {
+  size_t start = out->size();
+  for (const auto& [value, list] : map) out->emplace_back(key_fn(value), &list);
+  std::sort(out->begin() + start, out->end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+}
+
+}  // namespace
+
+size_t IndexBuilder::Ipv6Hash::operator()(const std::array<uint8_t, 16>& a) const {
+  uint64_t x, y;
+  std::memcpy(&x, a.data(), 8);
+  std::memcpy(&y, a.data() + 8, 8);
+  return std::hash<uint64_t>()(x * 0x9e3779b97f4a7c15ULL ^ y);
+}
+
+IndexBuilder::IndexBuilder() = default;
+IndexBuilder::~IndexBuilder() = default;
+
+Status IndexBuilder::AddBlock(uint32_t block, uint64_t file_offset, uint32_t disk_length, const uint8_t* data) {
+  if (block >= kMaxBlocksPerFile) return Status::InvalidArgument("packet file exceeds the block limit");
+  BlockReader reader;
+  BlockEntry entry;
+  entry.file_offset = file_offset;
+  entry.disk_length = disk_length;
+  Status s = reader.Open(data, kBlockSize);
+  if (s.ok()) {
+    entry.linktype = reader.linktype();
+    PacketView pkt;
+    PacketFields f;
+    bool supported = DissectorSupportsLinkType(entry.linktype);
+    while (reader.Next(&pkt)) {
+      uint32_t pos = PacketPosition(block, pkt.offset);
+      if (entry.packets == 0 || pkt.ts_ns < entry.min_ts_ns) entry.min_ts_ns = pkt.ts_ns;
+      if (entry.packets == 0 || pkt.ts_ns > entry.max_ts_ns) entry.max_ts_ns = pkt.ts_ns;
+      ++entry.packets;
+      summary_.captured_bytes += pkt.caplen;
+      summary_.wire_bytes += pkt.len;
+      if (!supported) continue;  // the whole block is a candidate for every lookup (see QueryPlan)
+      DissectPacket(entry.linktype, pkt.data, pkt.caplen, &f);
+      for (int i = 0; i < f.num_ipv4; ++i) ipv4_[f.ipv4[i]].Add(pos);
+      for (int i = 0; i < f.num_ipv6; ++i) ipv6_[f.ipv6[i]].Add(pos);
+      for (int i = 0; i < f.num_ports; ++i) ports_[f.ports[i]].Add(pos);
+      for (int i = 0; i < f.num_protocols; ++i) protocols_[f.protocols[i]].Add(pos);
+      for (int i = 0; i < f.num_ethertypes; ++i) ethertypes_[f.ethertypes[i]].Add(pos);
+      for (int i = 0; i < f.num_vlans; ++i) vlans_[f.vlans[i]].Add(pos);
+      if (f.incomplete) incomplete_.Add(pos);
+    }
+    s = reader.status();
+  }
+  if (entry.packets > 0) {
+    if (summary_.packets == 0 || entry.min_ts_ns < summary_.min_ts_ns) summary_.min_ts_ns = entry.min_ts_ns;
+    if (summary_.packets == 0 || entry.max_ts_ns > summary_.max_ts_ns) summary_.max_ts_ns = entry.max_ts_ns;
+    summary_.packets += entry.packets;
+    auto& lt = summary_.linktypes;
+    if (std::find(lt.begin(), lt.end(), entry.linktype) == lt.end()) {
+      lt.push_back(entry.linktype);
+      std::sort(lt.begin(), lt.end());
+    }
+  }
+  // A block is recorded even when damaged, so block numbers stay file offsets / kBlockSize.
+  blocks_.resize(block);
+  blocks_.push_back(entry);
+  summary_.blocks = static_cast<uint32_t>(blocks_.size());
+  if (!s.ok()) return Status::Corruption("block " + std::to_string(block) + ": " + s.message());
+  return Status::OK();
+}
+
+size_t IndexBuilder::memory() const {
+  size_t m = sizeof(*this) + blocks_.capacity() * sizeof(BlockEntry);
+  for (const auto& [k, v] : ipv4_) m += v.memory() + 16;
+  for (const auto& [k, v] : ipv6_) m += v.memory() + 32;
+  for (const auto& [k, v] : ports_) m += v.memory() + 16;
+  for (const auto& p : protocols_) m += p.memory();
+  return m;
+}
+
+Status IndexBuilder::Finish(const std::string& path, uint64_t file_bytes) {
+  summary_.file_bytes = file_bytes;
+  std::vector<std::pair<std::string, const PostingListBuilder*>> lists;
+  AddSorted(ipv4_, [](uint32_t a) { return Ipv4Key(a); }, &lists);
+  AddSorted(ipv6_, [](const std::array<uint8_t, 16>& a) { return Ipv6Key(a.data()); }, &lists);
+  AddSorted(ports_, [](uint16_t p) { return PortKey(p); }, &lists);
+  for (int p = 0; p < 256; ++p) {
+    if (protocols_[p].size() > 0) lists.emplace_back(ProtocolKey(static_cast<uint8_t>(p)), &protocols_[p]);
+  }
+  AddSorted(ethertypes_, [](uint16_t t) { return EthertypeKey(t); }, &lists);
+  AddSorted(vlans_, [](uint16_t v) { return VlanKey(v); }, &lists);
+  if (incomplete_.size() > 0) lists.emplace_back(IncompleteKey(), &incomplete_);
+
+  leveldb::Env* env = leveldb::Env::Default();
+  std::string tmp = path + ".tmp";
+  leveldb::WritableFile* raw_file = nullptr;
+  leveldb::Status ls = env->NewWritableFile(tmp, &raw_file);
+  if (!ls.ok()) return FromLevelDb(ls, "creating index " + tmp);
+  std::unique_ptr<leveldb::WritableFile> file(raw_file);
+  leveldb::Options options;
+  options.compression = leveldb::kSnappyCompression;
+  leveldb::TableBuilder table(options, file.get());
+  table.Add(SummaryKey(), summary_.Encode());
+  for (uint32_t i = 0; i < blocks_.size(); ++i) table.Add(BlockKey(i), blocks_[i].Encode());
+  for (const auto& [key, list] : lists) table.Add(key, list->Encode());
+  ls = table.Finish();
+  if (ls.ok()) ls = file->Sync();
+  if (ls.ok()) ls = file->Close();
+  if (!ls.ok()) {
+    env->RemoveFile(tmp);
+    return FromLevelDb(ls, "writing index " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    env->RemoveFile(tmp);
+    return Status::FromErrno("renaming index to " + path, err);
+  }
+  return Status::OK();
+}
+
+}  // namespace rwd

@@ -1,0 +1,57 @@
+// IndexBuilder: accumulates the index of one packet file block by block and writes it as one immutable
+// LevelDB table when the file is complete. Not thread-safe: one builder per packet file, one thread at a time.
+#ifndef REWIND_INDEX_INDEX_BUILDER_H_
+#define REWIND_INDEX_INDEX_BUILDER_H_
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "index/index_format.h"
+#include "index/posting_list.h"
+#include "index/status.h"
+
+namespace rwd {
+
+class IndexBuilder {
+ public:
+  IndexBuilder();
+  ~IndexBuilder();
+  IndexBuilder(const IndexBuilder&) = delete;
+  IndexBuilder& operator=(const IndexBuilder&) = delete;
+
+  // Indexes block number `block` of the packet file (blocks are added in order, starting at 0).
+  // `data` holds the block as written (kBlockSize bytes, TPACKET_V3 layout). A block that fails to parse
+  // is recorded up to the damage and the error is returned.
+  Status AddBlock(uint32_t block, uint64_t file_offset, uint32_t disk_length, const uint8_t* data);
+
+  // Writes the table to `path` atomically (a temporary file, fsync, rename). `file_bytes` is the packet
+  // file's final size.
+  Status Finish(const std::string& path, uint64_t file_bytes);
+
+  const FileSummary& summary() const { return summary_; }
+  // Approximate heap bytes held by the builder.
+  size_t memory() const;
+
+ private:
+  struct Ipv6Hash {
+    size_t operator()(const std::array<uint8_t, 16>& a) const;
+  };
+  FileSummary summary_;
+  std::vector<BlockEntry> blocks_;
+  std::unordered_map<uint32_t, PostingListBuilder> ipv4_;
+  std::unordered_map<std::array<uint8_t, 16>, PostingListBuilder, Ipv6Hash> ipv6_;
+  std::unordered_map<uint16_t, PostingListBuilder> ports_;
+  std::unordered_map<uint16_t, PostingListBuilder> ethertypes_;
+  std::unordered_map<uint16_t, PostingListBuilder> vlans_;
+  std::array<PostingListBuilder, 256> protocols_;
+  PostingListBuilder incomplete_;
+};
+
+}  // namespace rwd
+
+#endif  // REWIND_INDEX_INDEX_BUILDER_H_

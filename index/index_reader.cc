@@ -1,0 +1,90 @@
+#include "index/index_reader.h"
+
+#include <leveldb/env.h>
+#include <leveldb/iterator.h>
+#include <leveldb/options.h>
+#include <leveldb/table.h>
+
+#include "index/posting_list.h"
+
+namespace rwd {
+namespace {
+
+Status Corrupt(const std::string& path, const std::string& what) {
+  return Status::Corruption("index " + path + ": " + what);
+}
+
+}  // namespace
+
+IndexReader::~IndexReader() = default;
+
+Result<std::unique_ptr<IndexReader>> IndexReader::Open(const std::string& path) {
+  std::unique_ptr<IndexReader> r(new IndexReader());
+  r->path_ = path;
+  leveldb::Env* env = leveldb::Env::Default();
+  leveldb::RandomAccessFile* file = nullptr;
+  leveldb::Status ls = env->NewRandomAccessFile(path, &file);
+  if (!ls.ok()) return Status::IOError("opening index " + path + ": " + ls.ToString());
+  r->file_.reset(file);
+  ls = env->GetFileSize(path, &r->table_bytes_);
+  if (!ls.ok()) return Status::IOError("sizing index " + path + ": " + ls.ToString());
+  leveldb::Options options;
+  options.paranoid_checks = true;
+  leveldb::Table* table = nullptr;
+  ls = leveldb::Table::Open(options, file, r->table_bytes_, &table);
+  if (!ls.ok()) return Corrupt(path, ls.ToString());
+  r->table_.reset(table);
+
+  leveldb::ReadOptions ro;
+  ro.verify_checksums = true;
+  std::unique_ptr<leveldb::Iterator> it(table->NewIterator(ro));
+  it->Seek(SummaryKey());
+  if (!it->Valid() || it->key().ToString() != SummaryKey()) {
+    return Corrupt(path, it->status().ok() ? "no summary record" : it->status().ToString());
+  }
+  Status s = FileSummary::Decode(std::string_view(it->value().data(), it->value().size()), &r->summary_);
+  if (!s.ok()) return Corrupt(path, s.message());
+  r->blocks_.reserve(r->summary_.blocks);
+  for (it->Seek(BlockKey(0)); it->Valid(); it->Next()) {
+    leveldb::Slice key = it->key();
+    if (key.size() != 5 || static_cast<uint8_t>(key[0]) != kKeyBlock) break;
+    BlockEntry e;
+    s = BlockEntry::Decode(std::string_view(it->value().data(), it->value().size()), &e);
+    if (!s.ok()) return Corrupt(path, s.message());
+    if (key.ToString() != BlockKey(static_cast<uint32_t>(r->blocks_.size()))) {
+      return Corrupt(path, "block directory has a gap");
+    }
+    r->blocks_.push_back(e);
+  }
+  if (!it->status().ok()) return Corrupt(path, it->status().ToString());
+  if (r->blocks_.size() != r->summary_.blocks) return Corrupt(path, "block directory incomplete");
+  return r;
+}
+
+Status IndexReader::Lookup(const std::string& key, std::vector<uint32_t>* out) const {
+  return LookupRange(key, key, out);
+}
+
+Status IndexReader::LookupRange(const std::string& first, const std::string& last,
+                                std::vector<uint32_t>* out) const {
+  leveldb::ReadOptions ro;
+  ro.verify_checksums = true;
+  std::unique_ptr<leveldb::Iterator> it(table_->NewIterator(ro));
+  size_t lists = 0;
+  size_t start = out->size();
+  leveldb::Slice last_slice(last);
+  for (it->Seek(first); it->Valid() && it->key().compare(last_slice) <= 0; it->Next()) {
+    Status s = DecodePostingList(std::string_view(it->value().data(), it->value().size()), out);
+    if (!s.ok()) return Corrupt(path_, s.message());
+    ++lists;
+  }
+  if (!it->status().ok()) return Corrupt(path_, it->status().ToString());
+  if (lists > 1 || start > 0) {
+    std::vector<uint32_t> v(out->begin(), out->end());
+    NormalizePositions(&v);
+    *out = std::move(v);
+  }
+  return Status::OK();
+}
+
+}  // namespace rwd

@@ -1,0 +1,100 @@
+#include "index/packet_file_reader.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace rwd {
+namespace {
+
+constexpr uint32_t kPacketReadSize = 2048;  // first read for a single packet; most frames fit
+
+}  // namespace
+
+PacketFileReader::~PacketFileReader() {
+  if (fd_ >= 0) close(fd_);
+}
+
+Result<std::unique_ptr<PacketFileReader>> PacketFileReader::Open(const std::string& path) {
+  std::unique_ptr<PacketFileReader> r(new PacketFileReader());
+  r->path_ = path;
+  r->fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (r->fd_ < 0) return Status::FromErrno("opening " + path, errno);
+  struct stat st;
+  if (fstat(r->fd_, &st) != 0) return Status::FromErrno("stat " + path, errno);
+  r->size_ = static_cast<uint64_t>(st.st_size);
+  r->scratch_.reset(new uint8_t[kMaxSnapLen + 8]);
+  return r;
+}
+
+Status PacketFileReader::PreadFully(uint8_t* buf, uint32_t len, uint64_t offset, uint32_t* got) {
+  *got = 0;
+  while (*got < len) {
+    ssize_t n = pread(fd_, buf + *got, len - *got, static_cast<off_t>(offset + *got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno("reading " + path_, errno);
+    if (n == 0) break;
+    *got += static_cast<uint32_t>(n);
+  }
+  bytes_read_ += *got;
+  return Status::OK();
+}
+
+Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader) {
+  if (block.disk_length != kBlockSize || block.flags != 0) {
+    return Status::Corruption(path_ + ": unsupported block encoding at offset " + std::to_string(block.file_offset));
+  }
+  block_.resize(kBlockSize);
+  uint32_t got = 0;
+  Status s = PreadFully(block_.data(), kBlockSize, block.file_offset, &got);
+  if (!s.ok()) return s;
+  if (got < kFirstPacketOffset) {
+    return Status::Corruption(path_ + ": block at offset " + std::to_string(block.file_offset) + " is missing");
+  }
+  s = reader->Open(block_.data(), got);
+  if (!s.ok()) return Status::Corruption(path_ + " block at offset " + std::to_string(block.file_offset) + ": " + s.message());
+  return s;
+}
+
+Status PacketFileReader::ReadPacket(const BlockEntry& block, uint32_t offset, PacketView* out) {
+  if (block.disk_length != kBlockSize || block.flags != 0) {
+    return Status::Corruption(path_ + ": unsupported block encoding at offset " + std::to_string(block.file_offset));
+  }
+  if (offset < kFirstPacketOffset || offset >= kBlockSize) return Status::Corruption(path_ + ": bad packet offset");
+  uint32_t avail_in_block = kBlockSize - offset;
+  uint32_t want = avail_in_block < kPacketReadSize ? avail_in_block : kPacketReadSize;
+  packet_.resize(want);
+  uint32_t got = 0;
+  Status s = PreadFully(packet_.data(), want, block.file_offset + offset, &got);
+  if (!s.ok()) return s;
+  uint32_t delta = 0;
+  s = DecodePacketRecord(packet_.data(), got, scratch_.get(), out, &delta);
+  if (!s.ok() && got == want && want < avail_in_block) {
+    // A large frame: read the rest of the record.
+    uint32_t header_and_frame = 0;
+    if (got >= kPacketHeaderSize) {
+      uint32_t snaplen, mac16;
+      std::memcpy(&snaplen, packet_.data() + 12, 4);
+      uint16_t mac;
+      std::memcpy(&mac, packet_.data() + 24, 2);
+      mac16 = mac;
+      header_and_frame = mac16 + snaplen;
+    }
+    if (header_and_frame > got && header_and_frame <= avail_in_block) {
+      packet_.resize(header_and_frame);
+      uint32_t more = 0;
+      s = PreadFully(packet_.data() + got, header_and_frame - got, block.file_offset + offset + got, &more);
+      if (!s.ok()) return s;
+      s = DecodePacketRecord(packet_.data(), got + more, scratch_.get(), out, &delta);
+    }
+  }
+  if (!s.ok()) return Status::Corruption(path_ + " packet at block offset " + std::to_string(block.file_offset) + "+" +
+                                         std::to_string(offset) + ": " + s.message());
+  out->offset = offset;
+  return s;
+}
+
+}  // namespace rwd

@@ -1,0 +1,45 @@
+// PacketFileReader: reads blocks and single packets of one packet file, located through its index's block
+// directory. The query engine reads packet files only through this class. Not thread-safe (one per cursor).
+#ifndef REWIND_INDEX_PACKET_FILE_READER_H_
+#define REWIND_INDEX_PACKET_FILE_READER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "index/block_format.h"
+#include "index/index_format.h"
+#include "index/status.h"
+
+namespace rwd {
+
+class PacketFileReader {
+ public:
+  ~PacketFileReader();
+  static Result<std::unique_ptr<PacketFileReader>> Open(const std::string& path);
+
+  // Reads a whole block and opens `*reader` on it. The block stays valid until the next ReadBlock().
+  Status ReadBlock(const BlockEntry& block, BlockReader* reader);
+  // Reads just the packet whose header is at `offset` in `block` (a few KiB of I/O instead of the block).
+  // `*out` stays valid until the next call.
+  Status ReadPacket(const BlockEntry& block, uint32_t offset, PacketView* out);
+
+  uint64_t bytes_read() const { return bytes_read_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  PacketFileReader() = default;
+  Status PreadFully(uint8_t* buf, uint32_t len, uint64_t offset, uint32_t* got);
+  std::string path_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  std::vector<uint8_t> block_;
+  std::vector<uint8_t> packet_;
+  std::unique_ptr<uint8_t[]> scratch_;
+  uint64_t bytes_read_ = 0;
+};
+
+}  // namespace rwd
+
+#endif  // REWIND_INDEX_PACKET_FILE_READER_H_

@@ -1,0 +1,45 @@
+// PostingList: a sorted list of packet positions (see block_format.h), stored as a varint count followed by
+// varint deltas. PostingListBuilder is not thread-safe; the free functions are.
+#ifndef REWIND_INDEX_POSTING_LIST_H_
+#define REWIND_INDEX_POSTING_LIST_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "index/status.h"
+
+namespace rwd {
+
+class PostingListBuilder {
+ public:
+  // Positions must be added in non-decreasing order; a repeat of the last one is ignored.
+  void Add(uint32_t position);
+  uint32_t size() const { return count_; }
+  // The encoded list (count prefix included).
+  std::string Encode() const;
+  size_t memory() const { return deltas_.capacity() + sizeof(*this); }
+
+ private:
+  std::string deltas_;
+  uint32_t count_ = 0;
+  uint32_t last_ = 0;
+};
+
+// Decodes an encoded list and appends its positions to `*out`.
+Status DecodePostingList(std::string_view encoded, std::vector<uint32_t>* out);
+
+// Set operations on sorted, duplicate-free position vectors.
+std::vector<uint32_t> IntersectPositions(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b);
+std::vector<uint32_t> UnionPositions(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b);
+// Sorts and removes duplicates in place.
+void NormalizePositions(std::vector<uint32_t>* v);
+
+void PutVarint32(std::string* dst, uint32_t v);
+// Parses a varint from [*p, limit); advances *p. False if truncated or too long.
+bool GetVarint32(const char** p, const char* limit, uint32_t* v);
+
+}  // namespace rwd
+
+#endif  // REWIND_INDEX_POSTING_LIST_H_

@@ -1,0 +1,129 @@
+#include "index/store_layout.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+
+namespace rwd {
+namespace {
+
+Status MakeDir(const std::string& path) {
+  if (mkdir(path.c_str(), 0755) == 0 || errno == EEXIST) return Status::OK();
+  return Status::FromErrno("creating " + path, errno);
+}
+
+bool ParseWriterDir(const std::string& entry, uint32_t* writer) {
+  if (entry.size() < 4 || entry.compare(0, 3, "PKT") != 0) return false;
+  uint32_t n = 0;
+  for (size_t i = 3; i < entry.size(); ++i) {
+    if (entry[i] < '0' || entry[i] > '9' || i > 9) return false;
+    n = n * 10 + (entry[i] - '0');
+  }
+  *writer = n;
+  return true;
+}
+
+}  // namespace
+
+std::string PacketDirectory(const std::string& store, uint32_t writer) {
+  return store + "/PKT" + std::to_string(writer);
+}
+
+std::string IndexDirectory(const std::string& store, uint32_t writer) {
+  return store + "/IDX" + std::to_string(writer);
+}
+
+std::string FileNameForTime(int64_t ns) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%020lld", static_cast<long long>(ns < 0 ? 0 : ns));
+  return buf;
+}
+
+bool IsStoreFileName(const std::string& name) {
+  return name.size() == 20 && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+Result<std::vector<StoreFile>> ListStoreFiles(const std::string& store) {
+  DIR* d = opendir(store.c_str());
+  if (d == nullptr) return Status::FromErrno("opening store " + store, errno);
+  std::vector<uint32_t> writers;
+  while (dirent* e = readdir(d)) {
+    uint32_t w;
+    if (ParseWriterDir(e->d_name, &w)) writers.push_back(w);
+  }
+  closedir(d);
+  std::vector<StoreFile> files;
+  for (uint32_t w : writers) {
+    std::string pdir = PacketDirectory(store, w);
+    std::string idir = IndexDirectory(store, w);
+    DIR* pd = opendir(pdir.c_str());
+    if (pd == nullptr) return Status::FromErrno("opening " + pdir, errno);
+    while (dirent* e = readdir(pd)) {
+      std::string name = e->d_name;
+      if (!IsStoreFileName(name)) continue;
+      StoreFile f;
+      f.writer = w;
+      f.name = name;
+      f.packet_path = pdir + "/" + name;
+      f.index_path = idir + "/" + name;
+      struct stat st;
+      f.indexed = stat(f.index_path.c_str(), &st) == 0;
+      files.push_back(std::move(f));
+    }
+    closedir(pd);
+  }
+  std::sort(files.begin(), files.end(), [](const StoreFile& a, const StoreFile& b) {
+    return a.name != b.name ? a.name < b.name : a.writer < b.writer;
+  });
+  return files;
+}
+
+Result<WriterLock> WriterLock::Acquire(const std::string& store, uint32_t writer) {
+  Status s = MakeDir(store);
+  if (s.ok()) s = MakeDir(PacketDirectory(store, writer));
+  if (s.ok()) s = MakeDir(IndexDirectory(store, writer));
+  if (!s.ok()) return s;
+  std::string lock_path = PacketDirectory(store, writer) + "/.lock";
+  int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("opening " + lock_path, errno);
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    close(fd);
+    if (err == EWOULDBLOCK) return Status::IOError(PacketDirectory(store, writer) + " is in use by another writer");
+    return Status::FromErrno("locking " + lock_path, err);
+  }
+  return WriterLock(fd, writer);
+}
+
+Result<WriterLock> WriterLock::AcquireFree(const std::string& store, uint32_t first) {
+  for (uint32_t w = first; w < first + 1024; ++w) {
+    Result<WriterLock> lock = Acquire(store, w);
+    if (lock.ok() || lock.status().message().find("in use") == std::string::npos) return lock;
+  }
+  return Status::IOError("no free writer directory in " + store);
+}
+
+WriterLock::WriterLock(WriterLock&& other) noexcept : fd_(other.fd_), writer_(other.writer_) { other.fd_ = -1; }
+
+WriterLock& WriterLock::operator=(WriterLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = other.fd_;
+    writer_ = other.writer_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+WriterLock::~WriterLock() {
+  if (fd_ >= 0) close(fd_);
+}
+
+}  // namespace rwd

@@ -1,0 +1,54 @@
+// StoreLayout: where a store keeps its files. Per writer n (a capture thread or an import) there are
+// DIR/PKT<n>/ (packet files) and DIR/IDX<n>/ (one index table per packet file, same name). A name is the
+// file's creation time in nanoseconds since the epoch, 20 digits zero-padded, so names sort by time as
+// plain strings. A packet file without its index is incomplete (being written, or cut off by a crash).
+// Free functions; thread-safe.
+#ifndef REWIND_INDEX_STORE_LAYOUT_H_
+#define REWIND_INDEX_STORE_LAYOUT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "index/status.h"
+
+namespace rwd {
+
+struct StoreFile {
+  uint32_t writer = 0;
+  std::string name;
+  std::string packet_path;
+  std::string index_path;
+  bool indexed = false;  // index table present
+};
+
+std::string PacketDirectory(const std::string& store, uint32_t writer);
+std::string IndexDirectory(const std::string& store, uint32_t writer);
+std::string FileNameForTime(int64_t ns);
+bool IsStoreFileName(const std::string& name);
+
+// Every packet file of the store, sorted by name then writer. NotFound if `store` does not exist.
+Result<std::vector<StoreFile>> ListStoreFiles(const std::string& store);
+
+// Holds an exclusive lock on one writer's directories for as long as it lives.
+class WriterLock {
+ public:
+  // Creates the store and the writer's directories if needed and locks them. Fails if another process
+  // holds the lock.
+  static Result<WriterLock> Acquire(const std::string& store, uint32_t writer);
+  // Locks the first writer number >= `first` that nobody holds.
+  static Result<WriterLock> AcquireFree(const std::string& store, uint32_t first);
+  WriterLock(WriterLock&& other) noexcept;
+  WriterLock& operator=(WriterLock&& other) noexcept;
+  ~WriterLock();
+  uint32_t writer() const { return writer_; }
+
+ private:
+  WriterLock(int fd, uint32_t writer) : fd_(fd), writer_(writer) {}
+  int fd_ = -1;
+  uint32_t writer_ = 0;
+};
+
+}  // namespace rwd
+
+#endif  // REWIND_INDEX_STORE_LAYOUT_H_

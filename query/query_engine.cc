@@ -1,0 +1,285 @@
+#include "query/query_engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <queue>
+
+#include "index/packet_file_reader.h"
+
+namespace rwd {
+namespace {
+
+// Below this many candidates in a block, packets are read one by one; above, the whole block is read.
+constexpr size_t kSinglePacketReadLimit = 48;
+
+int64_t WallClockNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+// Yields the matching packets of one packet file in file order. The current packet stays valid until
+// Advance().
+class Query::FileCursor {
+ public:
+  FileCursor(const OpenFile* file, const QueryPlan* plan, PacketFilter* filter, QueryStats* stats)
+      : file_(file), plan_(plan), filter_(filter), stats_(stats) {}
+
+  // Prepares the work list and moves to the first match. False on a file-level error (reported as a warning).
+  bool Start() {
+    const auto& blocks = file_->index->blocks();
+    FileCandidates cand;
+    Status s = plan_->Candidates(*file_->index, &cand);
+    if (!s.ok()) return Fail(s);
+    auto reader = PacketFileReader::Open(file_->file.packet_path);
+    if (!reader.ok()) return Fail(reader.status());
+    reader_ = std::move(*reader);
+    const TimeRange& tr = plan_->time_range();
+    auto in_range = [&](uint32_t b) {
+      return b < blocks.size() && blocks[b].packets > 0 && tr.Overlaps(blocks[b].min_ts_ns, blocks[b].max_ts_ns);
+    };
+    if (cand.all) {
+      for (uint32_t b = 0; b < blocks.size(); ++b) {
+        if (in_range(b)) work_.push_back({b, {}, true});
+      }
+    } else {
+      size_t i = 0, w = 0;
+      for (uint32_t b = 0; b < blocks.size(); ++b) {
+        WorkItem item{b, {}, false};
+        while (w < cand.whole_blocks.size() && cand.whole_blocks[w] < b) ++w;
+        item.whole = w < cand.whole_blocks.size() && cand.whole_blocks[w] == b;
+        while (i < cand.positions.size() && PositionBlock(cand.positions[i]) < b) ++i;
+        while (i < cand.positions.size() && PositionBlock(cand.positions[i]) == b) {
+          item.offsets.push_back(PositionOffset(cand.positions[i++]));
+        }
+        if (item.offsets.size() > kSinglePacketReadLimit) item.whole = true;
+        if ((item.whole || !item.offsets.empty()) && in_range(b)) work_.push_back(std::move(item));
+      }
+    }
+    Advance();
+    return true;
+  }
+
+  bool valid() const { return valid_; }
+  const PacketView& packet() const { return packet_; }
+  uint32_t linktype() const { return linktype_; }
+
+  void Advance() {
+    valid_ = false;
+    while (true) {
+      if (in_block_) {
+        PacketView p;
+        while (block_reader_.Next(&p)) {
+          ++stats_->packets_examined;
+          if (filter_->Matches(linktype_, p)) {
+            packet_ = p;
+            valid_ = true;
+            return;
+          }
+        }
+        if (!block_reader_.status().ok()) Warn(block_reader_.status());
+        in_block_ = false;
+        ++item_;
+        continue;
+      }
+      if (item_ >= work_.size()) return;
+      const WorkItem& item = work_[item_];
+      const BlockEntry& entry = file_->index->blocks()[item.block];
+      linktype_ = entry.linktype;
+      if (item.whole) {
+        uint64_t before = reader_->bytes_read();
+        Status s = reader_->ReadBlock(entry, &block_reader_);
+        stats_->bytes_read += reader_->bytes_read() - before;
+        ++stats_->blocks_read;
+        if (!s.ok()) {
+          Warn(s);
+          ++item_;
+          continue;
+        }
+        in_block_ = true;
+        continue;
+      }
+      while (offset_ < item.offsets.size()) {
+        uint64_t before = reader_->bytes_read();
+        PacketView p;
+        Status s = reader_->ReadPacket(entry, item.offsets[offset_++], &p);
+        stats_->bytes_read += reader_->bytes_read() - before;
+        ++stats_->packets_read;
+        if (!s.ok()) {
+          Warn(s);
+          continue;
+        }
+        ++stats_->packets_examined;
+        if (filter_->Matches(linktype_, p)) {
+          packet_ = p;
+          valid_ = true;
+          return;
+        }
+      }
+      offset_ = 0;
+      ++item_;
+    }
+  }
+
+ private:
+  struct WorkItem {
+    uint32_t block;
+    std::vector<uint32_t> offsets;
+    bool whole;
+  };
+  bool Fail(const Status& s) {
+    Warn(s);
+    return false;
+  }
+  void Warn(const Status& s) {
+    if (stats_->warnings.size() < 100) stats_->warnings.push_back("skipped: " + s.ToString());
+  }
+
+  const OpenFile* file_;
+  const QueryPlan* plan_;
+  PacketFilter* filter_;
+  QueryStats* stats_;
+  std::unique_ptr<PacketFileReader> reader_;
+  std::vector<WorkItem> work_;
+  size_t item_ = 0;
+  size_t offset_ = 0;
+  bool in_block_ = false;
+  BlockReader block_reader_;
+  uint32_t linktype_ = 0;
+  PacketView packet_;
+  bool valid_ = false;
+};
+
+Query::~Query() = default;
+
+Result<std::unique_ptr<Query>> Query::Prepare(const std::string& store, const std::string& text,
+                                              const QueryOptions& options) {
+  std::unique_ptr<Query> q(new Query());
+  q->store_ = store;
+  q->text_ = text;
+  q->options_ = options;
+  QuerySyntaxError err;
+  int64_t now = options.now_ns != 0 ? options.now_ns : WallClockNs();
+  if (!ParseQuery(text, now, &q->parsed_, &err)) return Status::InvalidArgument(err.ToString());
+  q->plan_ = QueryPlan::Build(q->parsed_.root.get());
+  q->filter_ = std::make_unique<PacketFilter>(q->parsed_.root.get(), options.vlan_fold);
+
+  auto files = ListStoreFiles(store);
+  if (!files.ok()) return files.status();
+  std::vector<uint32_t> linktypes;
+  for (StoreFile& f : *files) {
+    if (!f.indexed) continue;
+    ++q->total_files_;
+    auto index = IndexReader::Open(f.index_path);
+    if (!index.ok()) {
+      q->open_warnings_.push_back("skipped: " + index.status().ToString());
+      continue;
+    }
+    for (uint32_t lt : (*index)->summary().linktypes) {
+      if (std::find(linktypes.begin(), linktypes.end(), lt) == linktypes.end()) linktypes.push_back(lt);
+    }
+    q->files_.push_back({std::move(f), std::move(*index)});
+  }
+  Status s = q->filter_->Validate(linktypes);
+  if (!s.ok()) return s;
+  return q;
+}
+
+Status Query::Run(bool (*emit)(void*, uint32_t, const PacketView&), void* ctx, QueryStats* stats) {
+  *stats = QueryStats();
+  stats->files = total_files_;
+  stats->warnings = open_warnings_;
+  const TimeRange& tr = plan_.time_range();
+  std::vector<const OpenFile*> order;
+  for (const OpenFile& f : files_) {
+    const FileSummary& s = f.index->summary();
+    if (s.packets > 0 && tr.Overlaps(s.min_ts_ns, s.max_ts_ns)) order.push_back(&f);
+  }
+  std::stable_sort(order.begin(), order.end(), [](const OpenFile* a, const OpenFile* b) {
+    return a->index->summary().min_ts_ns < b->index->summary().min_ts_ns;
+  });
+  stats->files_searched = order.size();
+
+  // k-way merge by timestamp; files join the merge when the merge reaches their first timestamp, so only
+  // files that overlap in time are open at once. Ties keep file order.
+  std::vector<std::unique_ptr<FileCursor>> cursors;
+  auto later = [](const std::pair<int64_t, size_t>& a, const std::pair<int64_t, size_t>& b) { return a > b; };
+  std::priority_queue<std::pair<int64_t, size_t>, std::vector<std::pair<int64_t, size_t>>, decltype(later)> heap(later);
+  size_t next_file = 0;
+  Status result;
+  while (true) {
+    if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) {
+      result = Status::Cancelled("query cancelled");
+      break;
+    }
+    while (next_file < order.size() &&
+           (heap.empty() || order[next_file]->index->summary().min_ts_ns <= heap.top().first)) {
+      auto c = std::make_unique<FileCursor>(order[next_file], &plan_, filter_.get(), stats);
+      ++next_file;
+      if (!c->Start() || !c->valid()) continue;
+      heap.emplace(c->packet().ts_ns, cursors.size());
+      cursors.push_back(std::move(c));
+    }
+    if (heap.empty()) break;
+    size_t i = heap.top().second;
+    heap.pop();
+    FileCursor* c = cursors[i].get();
+    ++stats->packets_matched;
+    stats->bytes_matched += c->packet().caplen;
+    if (!emit(ctx, c->linktype(), c->packet())) {
+      result = Status::Cancelled("output closed");
+      break;
+    }
+    if (options_.limit != 0 && stats->packets_matched >= options_.limit) break;
+    c->Advance();
+    if (c->valid()) heap.emplace(c->packet().ts_ns, i);
+    else cursors[i].reset();
+  }
+  for (const auto& [lt, why] : filter_->inapplicable()) {
+    stats->warnings.push_back("the filter does not apply to link type " + std::to_string(lt) + ": " + why);
+  }
+  return result;
+}
+
+Status Query::Execute(ByteSink* sink, QueryStats* stats) {
+  std::vector<uint32_t> linktypes;
+  const TimeRange& tr = plan_.time_range();
+  for (const OpenFile& f : files_) {
+    const FileSummary& s = f.index->summary();
+    if (s.packets == 0 || !tr.Overlaps(s.min_ts_ns, s.max_ts_ns)) continue;
+    for (uint32_t lt : s.linktypes) {
+      if (std::find(linktypes.begin(), linktypes.end(), lt) == linktypes.end()) linktypes.push_back(lt);
+    }
+  }
+  std::sort(linktypes.begin(), linktypes.end());
+  if (linktypes.empty()) linktypes.push_back(1);  // an empty answer: Ethernet
+  CaptureFormat format = options_.pcapng || linktypes.size() > 1 ? CaptureFormat::kPcapng : CaptureFormat::kPcap;
+  PcapWriter writer(sink, format, options_.nanos);
+  Status s = writer.Begin(linktypes, kMaxSnapLen);
+  if (!s.ok()) return s;
+  // Matches are flushed at least every kFlushIntervalNs, so a reader sees packets while the query runs.
+  constexpr int64_t kFlushIntervalNs = 200 * 1000 * 1000;
+  struct Ctx {
+    PcapWriter* writer;
+    Status status;
+    int64_t last_flush;
+  } ctx{&writer, Status::OK(), WallClockNs()};
+  s = Run(
+      [](void* p, uint32_t lt, const PacketView& pkt) {
+        auto* c = static_cast<Ctx*>(p);
+        c->status = c->writer->WritePacket(lt, pkt.ts_ns, pkt.caplen, pkt.len, pkt.data);
+        int64_t now = WallClockNs();
+        if (c->status.ok() && now - c->last_flush > kFlushIntervalNs) {
+          c->status = c->writer->Flush();
+          c->last_flush = now;
+        }
+        return c->status.ok();
+      },
+      &ctx, stats);
+  if (!ctx.status.ok()) return ctx.status;
+  Status f = writer.Flush();
+  return s.ok() ? f : s;
+}
+
+}  // namespace rwd

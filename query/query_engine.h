@@ -1,0 +1,90 @@
+// Query: one query over a store, from text to a pcap stream. Prepare() parses, plans and validates without
+// reading packet files (a malformed query never scans the store); Execute() streams matching packets, merged
+// across files and writers in timestamp order, to a ByteSink as they are found.
+// A Query is used by one thread; several Queries may run on one store at once.
+#ifndef REWIND_QUERY_QUERY_ENGINE_H_
+#define REWIND_QUERY_QUERY_ENGINE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "index/index_reader.h"
+#include "index/status.h"
+#include "index/store_layout.h"
+#include "query/packet_filter.h"
+#include "query/pcap_writer.h"
+#include "query/query_parser.h"
+#include "query/query_plan.h"
+
+namespace rwd {
+
+struct QueryOptions {
+  uint64_t limit = 0;          // stop after this many packets (0: no limit)
+  bool nanos = false;          // nanosecond timestamps in the output
+  bool pcapng = false;         // pcapng even when one link type would allow pcap
+  bool vlan_fold = true;       // host/net/port/proto also match inside VLAN tags (see PacketFilter)
+  int64_t now_ns = 0;          // "now" for relative times (0: the wall clock)
+  const std::atomic<bool>* cancel = nullptr;  // set by another thread to stop the query
+};
+
+struct QueryStats {
+  uint64_t files = 0;             // indexed packet files in the store
+  uint64_t files_searched = 0;    // files whose time span overlaps the query
+  uint64_t blocks_read = 0;       // whole blocks read
+  uint64_t packets_read = 0;      // single packets read through the index
+  uint64_t bytes_read = 0;        // packet-file bytes read
+  uint64_t packets_examined = 0;  // packets checked against the filter
+  uint64_t packets_matched = 0;   // packets written
+  uint64_t bytes_matched = 0;     // captured bytes of the packets written
+  std::vector<std::string> warnings;  // damaged files or blocks skipped, link types the filter does not apply to
+};
+
+class Query {
+ public:
+  ~Query();
+  // InvalidArgument ("at position N: problem") for a malformed query; NotFound if the store is missing.
+  static Result<std::unique_ptr<Query>> Prepare(const std::string& store, const std::string& text,
+                                                const QueryOptions& options);
+  // Streams the answer. Cancelled if the sink's reader went away or `cancel` was set.
+  Status Execute(ByteSink* sink, QueryStats* stats);
+  const QueryPlan& plan() const { return plan_; }
+
+  // Per-packet callback form of Execute(), for previews: `fn` returns false to stop.
+  struct Match {
+    uint32_t linktype;
+    const PacketView* packet;
+  };
+  template <typename Fn>
+  Status ForEach(Fn fn, QueryStats* stats);
+
+ private:
+  class FileCursor;
+  Query() = default;
+  Status Run(bool (*emit)(void*, uint32_t, const PacketView&), void* ctx, QueryStats* stats);
+  std::string store_;
+  std::string text_;
+  QueryOptions options_;
+  ParsedQuery parsed_;
+  QueryPlan plan_;
+  std::unique_ptr<PacketFilter> filter_;
+  struct OpenFile {
+    StoreFile file;
+    std::unique_ptr<IndexReader> index;
+  };
+  std::vector<OpenFile> files_;
+  std::vector<std::string> open_warnings_;
+  uint64_t total_files_ = 0;
+};
+
+template <typename Fn>
+Status Query::ForEach(Fn fn, QueryStats* stats) {
+  return Run([](void* ctx, uint32_t lt, const PacketView& p) { return (*static_cast<Fn*>(ctx))(Match{lt, &p}); },
+             &fn, stats);
+}
+
+}  // namespace rwd
+
+#endif  // REWIND_QUERY_QUERY_ENGINE_H_

@@ -1,0 +1,69 @@
+#include "web/command_line.h"
+
+#include <cerrno>
+#include <cstdlib>
+
+namespace rwd {
+
+Result<CommandLine> CommandLine::Parse(int argc, char** argv, const std::set<std::string>& value_flags,
+                                       const std::set<std::string>& switches) {
+  CommandLine cl;
+  bool only_positional = false;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (only_positional || a.size() < 2 || a[0] != '-' || (a[1] != '-' && a != "-v" && a != "-q")) {
+      cl.positional_.push_back(a);
+      continue;
+    }
+    if (a == "--") {
+      only_positional = true;
+      continue;
+    }
+    std::string name = a[1] == '-' ? a.substr(2) : a.substr(1);
+    std::string value;
+    bool has_value = false;
+    size_t eq = name.find('=');
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    if (switches.count(name)) {
+      if (has_value) return Status::InvalidArgument("--" + name + " takes no value");
+      cl.values_[name] = "1";
+    } else if (value_flags.count(name)) {
+      if (!has_value) {
+        if (i + 1 >= argc) return Status::InvalidArgument("--" + name + " needs a value");
+        value = argv[++i];
+      }
+      cl.values_[name] = value;
+    } else {
+      return Status::InvalidArgument("unknown flag --" + name);
+    }
+  }
+  return cl;
+}
+
+std::string CommandLine::Get(const std::string& flag, const std::string& fallback) const {
+  auto it = values_.find(flag);
+  return it == values_.end() ? fallback : it->second;
+}
+
+Status CommandLine::GetUint(const std::string& flag, uint64_t fallback, uint64_t* out) const {
+  auto it = values_.find(flag);
+  if (it == values_.end()) {
+    *out = fallback;
+    return Status::OK();
+  }
+  const std::string& v = it->second;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+  if (v.empty() || v[0] == '-' || *end != '\0' || errno != 0) {
+    return Status::InvalidArgument("--" + flag + " wants a non-negative integer, got '" + v + "'");
+  }
+  *out = n;
+  return Status::OK();
+}
+
+}  // namespace rwd

@@ -1,0 +1,14 @@
+// The `rewind` subcommands. Each takes the arguments after its name and returns the process exit status:
+// 0 success, 1 failure (a message on stderr), 2 usage error or malformed query.
+#ifndef REWIND_WEB_COMMANDS_H_
+#define REWIND_WEB_COMMANDS_H_
+
+namespace rwd {
+
+int RunImportCommand(int argc, char** argv);
+int RunQueryCommand(int argc, char** argv);
+int RunStatsCommand(int argc, char** argv);
+
+}  // namespace rwd
+
+#endif  // REWIND_WEB_COMMANDS_H_

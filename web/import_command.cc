@@ -1,0 +1,118 @@
+// `rewind import`: stores capture files, with a progress bar on a terminal.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "capture/packet_file_writer.h"
+#include "capture/pcap_importer.h"
+#include "web/command_line.h"
+#include "web/commands.h"
+
+namespace rwd {
+namespace {
+
+const char kImportUsage[] =
+    "usage: rewind import --dir DIR [--filesize_mb N] [--writer N] [-q] FILE...\n"
+    "  --dir DIR        store directory (created if missing)\n"
+    "  --filesize_mb N  rotate packet files at N MiB (default 1024, at most 4096)\n"
+    "  --writer N       write into DIR/PKT<N> (default: the first one no other process holds, from 0)\n"
+    "  -q               no progress output\n"
+    "A damaged input keeps every packet before the damage; the exit status is then 1.\n";
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+}  // namespace
+
+int RunImportCommand(int argc, char** argv) {
+  auto cl = CommandLine::Parse(argc, argv, {"dir", "filesize_mb", "writer"}, {"help", "q"});
+  if (!cl.ok()) {
+    std::fprintf(stderr, "rewind import: %s\n%s", cl.status().message().c_str(), kImportUsage);
+    return 2;
+  }
+  if (cl->Has("help")) {
+    std::fputs(kImportUsage, stdout);
+    return 0;
+  }
+  uint64_t filesize_mb = 0, writer_no = 0;
+  Status s = cl->GetUint("filesize_mb", 1024, &filesize_mb);
+  if (s.ok()) s = cl->GetUint("writer", 0, &writer_no);
+  if (!s.ok() || !cl->Has("dir") || cl->positional().empty() || filesize_mb == 0 || filesize_mb > 4096) {
+    std::fprintf(stderr, "rewind import: %s\n%s",
+                 !s.ok() ? s.message().c_str() : "needs --dir, 1 <= --filesize_mb <= 4096 and at least one file",
+                 kImportUsage);
+    return 2;
+  }
+  std::string dir = cl->Get("dir");
+  auto lock = cl->Has("writer") ? WriterLock::Acquire(dir, static_cast<uint32_t>(writer_no))
+                                : WriterLock::AcquireFree(dir, 0);
+  if (!lock.ok()) {
+    std::fprintf(stderr, "rewind import: %s\n", lock.status().ToString().c_str());
+    return 1;
+  }
+  PacketFileWriterOptions opts;
+  opts.store = dir;
+  opts.max_file_bytes = filesize_mb << 20;
+  PacketFileWriter writer(opts, std::move(*lock));
+  PcapImporter importer(&writer);
+
+  bool tty = isatty(STDERR_FILENO) && !cl->Has("q");
+  uint64_t total_bytes = 0;
+  for (const auto& f : cl->positional()) {
+    struct stat st;
+    if (stat(f.c_str(), &st) == 0) total_bytes += static_cast<uint64_t>(st.st_size);
+  }
+  auto start = std::chrono::steady_clock::now();
+  uint64_t done_bytes = 0, packets = 0, bytes = 0;
+  int failures = 0;
+  size_t n = cl->positional().size();
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& path = cl->positional()[i];
+    ImportFileStats st;
+    auto progress = [&](uint64_t read, uint64_t) {
+      if (!tty) return;
+      double frac = total_bytes ? static_cast<double>(done_bytes + read) / total_bytes : 1.0;
+      if (frac > 1) frac = 1;
+      int filled = static_cast<int>(frac * 30);
+      double secs = Seconds(start);
+      std::fprintf(stderr, "\r[%-30s] %3d%%  %zu/%zu files  %.0f MB  %.0f MB/s ", std::string(filled, '#').c_str(),
+                   static_cast<int>(frac * 100), i + 1, n, (done_bytes + read) / 1e6,
+                   secs > 0 ? (done_bytes + read) / 1e6 / secs : 0.0);
+    };
+    Status fs = importer.ImportFile(path, &st, progress);
+    done_bytes += st.input_bytes;
+    packets += st.packets;
+    bytes += st.captured_bytes;
+    if (!fs.ok()) {
+      if (tty) std::fputc('\n', stderr);
+      std::fprintf(stderr, "rewind import: %s (kept %llu packets from it)\n", fs.message().c_str(),
+                   static_cast<unsigned long long>(st.packets));
+      ++failures;
+      if (fs.code() == Status::kNoSpace || fs.code() == Status::kIOError) break;  // the store, not the input
+    }
+  }
+  Status fin = importer.Finish();
+  if (tty) std::fputc('\n', stderr);
+  if (!fin.ok()) {
+    std::fprintf(stderr, "rewind import: %s\n", fin.ToString().c_str());
+    return 1;
+  }
+  double secs = Seconds(start);
+  const auto& ws = writer.stats();
+  if (!cl->Has("q")) {
+    std::fprintf(stderr,
+                 "imported %llu packets (%.1f MB) from %zu file(s) into %s/PKT%u in %.2f s (%.0f MB/s, %.0f packets/s); "
+                 "%llu packet file(s), index %.2f%% of packet bytes%s\n",
+                 static_cast<unsigned long long>(packets), bytes / 1e6, n, dir.c_str(), writer.writer(), secs,
+                 secs > 0 ? done_bytes / 1e6 / secs : 0.0, secs > 0 ? packets / secs : 0.0,
+                 static_cast<unsigned long long>(ws.files), bytes ? 100.0 * ws.index_bytes / bytes : 0.0,
+                 failures ? "; some inputs were damaged (see above)" : "");
+  }
+  return failures ? 1 : 0;
+}
+
+}  // namespace rwd

@@ -1,0 +1,95 @@
+// `rewind query`: the packets matching a query, as pcap on stdout.
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "query/query_engine.h"
+#include "web/command_line.h"
+#include "web/commands.h"
+
+namespace rwd {
+namespace {
+
+const char kQueryUsage[] =
+    "usage: rewind query --dir DIR [flags] EXPR...\n"
+    "  EXPR       tcpdump filter syntax, plus 'before T' / 'after T' with T in RFC 3339\n"
+    "             (2026-11-22T10:00:00Z) or relative ('30s ago', '15m ago', '2h ago', '3d ago')\n"
+    "  --limit N  stop after N packets\n"
+    "  --nanos    nanosecond timestamps (default microseconds)\n"
+    "  --pcapng   pcapng output (chosen automatically when link types are mixed)\n"
+    "  --exact    tcpdump's exact semantics: host/net/port/proto do not look inside VLAN tags\n"
+    "  --explain  print the plan to stderr and exit\n"
+    "  --stats    print what the query read and matched to stderr\n"
+    "  --force    write to stdout even if it is a terminal\n"
+    "Exit status: 0 ok, 1 error, 2 malformed query.\n";
+
+}  // namespace
+
+int RunQueryCommand(int argc, char** argv) {
+  auto cl = CommandLine::Parse(argc, argv, {"dir", "limit"},
+                               {"help", "nanos", "pcapng", "exact", "explain", "stats", "force"});
+  if (!cl.ok()) {
+    std::fprintf(stderr, "rewind query: %s\n%s", cl.status().message().c_str(), kQueryUsage);
+    return 2;
+  }
+  if (cl->Has("help")) {
+    std::fputs(kQueryUsage, stdout);
+    return 0;
+  }
+  QueryOptions opts;
+  Status s = cl->GetUint("limit", 0, &opts.limit);
+  if (!s.ok() || !cl->Has("dir")) {
+    std::fprintf(stderr, "rewind query: %s\n%s", s.ok() ? "needs --dir" : s.message().c_str(), kQueryUsage);
+    return 2;
+  }
+  opts.nanos = cl->Has("nanos");
+  opts.pcapng = cl->Has("pcapng");
+  opts.vlan_fold = !cl->Has("exact");
+  std::string text;
+  for (const auto& p : cl->positional()) text += (text.empty() ? "" : " ") + p;
+
+  auto q = Query::Prepare(cl->Get("dir"), text, opts);
+  if (!q.ok()) {
+    bool bad_query = q.status().code() == Status::kInvalidArgument;
+    std::fprintf(stderr, "rewind query: %s%s\n", bad_query ? "bad query " : "", q.status().ToString().c_str());
+    if (bad_query) {
+      // Point at the problem under the query text.
+      size_t pos = 0;
+      if (std::sscanf(q.status().message().c_str(), "at position %zu", &pos) == 1 && pos <= text.size()) {
+        std::fprintf(stderr, "  %s\n  %s^\n", text.c_str(), std::string(pos, ' ').c_str());
+      }
+    }
+    return bad_query ? 2 : 1;
+  }
+  if (cl->Has("explain")) {
+    std::fprintf(stderr, "%s\n", (*q)->plan().Describe().c_str());
+    return 0;
+  }
+  if (isatty(STDOUT_FILENO) && !cl->Has("force")) {
+    std::fputs("rewind query: refusing to write pcap to a terminal; pipe it (| tcpdump -nr -) or redirect it "
+               "(> out.pcap), or pass --force\n", stderr);
+    return 2;
+  }
+  FdSink sink(STDOUT_FILENO);
+  QueryStats stats;
+  s = (*q)->Execute(&sink, &stats);
+  for (const auto& w : stats.warnings) std::fprintf(stderr, "rewind query: warning: %s\n", w.c_str());
+  if (cl->Has("stats")) {
+    std::fprintf(stderr,
+                 "matched %llu packets (%llu bytes); searched %llu of %llu files, read %llu blocks and %llu single "
+                 "packets (%llu bytes), examined %llu packets\n",
+                 (unsigned long long)stats.packets_matched, (unsigned long long)stats.bytes_matched,
+                 (unsigned long long)stats.files_searched, (unsigned long long)stats.files,
+                 (unsigned long long)stats.blocks_read, (unsigned long long)stats.packets_read,
+                 (unsigned long long)stats.bytes_read, (unsigned long long)stats.packets_examined);
+  }
+  if (s.code() == Status::kCancelled) return 0;  // the reader closed the pipe (e.g. tcpdump -c)
+  if (!s.ok()) {
+    std::fprintf(stderr, "rewind query: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace rwd

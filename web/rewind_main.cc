@@ -1,0 +1,36 @@
+// rewind: full packet capture — store, index and query packets. Thin dispatch to the subcommands.
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+
+#include "web/commands.h"
+
+namespace {
+
+const char kUsage[] =
+    "usage: rewind <command> [flags]\n"
+    "\n"
+    "commands:\n"
+    "  import --dir DIR FILE...          store capture files (pcap, pcapng)\n"
+    "  query  --dir DIR [flags] EXPR     write the packets matching EXPR as pcap to stdout\n"
+    "  stats  --dir DIR [--json]         what the store holds\n"
+    "\n"
+    "EXPR is tcpdump filter syntax plus 'before T' / 'after T' (T: 2026-11-22T10:00:00Z or '2h ago').\n"
+    "Run 'rewind <command> --help' for a command's flags.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // a closed output pipe becomes EPIPE, handled as "reader went away"
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "help") == 0 ||
+      std::strcmp(argv[1], "-h") == 0) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const char* cmd = argv[1];
+  if (std::strcmp(cmd, "import") == 0) return rwd::RunImportCommand(argc - 2, argv + 2);
+  if (std::strcmp(cmd, "query") == 0) return rwd::RunQueryCommand(argc - 2, argv + 2);
+  if (std::strcmp(cmd, "stats") == 0) return rwd::RunStatsCommand(argc - 2, argv + 2);
+  std::fprintf(stderr, "rewind: unknown command '%s'\n\n%s", cmd, kUsage);
+  return 2;
+}

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 
@@ -71,6 +72,7 @@ Status PcapImporter::Finish() {
   }
   std::vector<void*> done;
   Status f = writer_->FinishFile(&done);
+  file_has_packets_ = false;
   for (void* d : done) free_buffers_.push_back(static_cast<uint8_t*>(d));
   return s.ok() ? f : s;
 }
@@ -102,8 +104,28 @@ Status PcapImporter::ImportFile(const std::string& path, ImportFileStats* stats,
       break;
     }
     ++packet_no;
-    int64_t ts_ns = int64_t{hdr->ts.tv_sec} * 1000000000 + hdr->ts.tv_usec;
+    // Keep the capture's own seconds and fraction (libpcap scaled it to ns): pcap's 32-bit seconds field is
+    // stored as the same 32 bits (libpcap reads it signed; rewind, like the kernel, reads it unsigned:
+    // 1970..2106). Only a fraction that does not fit 32 bits is normalized.
+    int64_t sec = hdr->ts.tv_sec, frac = hdr->ts.tv_usec;
+    if (frac < 0 || frac > UINT32_MAX) {
+      sec += frac / 1000000000;
+      frac %= 1000000000;
+      if (frac < 0) frac += 1000000000, --sec;
+    }
+    if (sec < INT32_MIN || sec > UINT32_MAX) {
+      ++stats->clamped_timestamps;
+      sec = sec < 0 ? 0 : UINT32_MAX;
+      frac = sec == 0 ? 0 : 999999999;
+    }
     uint32_t caplen = hdr->caplen > kMaxSnapLen ? kMaxSnapLen : hdr->caplen;
+    int64_t ts_ns = sec * 1000000000 + frac;
+    if (packet_no == 1 && file_has_packets_ && ts_ns < file_max_ts_ns_) {
+      Status s = Finish();
+      if (!s.ok()) return s;
+    }
+    if (!file_has_packets_ || ts_ns > file_max_ts_ns_) file_max_ts_ns_ = ts_ns;
+    file_has_packets_ = true;
     if (current_ != nullptr && builder_.linktype() != linktype) {
       Status s = FlushBlock();
       if (!s.ok()) return s;
@@ -114,7 +136,7 @@ Status PcapImporter::ImportFile(const std::string& path, ImportFileStats* stats,
         if (!s.ok()) return s;
         builder_.Reset(current_, linktype, snaplen, seq_++);
       }
-      if (builder_.Add(ts_ns, caplen, hdr->len, data)) break;
+      if (builder_.Add(static_cast<uint32_t>(sec), static_cast<uint32_t>(frac), caplen, hdr->len, data)) break;
       Status s = FlushBlock();
       if (!s.ok()) return s;
     }

@@ -1,5 +1,8 @@
 // PcapImporter: reads capture files (pcap in µs or ns, either byte order, and pcapng) through libpcap and
 // turns them into TPACKET_V3 blocks for a PacketFileWriter — the same blocks live capture writes.
+// Several inputs go into one packet file while they follow each other in time; an input that starts
+// before the current file's latest packet starts a new packet file, so that queries (which merge files by
+// time and keep each file's order) return such inputs merged in timestamp order.
 // Not thread-safe: one importer per writer.
 #ifndef REWIND_CAPTURE_PCAP_IMPORTER_H_
 #define REWIND_CAPTURE_PCAP_IMPORTER_H_
@@ -19,6 +22,7 @@ struct ImportFileStats {
   uint64_t packets = 0;        // packets stored from this file
   uint64_t captured_bytes = 0;
   uint64_t input_bytes = 0;    // bytes of the input file consumed
+  uint64_t clamped_timestamps = 0;  // packets dated outside 1970..2106, stored with the nearest representable time
 };
 
 // Called now and then with (bytes of the input read so far, input size).
@@ -47,6 +51,8 @@ class PcapImporter {
   uint8_t* current_ = nullptr;
   BlockBuilder builder_;
   uint64_t seq_ = 0;
+  bool file_has_packets_ = false;
+  int64_t file_max_ts_ns_ = 0;  // latest timestamp in the current packet file
 };
 
 }  // namespace rwd

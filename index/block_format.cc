@@ -18,12 +18,6 @@ constexpr uint32_t kImportAlign = 8;
 
 uint32_t AlignUp(uint32_t v, uint32_t a) { return (v + a - 1) & ~(a - 1); }
 
-void SplitTime(int64_t ts_ns, uint32_t* sec, uint32_t* nsec) {
-  if (ts_ns < 0) ts_ns = 0;
-  *sec = static_cast<uint32_t>(ts_ns / 1000000000);
-  *nsec = static_cast<uint32_t>(ts_ns % 1000000000);
-}
-
 }  // namespace
 
 void BlockBuilder::Reset(uint8_t* buf, uint32_t linktype, uint32_t snaplen, uint64_t seq) {
@@ -45,13 +39,14 @@ void BlockBuilder::Reset(uint8_t* buf, uint32_t linktype, uint32_t snaplen, uint
   std::memcpy(buf_ + kBlockDescSize, &priv, sizeof(priv));
 }
 
-bool BlockBuilder::Add(int64_t ts_ns, uint32_t caplen, uint32_t len, const uint8_t* data) {
+bool BlockBuilder::Add(uint32_t ts_sec, uint32_t ts_nsec, uint32_t caplen, uint32_t len, const uint8_t* data) {
   if (caplen > kMaxSnapLen) return false;
   uint32_t offset = used_;
   uint32_t end = AlignUp(offset + kImportMacOffset + caplen, kImportAlign);
   if (end > kBlockSize) return false;
   tpacket3_hdr hdr{};
-  SplitTime(ts_ns, &hdr.tp_sec, &hdr.tp_nsec);
+  hdr.tp_sec = ts_sec;
+  hdr.tp_nsec = ts_nsec;
   hdr.tp_snaplen = caplen;
   hdr.tp_len = len;
   hdr.tp_status = TP_STATUS_USER;
@@ -65,9 +60,11 @@ bool BlockBuilder::Add(int64_t ts_ns, uint32_t caplen, uint32_t len, const uint8
     uint32_t delta = offset - last_offset_;
     std::memcpy(buf_ + last_offset_, &delta, sizeof(delta));  // tp_next_offset of the previous packet
   } else {
-    first_ts_ = ts_ns;
+    first_sec_ = ts_sec;
+    first_nsec_ = ts_nsec;
   }
-  last_ts_ = ts_ns;
+  last_sec_ = ts_sec;
+  last_nsec_ = ts_nsec;
   last_offset_ = offset;
   used_ = end;
   ++num_packets_;
@@ -79,8 +76,10 @@ void BlockBuilder::Finish() {
   desc->hdr.bh1.block_status = TP_STATUS_USER;
   desc->hdr.bh1.num_pkts = num_packets_;
   desc->hdr.bh1.blk_len = used_;
-  SplitTime(first_ts_, &desc->hdr.bh1.ts_first_pkt.ts_sec, &desc->hdr.bh1.ts_first_pkt.ts_nsec);
-  SplitTime(last_ts_, &desc->hdr.bh1.ts_last_pkt.ts_sec, &desc->hdr.bh1.ts_last_pkt.ts_nsec);
+  desc->hdr.bh1.ts_first_pkt.ts_sec = first_sec_;
+  desc->hdr.bh1.ts_first_pkt.ts_nsec = first_nsec_;
+  desc->hdr.bh1.ts_last_pkt.ts_sec = last_sec_;
+  desc->hdr.bh1.ts_last_pkt.ts_nsec = last_nsec_;
   // Zero the unused tail so a block's bytes depend only on its packets.
   std::memset(buf_ + used_, 0, kBlockSize - used_);
 }
@@ -122,6 +121,8 @@ Status DecodePacketRecord(const uint8_t* record, uint32_t avail, uint8_t* scratc
     return Status::Corruption("packet overruns its block");
   }
   out->ts_ns = int64_t{hdr.tp_sec} * 1000000000 + hdr.tp_nsec;
+  out->ts_sec = hdr.tp_sec;
+  out->ts_nsec = hdr.tp_nsec;
   out->caplen = hdr.tp_snaplen;
   out->len = hdr.tp_len;
   out->data = record + hdr.tp_mac;

@@ -46,7 +46,9 @@ class BlockBuilder {
   // Starts a new empty block in `buf` (kBlockSize bytes; the builder does not own it).
   void Reset(uint8_t* buf, uint32_t linktype, uint32_t snaplen, uint64_t seq);
   // Appends one packet; false if it does not fit (the block is then full). caplen <= kMaxSnapLen.
-  bool Add(int64_t ts_ns, uint32_t caplen, uint32_t len, const uint8_t* data);
+  // The timestamp is kept as given (seconds and nanoseconds; an out-of-range fraction found in a capture
+  // file is kept, not normalized, so that output reproduces the input exactly).
+  bool Add(uint32_t ts_sec, uint32_t ts_nsec, uint32_t caplen, uint32_t len, const uint8_t* data);
   // Fills the block descriptor; the block is then ready to be written.
   void Finish();
   uint32_t num_packets() const { return num_packets_; }
@@ -59,14 +61,16 @@ class BlockBuilder {
   uint32_t last_offset_ = 0;
   uint32_t num_packets_ = 0;
   uint32_t linktype_ = 0;
-  int64_t first_ts_ = 0;
-  int64_t last_ts_ = 0;
+  uint32_t first_sec_ = 0, first_nsec_ = 0;
+  uint32_t last_sec_ = 0, last_nsec_ = 0;
 };
 
 // One packet as read back from a block: the frame as it was on the wire (a VLAN tag the kernel moved
 // into the header is put back), valid until the next call on the reader.
 struct PacketView {
-  int64_t ts_ns = 0;
+  int64_t ts_ns = 0;       // ts_sec * 1e9 + ts_nsec: the packet's time, for ordering and time filters
+  uint32_t ts_sec = 0;     // the stored fields, as captured
+  uint32_t ts_nsec = 0;
   uint32_t caplen = 0;
   uint32_t len = 0;        // original length on the wire
   uint32_t offset = 0;     // offset of the packet's header in the block

@@ -91,19 +91,19 @@ Status PcapWriter::Begin(const std::vector<uint32_t>& linktypes, uint32_t snaple
   return sink_->Write(h.data(), h.size());
 }
 
-Status PcapWriter::WritePacket(uint32_t linktype, int64_t ts_ns, uint32_t caplen, uint32_t len,
-                               const uint8_t* data) {
+Status PcapWriter::WritePacket(uint32_t linktype, uint32_t ts_sec, uint32_t ts_nsec, uint32_t caplen,
+                               uint32_t len, const uint8_t* data) {
   record_.clear();
-  uint64_t ticks = nanos_ ? static_cast<uint64_t>(ts_ns) : static_cast<uint64_t>(ts_ns) / 1000;
+  uint32_t frac = nanos_ ? ts_nsec : ts_nsec / 1000;
   if (format_ == CaptureFormat::kPcap) {
-    uint64_t per_sec = nanos_ ? 1000000000 : 1000000;
-    Put<uint32_t>(&record_, static_cast<uint32_t>(ticks / per_sec));
-    Put<uint32_t>(&record_, static_cast<uint32_t>(ticks % per_sec));
+    Put<uint32_t>(&record_, ts_sec);
+    Put<uint32_t>(&record_, frac);
     Put<uint32_t>(&record_, caplen);
     Put<uint32_t>(&record_, len);
     Status s = sink_->Write(record_.data(), record_.size());
     return s.ok() ? sink_->Write(data, caplen) : s;
   }
+  uint64_t ticks = uint64_t{ts_sec} * (nanos_ ? 1000000000 : 1000000) + frac;
   auto it = std::find(linktypes_.begin(), linktypes_.end(), linktype);
   if (it == linktypes_.end()) return Status::InvalidArgument("packet of undeclared link type");
   uint32_t padded = (caplen + 3) & ~3u;

@@ -45,8 +45,10 @@ class PcapWriter {
   // Writes the file header. For kPcap `linktypes` must hold exactly one link type; for kPcapng one
   // interface is declared per link type, in the order given.
   Status Begin(const std::vector<uint32_t>& linktypes, uint32_t snaplen);
-  // Writes one packet. Its link type must be one passed to Begin().
-  Status WritePacket(uint32_t linktype, int64_t ts_ns, uint32_t caplen, uint32_t len, const uint8_t* data);
+  // Writes one packet with timestamp ts_sec + ts_nsec / 1e9 (fields kept as stored; µs output truncates
+  // the fraction). Its link type must be one passed to Begin().
+  Status WritePacket(uint32_t linktype, uint32_t ts_sec, uint32_t ts_nsec, uint32_t caplen, uint32_t len,
+                     const uint8_t* data);
   Status Flush() { return sink_->Flush(); }
 
  private:

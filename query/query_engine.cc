@@ -268,7 +268,7 @@ Status Query::Execute(ByteSink* sink, QueryStats* stats) {
   s = Run(
       [](void* p, uint32_t lt, const PacketView& pkt) {
         auto* c = static_cast<Ctx*>(p);
-        c->status = c->writer->WritePacket(lt, pkt.ts_ns, pkt.caplen, pkt.len, pkt.data);
+        c->status = c->writer->WritePacket(lt, pkt.ts_sec, pkt.ts_nsec, pkt.caplen, pkt.len, pkt.data);
         int64_t now = WallClockNs();
         if (c->status.ok() && now - c->last_flush > kFlushIntervalNs) {
           c->status = c->writer->Flush();

@@ -235,6 +235,21 @@ ExprPtr PrimitiveExpr(const std::vector<std::string>& words) {
   return All();
 }
 
+// After `mpls`, `pppoes`, `geneve` or `vxlan`, libpcap reads the following primitives at shifted offsets
+// without checking what is there, so they may match bytes the dissector does not record as those values.
+bool ShiftsOffsetsBlindly(const QueryNode* q) {
+  if (q->kind == QueryNode::Kind::kPrimitive) {
+    for (const auto& w : q->words) {
+      std::string l = Lower(w);
+      if (l == "mpls" || l == "pppoes" || l == "geneve" || l == "vxlan") return true;
+    }
+  }
+  for (const auto& c : q->children) {
+    if (ShiftsOffsetsBlindly(c.get())) return true;
+  }
+  return false;
+}
+
 ExprPtr BuildExpr(const QueryNode* q) {
   switch (q->kind) {
     case QueryNode::Kind::kAnd:
@@ -324,7 +339,7 @@ std::string DescribeExpr(const Expr& e) {
 
 QueryPlan QueryPlan::Build(const QueryNode* root) {
   QueryPlan plan;
-  plan.expr_ = root ? BuildExpr(root) : All();
+  plan.expr_ = root && !ShiftsOffsetsBlindly(root) ? BuildExpr(root) : All();
   if (root) plan.time_ = BuildTime(root);
   return plan;
 }

@@ -84,6 +84,13 @@ int RunImportCommand(int argc, char** argv) {
                    secs > 0 ? (done_bytes + read) / 1e6 / secs : 0.0);
     };
     Status fs = importer.ImportFile(path, &st, progress);
+    if (st.clamped_timestamps > 0) {
+      if (tty) std::fputc('\n', stderr);
+      std::fprintf(stderr,
+                   "rewind import: warning: %s: %llu packet(s) dated outside 1970..2106 were stored with the "
+                   "nearest representable time\n",
+                   path.c_str(), static_cast<unsigned long long>(st.clamped_timestamps));
+    }
     done_bytes += st.input_bytes;
     packets += st.packets;
     bytes += st.captured_bytes;

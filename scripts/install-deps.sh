@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what rewind needs to build, test and benchmark on Debian 12 (run as root).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(cmake g++ make pkg-config
+      libleveldb-dev libsnappy-dev libaio-dev libcpp-httplib-dev libpcap-dev rapidjson-dev libgtest-dev
+      tcpdump)
+[ "${1:-}" = "--bench" ] && pkgs+=(tcpreplay wireshark-common hyperfine time)
+missing=()
+for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# End-to-end test of the rewind command line against the real tcpdump binary.
+# usage: cli_test.sh PATH/TO/rewind PATH/TO/shared/pcaps
+set -uo pipefail
+REWIND=${1:?rewind binary}
+PCAPS=${2:?shared pcaps dir}
+command -v tcpdump >/dev/null || { echo "SKIP: tcpdump not installed"; exit 77; }
+work=$(mktemp -d /tmp/rewind-cli-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+passed=0 failed=0
+ok() { passed=$((passed + 1)); }
+fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+
+# What tcpdump prints for a capture: nanosecond times, lengths and every byte.
+dump() { tcpdump --time-stamp-precision=nano -tt -nn -xx -r "$@" 2>/dev/null; }
+
+# 1. rewind query == tcpdump -r, per file, for expressions over several link types.
+files=(zeek/q-in-q.pcap tcpdump/802.1ad_QinQ.pcap arkime/IKEv2.pcap arkime/adb.pcap tcpdump/ipv6-bad-version.pcap
+       tcpdump/icmpv6.pcap zeek/ipv6-fragmented-dns.pcap zeek/mpls-in-vlan.pcap)
+exprs=("" "tcp" "udp" "ip6" "not ip" "port 53" "udp port 500 or icmp6" "tcp[tcpflags] & tcp-syn != 0"
+       "greater 200" "ip proto 50" "net 10.0.0.0/8 || net 192.168.0.0/16" "vlan" "arp or (ip and not tcp)")
+for f in "${files[@]}"; do
+  [ -f "$PCAPS/$f" ] || { fail "missing capture $f"; continue; }
+  store="$work/store-$(echo "$f" | tr / _)"
+  "$REWIND" import -q --dir "$store" "$PCAPS/$f" || { fail "import $f"; continue; }
+  for e in "${exprs[@]}"; do
+    if ! want=$(tcpdump --time-stamp-precision=nano -tt -nn -xx -r "$PCAPS/$f" "$e" 2>/dev/null); then
+      # tcpdump rejects the expression for this link type: rewind must refuse it too (exit 2).
+      "$REWIND" query --dir "$store" --exact "$e" >/dev/null 2>&1
+      [ $? -eq 2 ] && ok || fail "$f '$e': tcpdump rejects it, rewind did not exit 2"
+      continue
+    fi
+    got=$("$REWIND" query --dir "$store" --exact --nanos "$e" | dump -)
+    [ "$got" == "$want" ] && ok || fail "$f '$e': $(diff <(echo "$want") <(echo "$got") | head -3)"
+  done
+done
+
+# 2. The VLAN exception, both ways: by default host/port look inside VLAN tags, with --exact they do not.
+store="$work/store-zeek_q-in-q.pcap"
+want_exact=$(dump "$PCAPS/zeek/q-in-q.pcap" "host 172.19.51.37")
+got_exact=$("$REWIND" query --dir "$store" --exact --nanos "host 172.19.51.37" | dump -)
+[ "$got_exact" == "$want_exact" ] && ok || fail "--exact host inside QinQ differs from tcpdump"
+want_fold=$(dump "$PCAPS/zeek/q-in-q.pcap" "vlan and vlan and host 172.19.51.37")
+got_fold=$("$REWIND" query --dir "$store" --nanos "host 172.19.51.37" | dump -)
+[ -n "$want_fold" ] && [ "$got_fold" == "$want_fold" ] && ok || fail "default host inside QinQ should equal 'vlan and vlan and host'"
+
+# 3. Several files in one store: every packet comes back, merged in timestamp order.
+multi="$work/multi"
+"$REWIND" import -q --dir "$multi" "$PCAPS/arkime/IKEv2.pcap" "$PCAPS/zeek/q-in-q.pcap" "$PCAPS/tcpdump/icmpv6.pcap" || fail "multi import"
+n_in=0
+for f in arkime/IKEv2.pcap zeek/q-in-q.pcap tcpdump/icmpv6.pcap; do n_in=$((n_in + $(tcpdump -r "$PCAPS/$f" 2>/dev/null | wc -l))); done
+times=$("$REWIND" query --dir "$multi" --nanos "" | tcpdump --time-stamp-precision=nano -tt -nn -r - 2>/dev/null | awk '{print $1}')
+[ "$(echo "$times" | wc -l)" -eq "$n_in" ] && ok || fail "multi-file store returned $(echo "$times" | wc -l) of $n_in packets"
+[ "$times" == "$(echo "$times" | sort -n)" ] && ok || fail "multi-file answer not in timestamp order"
+stats=$("$REWIND" stats --dir "$multi" --json)
+echo "$stats" | grep -q "\"packets\":$n_in," && ok || fail "stats packets: $stats"
+
+# 4. --limit stops early; a reader that hangs up is not an error.
+[ "$("$REWIND" query --dir "$multi" --limit 7 "" | tcpdump -r - 2>/dev/null | wc -l)" -eq 7 ] && ok || fail "--limit 7"
+"$REWIND" query --dir "$multi" "" | head -c 100 >/dev/null; rc=${PIPESTATUS[0]}
+[ "$rc" -eq 0 ] && ok || fail "closed pipe: exit $rc"
+
+# 5. Malformed queries exit 2, name the position, and do not read packet files.
+check_bad() {  # query, expected position
+  local out rc
+  out=$("$REWIND" query --dir "$multi" --stats "$1" 2>&1 >/dev/null); rc=$?
+  [ $rc -eq 2 ] && echo "$out" | grep -q "at position $2" && ! echo "$out" | grep -q "matched" && ok ||
+    fail "bad query '$1': rc=$rc, output: $out"
+}
+check_bad "host 10.0.0.1 and (port 80" 18
+check_bad "host 10.0.0.1 and" 17
+check_bad "after yesterday" 6
+check_bad "tcp and hots 10.0.0.1" 8
+check_bad "port 99999" 0
+"$REWIND" query --dir "$work/nope" "tcp" >/dev/null 2>&1; [ $? -eq 1 ] && ok || fail "missing store should exit 1"
+
+# 6. Damaged input: every good packet before the damage is kept, the exit status says it stopped.
+cut="$work/cut.pcap"
+head -c 20000 "$PCAPS/arkime/IKEv2.pcap" > "$cut"
+good=$(tcpdump -r "$cut" 2>/dev/null | wc -l)
+out=$("$REWIND" import --dir "$work/cut" "$cut" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "stopped at packet $((good + 1))" && ok || fail "truncated import: rc=$rc $out"
+[ "$("$REWIND" query --dir "$work/cut" "" | tcpdump -r - 2>/dev/null | wc -l)" -eq "$good" ] && ok || fail "truncated import kept the wrong count"
+for b in ndpi/fuzz-2021-10-13.pcap suricata/bug-1450-04__tls_DER-incomplete-header.pcap libpcap/pcap-invalid-version-1.pcap; do
+  good=$(tcpdump -r "$PCAPS/$b" 2>/dev/null | wc -l)
+  out=$("$REWIND" import --dir "$work/broken" "$PCAPS/$b" 2>&1); rc=$?
+  kept=$("$REWIND" stats --dir "$work/broken" --json | sed 's/.*"packets":\([0-9]*\).*/\1/')
+  [ $rc -eq 1 ] && [ -n "$out" ] && ok || fail "broken $b: rc=$rc"
+  rm -rf "$work/broken"
+  [ "${kept:-0}" -eq "$good" ] && ok || fail "broken $b: kept $kept, tcpdump reads $good"
+done
+
+echo "cli_test: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -20,11 +20,59 @@ PacketFileWriter::PacketFileWriter(PacketFileWriterOptions options, WriterLock l
     : options_(std::move(options)), lock_(std::move(lock)) {
   uint64_t max_bytes = uint64_t{kMaxBlocksPerFile} * kBlockSize;
   if (options_.max_file_bytes == 0 || options_.max_file_bytes > max_bytes) options_.max_file_bytes = max_bytes;
+  indexer_ = std::thread([this] { IndexLoop(); });
 }
 
 PacketFileWriter::~PacketFileWriter() {
   std::vector<void*> ignored;
   FinishFile(&ignored);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  indexer_.join();
+}
+
+void PacketFileWriter::IndexLoop() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (true) {
+    cv_.wait(l, [this] { return stop_ || !jobs_.empty(); });
+    if (jobs_.empty()) return;  // stop_ and drained
+    IndexJob job = jobs_.front();
+    jobs_.pop_front();
+    indexing_ = true;
+    l.unlock();
+    uint64_t before = job.index->summary().packets;
+    Status s = job.index->AddBlock(job.block_no, job.offset, kBlockSize, job.block);
+    uint64_t added = job.index->summary().packets - before;
+    l.lock();
+    indexed_packets_ += added;
+    if (!s.ok() && index_error_.ok()) index_error_ = s;
+    indexing_ = false;
+    l.unlock();
+    Release(job.tag);
+    l.lock();
+  }
+}
+
+void PacketFileWriter::Release(void* tag) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = holds_.find(tag);
+    if (it == holds_.end() || --it->second > 0) return;
+    holds_.erase(it);
+    ready_.push_back(tag);
+  }
+  cv_.notify_all();
+}
+
+Status PacketFileWriter::CollectWrites(int min) {
+  if (!file_) return Status::OK();
+  std::vector<void*> written;
+  Status s = file_->Reap(min, &written);
+  for (void* t : written) Release(t);
+  return s;
 }
 
 Status PacketFileWriter::StartFile(int64_t now_ns) {
@@ -35,58 +83,94 @@ Status PacketFileWriter::StartFile(int64_t now_ns) {
       path, options_.max_writes_in_flight, options_.preallocate ? options_.max_file_bytes : 0);
   if (!w.ok()) return w.status();
   file_ = std::move(*w);
-  index_ = std::make_unique<IndexBuilder>();
+  index_ = std::make_shared<IndexBuilder>();
   name_ = last_name_ = name;
   packet_path_ = path;
   file_started_ns_ = now_ns;
   blocks_in_file_ = 0;
-  index_error_ = Status::OK();
   return Status::OK();
 }
 
 Status PacketFileWriter::WriteBlock(const uint8_t* block, void* tag, int64_t now_ns) {
-  std::vector<void*> done;
   if (file_ && (uint64_t{blocks_in_file_ + 1} * kBlockSize > options_.max_file_bytes ||
                 (options_.max_file_age_ns > 0 && now_ns - file_started_ns_ >= options_.max_file_age_ns))) {
+    std::vector<void*> done;
     Status s = FinishFile(&done);
-    pending_done_.insert(pending_done_.end(), done.begin(), done.end());
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ready_.insert(ready_.end(), done.begin(), done.end());
+    }
     if (!s.ok()) return s;
   }
   if (!file_) {
     Status s = StartFile(now_ns);
     if (!s.ok()) return s;
   }
-  uint32_t block_no = blocks_in_file_;
-  uint64_t offset = file_->bytes_written();
   if (file_->in_flight() >= options_.max_writes_in_flight) {
-    Status s = file_->Reap(1, &pending_done_);
+    Status s = CollectWrites(1);
     if (!s.ok()) return s;
   }
+  uint64_t offset = file_->bytes_written();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    holds_[tag] = 2;  // released once by the write, once by the indexing
+  }
   Status s = file_->Submit(block, kBlockSize, tag);
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    std::lock_guard<std::mutex> l(mu_);
+    holds_.erase(tag);
+    ready_.push_back(tag);
+    return s;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    jobs_.push_back({index_, blocks_in_file_, offset, block, tag});
+  }
+  cv_.notify_all();
   ++blocks_in_file_;
   ++stats_.blocks;
   stats_.bytes += kBlockSize;
-  uint64_t before = index_->summary().packets;
-  Status is = index_->AddBlock(block_no, offset, kBlockSize, block);
-  stats_.packets += index_->summary().packets - before;
-  if (!is.ok() && index_error_.ok()) index_error_ = is;
   return Status::OK();
 }
 
 Status PacketFileWriter::Reap(int min, std::vector<void*>* done) {
-  done->insert(done->end(), pending_done_.begin(), pending_done_.end());
-  int got = static_cast<int>(pending_done_.size());
-  pending_done_.clear();
-  if (!file_) return Status::OK();
-  return file_->Reap(min > got ? min - got : 0, done);
+  Status s = CollectWrites(0);
+  size_t start = done->size();
+  while (true) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      done->insert(done->end(), ready_.begin(), ready_.end());
+      ready_.clear();
+      if (static_cast<int>(done->size() - start) >= min || holds_.empty() || !s.ok()) return s;
+    }
+    if (file_ && file_->in_flight() > 0) {
+      s = CollectWrites(1);  // block on the disk
+    } else {
+      std::unique_lock<std::mutex> l(mu_);  // block on the indexing thread
+      cv_.wait(l, [this] { return !ready_.empty() || holds_.empty(); });
+    }
+  }
 }
 
 Status PacketFileWriter::FinishFile(std::vector<void*>* done) {
   if (!file_) return Status::OK();
-  Status s = file_->Close(done);
+  std::vector<void*> written;
+  Status s = file_->Close(&written);
+  for (void* t : written) Release(t);
   uint64_t bytes = file_->bytes_written();
   file_.reset();
+  Status index_status;
+  {
+    // Wait until this file's blocks are indexed.
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [this] { return jobs_.empty() && !indexing_; });
+    done->insert(done->end(), ready_.begin(), ready_.end());
+    ready_.clear();
+    index_status = index_error_;
+    index_error_ = Status::OK();
+    stats_.packets += indexed_packets_;
+    indexed_packets_ = 0;
+  }
   if (s.ok()) {
     std::string index_path = IndexDirectory(options_.store, lock_.writer()) + "/" + name_;
     s = index_->Finish(index_path, bytes);
@@ -98,7 +182,7 @@ Status PacketFileWriter::FinishFile(std::vector<void*>* done) {
   }
   index_.reset();
   packet_path_.clear();
-  if (s.ok() && !index_error_.ok()) s = index_error_;
+  if (s.ok() && !index_status.ok()) s = index_status;
   return s;
 }
 

@@ -1,12 +1,19 @@
 // PacketFileWriter: one writer's stream of packet files. Takes finished TPACKET_V3 blocks (from the capture
-// ring or from import), writes them with BlockWriter, indexes them, rotates files by size and age, and
-// writes each file's index table when the file is complete. Not thread-safe: one thread drives it.
+// ring or from import), writes them with BlockWriter, indexes them on its own indexing thread (so indexing
+// never holds up the writes), rotates files by size and age, and writes each file's index table when the
+// file is complete. A block's buffer is handed back (Reap) only when it is both on disk and indexed.
+// Not thread-safe: one thread calls it (the indexing thread is internal).
 #ifndef REWIND_CAPTURE_PACKET_FILE_WRITER_H_
 #define REWIND_CAPTURE_PACKET_FILE_WRITER_H_
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "capture/block_writer.h"
@@ -36,35 +43,58 @@ class PacketFileWriter {
  public:
   PacketFileWriter(PacketFileWriterOptions options, WriterLock lock);
   ~PacketFileWriter();
+  PacketFileWriter(const PacketFileWriter&) = delete;
+  PacketFileWriter& operator=(const PacketFileWriter&) = delete;
 
-  // Writes one finished block (kBlockSize bytes, 4096-aligned). Its `tag` comes back from Reap() once the
-  // block is on disk and the buffer may be reused. `now_ns` drives age-based rotation.
+  // Writes one finished block (kBlockSize bytes, 4096-aligned, unchanged until its tag comes back from
+  // Reap()). `now_ns` drives age-based rotation.
   Status WriteBlock(const uint8_t* block, void* tag, int64_t now_ns);
-  // Collects tags of completed writes; waits for at least `min` of them if that many are pending.
+  // Collects tags of blocks that are written and indexed; waits until at least `min` are (or none is
+  // pending any more).
   Status Reap(int min, std::vector<void*>* done);
-  // Completes the current file (waits for its writes, writes its index). No-op without an open file.
+  // Completes the current file: waits for its writes and indexing, writes its index table. Tags of its
+  // blocks are appended to `*done`. No-op without an open file.
   Status FinishFile(std::vector<void*>* done);
 
   uint32_t writer() const { return lock_.writer(); }
-  int in_flight() const { return file_ ? file_->in_flight() : 0; }
   const PacketFileWriterStats& stats() const { return stats_; }
   // Path of the file being written ("" if none).
   const std::string& current_path() const { return packet_path_; }
 
  private:
+  struct IndexJob {
+    std::shared_ptr<IndexBuilder> index;
+    uint32_t block_no;
+    uint64_t offset;
+    const uint8_t* block;
+    void* tag;
+  };
   Status StartFile(int64_t now_ns);
+  void IndexLoop();
+  void Release(void* tag);                      // one of a tag's two holds (write, index) is done
+  Status CollectWrites(int min);                // moves finished writes into Release()
+
   PacketFileWriterOptions options_;
   WriterLock lock_;
   std::unique_ptr<BlockWriter> file_;
-  std::unique_ptr<IndexBuilder> index_;
+  std::shared_ptr<IndexBuilder> index_;
   std::string name_;
   std::string packet_path_;
   std::string last_name_;
   int64_t file_started_ns_ = 0;
   uint32_t blocks_in_file_ = 0;
-  Status index_error_;
-  std::vector<void*> pending_done_;  // completed tags not yet handed out by Reap()
   PacketFileWriterStats stats_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<IndexJob> jobs_;         // guarded by mu_
+  bool indexing_ = false;             // guarded by mu_: the indexing thread holds a job
+  bool stop_ = false;                 // guarded by mu_
+  std::unordered_map<void*, int> holds_;  // guarded by mu_: tag -> outstanding holds
+  std::vector<void*> ready_;          // guarded by mu_: tags free for reuse
+  Status index_error_;                // guarded by mu_
+  uint64_t indexed_packets_ = 0;      // guarded by mu_
+  std::thread indexer_;
 };
 
 }  // namespace rwd

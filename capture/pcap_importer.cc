@@ -94,12 +94,12 @@ Status PcapImporter::ImportFile(const std::string& path, ImportFileStats* stats,
   while (true) {
     pcap_pkthdr* hdr = nullptr;
     const u_char* data = nullptr;
-    long offset_before = f ? ftell(f) : -1;
     int rc = pcap_next_ex(p.get(), &hdr, &data);
     if (rc == PCAP_ERROR_BREAK) break;  // end of file
     if (rc != 1) {
+      long where = f ? ftell(f) : -1;  // only here: ftell costs a system call
       result = Status::Corruption(path + ": stopped at packet " + std::to_string(packet_no + 1) +
-                                  " (byte offset " + std::to_string(offset_before) + "): " +
+                                  " (reading stopped near byte offset " + std::to_string(where) + "): " +
                                   pcap_geterr(p.get()));
       break;
     }

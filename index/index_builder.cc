@@ -39,7 +39,7 @@ size_t IndexBuilder::Ipv6Hash::operator()(const std::array<uint8_t, 16>& a) cons
   return std::hash<uint64_t>()(x * 0x9e3779b97f4a7c15ULL ^ y);
 }
 
-IndexBuilder::IndexBuilder() = default;
+IndexBuilder::IndexBuilder() : ports_(65536), vlans_(4096) {}
 IndexBuilder::~IndexBuilder() = default;
 
 Status IndexBuilder::AddBlock(uint32_t block, uint64_t file_offset, uint32_t disk_length, const uint8_t* data) {
@@ -68,7 +68,7 @@ Status IndexBuilder::AddBlock(uint32_t block, uint64_t file_offset, uint32_t dis
       for (int i = 0; i < f.num_ports; ++i) ports_[f.ports[i]].Add(pos);
       for (int i = 0; i < f.num_protocols; ++i) protocols_[f.protocols[i]].Add(pos);
       for (int i = 0; i < f.num_ethertypes; ++i) ethertypes_[f.ethertypes[i]].Add(pos);
-      for (int i = 0; i < f.num_vlans; ++i) vlans_[f.vlans[i]].Add(pos);
+      for (int i = 0; i < f.num_vlans; ++i) vlans_[f.vlans[i] & 0xfff].Add(pos);
       if (f.incomplete) incomplete_.Add(pos);
     }
     s = reader.status();
@@ -95,7 +95,8 @@ size_t IndexBuilder::memory() const {
   size_t m = sizeof(*this) + blocks_.capacity() * sizeof(BlockEntry);
   for (const auto& [k, v] : ipv4_) m += v.memory() + 16;
   for (const auto& [k, v] : ipv6_) m += v.memory() + 32;
-  for (const auto& [k, v] : ports_) m += v.memory() + 16;
+  for (const auto& p : ports_) m += p.memory();
+  for (const auto& v : vlans_) m += v.memory();
   for (const auto& p : protocols_) m += p.memory();
   return m;
 }
@@ -105,12 +106,16 @@ Status IndexBuilder::Finish(const std::string& path, uint64_t file_bytes) {
   std::vector<std::pair<std::string, const PostingListBuilder*>> lists;
   AddSorted(ipv4_, [](uint32_t a) { return Ipv4Key(a); }, &lists);
   AddSorted(ipv6_, [](const std::array<uint8_t, 16>& a) { return Ipv6Key(a.data()); }, &lists);
-  AddSorted(ports_, [](uint16_t p) { return PortKey(p); }, &lists);
+  for (uint32_t p = 0; p < ports_.size(); ++p) {
+    if (ports_[p].size() > 0) lists.emplace_back(PortKey(static_cast<uint16_t>(p)), &ports_[p]);
+  }
   for (int p = 0; p < 256; ++p) {
     if (protocols_[p].size() > 0) lists.emplace_back(ProtocolKey(static_cast<uint8_t>(p)), &protocols_[p]);
   }
   AddSorted(ethertypes_, [](uint16_t t) { return EthertypeKey(t); }, &lists);
-  AddSorted(vlans_, [](uint16_t v) { return VlanKey(v); }, &lists);
+  for (uint32_t v = 0; v < vlans_.size(); ++v) {
+    if (vlans_[v].size() > 0) lists.emplace_back(VlanKey(static_cast<uint16_t>(v)), &vlans_[v]);
+  }
   if (incomplete_.size() > 0) lists.emplace_back(IncompleteKey(), &incomplete_);
 
   leveldb::Env* env = leveldb::Env::Default();

@@ -45,9 +45,9 @@ class IndexBuilder {
   std::vector<BlockEntry> blocks_;
   std::unordered_map<uint32_t, PostingListBuilder> ipv4_;
   std::unordered_map<std::array<uint8_t, 16>, PostingListBuilder, Ipv6Hash> ipv6_;
-  std::unordered_map<uint16_t, PostingListBuilder> ports_;
+  std::vector<PostingListBuilder> ports_;  // indexed by port: 65536 entries
   std::unordered_map<uint16_t, PostingListBuilder> ethertypes_;
-  std::unordered_map<uint16_t, PostingListBuilder> vlans_;
+  std::vector<PostingListBuilder> vlans_;  // indexed by VLAN ID: 4096 entries
   std::array<PostingListBuilder, 256> protocols_;
   PostingListBuilder incomplete_;
 };

@@ -4,14 +4,6 @@
 
 namespace rwd {
 
-void PutVarint32(std::string* dst, uint32_t v) {
-  while (v >= 0x80) {
-    dst->push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  dst->push_back(static_cast<char>(v));
-}
-
 bool GetVarint32(const char** p, const char* limit, uint32_t* v) {
   uint32_t result = 0;
   for (int shift = 0; shift <= 28 && *p < limit; shift += 7) {
@@ -24,13 +16,6 @@ bool GetVarint32(const char** p, const char* limit, uint32_t* v) {
     }
   }
   return false;
-}
-
-void PostingListBuilder::Add(uint32_t position) {
-  if (count_ > 0 && position == last_) return;
-  PutVarint32(&deltas_, count_ == 0 ? position : position - last_);
-  last_ = position;
-  ++count_;
 }
 
 std::string PostingListBuilder::Encode() const {

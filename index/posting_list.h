@@ -12,10 +12,26 @@
 
 namespace rwd {
 
+inline void PutVarint32(std::string* dst, uint32_t v) {
+  char buf[5];
+  int n = 0;
+  while (v >= 0x80) {
+    buf[n++] = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  buf[n++] = static_cast<char>(v);
+  dst->append(buf, n);
+}
+
 class PostingListBuilder {
  public:
   // Positions must be added in non-decreasing order; a repeat of the last one is ignored.
-  void Add(uint32_t position);
+  void Add(uint32_t position) {
+    if (count_ > 0 && position == last_) return;
+    PutVarint32(&deltas_, count_ == 0 ? position : position - last_);
+    last_ = position;
+    ++count_;
+  }
   uint32_t size() const { return count_; }
   // The encoded list (count prefix included).
   std::string Encode() const;
@@ -36,7 +52,6 @@ std::vector<uint32_t> UnionPositions(const std::vector<uint32_t>& a, const std::
 // Sorts and removes duplicates in place.
 void NormalizePositions(std::vector<uint32_t>* v);
 
-void PutVarint32(std::string* dst, uint32_t v);
 // Parses a varint from [*p, limit); advances *p. False if truncated or too long.
 bool GetVarint32(const char** p, const char* limit, uint32_t* v);
 

@@ -57,6 +57,7 @@ int RunImportCommand(int argc, char** argv) {
   PacketFileWriterOptions opts;
   opts.store = dir;
   opts.max_file_bytes = filesize_mb << 20;
+  opts.preallocate = true;  // writes inside the file size stay asynchronous (ext4 serializes extending O_DIRECT writes)
   PacketFileWriter writer(opts, std::move(*lock));
   PcapImporter importer(&writer);
 

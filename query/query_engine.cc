@@ -242,6 +242,25 @@ Status Query::Run(bool (*emit)(void*, uint32_t, const PacketView&), void* ctx, Q
   return result;
 }
 
+Status Query::Explain(std::string* out) const {
+  *out = plan_.Describe() + "\n";
+  const TimeRange& tr = plan_.time_range();
+  for (const OpenFile& f : files_) {
+    const FileSummary& s = f.index->summary();
+    if (s.packets == 0 || !tr.Overlaps(s.min_ts_ns, s.max_ts_ns)) continue;
+    FileCandidates c;
+    Status st = plan_.Candidates(*f.index, &c);
+    if (!st.ok()) return st;
+    uint64_t blocks = 0;
+    for (const BlockEntry& b : f.index->blocks()) blocks += b.packets > 0 && tr.Overlaps(b.min_ts_ns, b.max_ts_ns);
+    *out += f.file.packet_path + ": " + std::to_string(s.packets) + " packets, " + std::to_string(blocks) +
+            " blocks in range; candidates: " +
+            (c.all ? "all" : std::to_string(c.positions.size()) + " packets + " +
+                                 std::to_string(c.whole_blocks.size()) + " whole blocks") + "\n";
+  }
+  return Status::OK();
+}
+
 Status Query::Execute(ByteSink* sink, QueryStats* stats) {
   std::vector<uint32_t> linktypes;
   const TimeRange& tr = plan_.time_range();

@@ -51,6 +51,8 @@ class Query {
   // Streams the answer. Cancelled if the sink's reader went away or `cancel` was set.
   Status Execute(ByteSink* sink, QueryStats* stats);
   const QueryPlan& plan() const { return plan_; }
+  // The plan, then per file in the time range: candidate packets (or "all") and blocks to read.
+  Status Explain(std::string* out) const;
 
   // Per-packet callback form of Execute(), for previews: `fn` returns false to stop.
   struct Match {

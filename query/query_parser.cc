@@ -685,15 +685,18 @@ class Parser {
   }
 
   // The qualifiers a following bare id inherits from a primitive with these words: its leading run of
-  // qualifier keywords, if followed by an id or '(' (`tcp port 80` -> {tcp, port}; `host (a or b)` ->
-  // {host}); empty if the primitive is not of the form `qualifiers id...` (`tcp`, `len > 5`, `vlan 100`).
+  // qualifier keywords, if followed by an id or '(', possibly negated (`tcp port 80` -> {tcp, port};
+  // `host (a or b)` -> {host}; `src not 10.0.0.1` -> {src}); empty if the primitive is not of the form
+  // `qualifiers [not] id...` (`tcp`, `len > 5`, `vlan 100`).
   static std::vector<std::string> QualifiersOf(const std::vector<std::string>& words) {
     size_t k = 0;
     while (k < words.size() && (IsQualifier(words[k]) || words[k] == "and" || words[k] == "or" ||
                                 words[k] == "&&" || words[k] == "||")) {
       k++;
     }
-    if (k == 0 || k == words.size() || !(words[k] == "(" || IsIdWord(words[k]))) return {};
+    size_t id = k;
+    while (id < words.size() && (words[id] == "not" || words[id] == "!")) id++;
+    if (k == 0 || id == words.size() || !(words[id] == "(" || IsIdWord(words[id]))) return {};
     return std::vector<std::string>(words.begin(), words.begin() + k);
   }
 

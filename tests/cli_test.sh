@@ -90,5 +90,23 @@ for b in ndpi/fuzz-2021-10-13.pcap suricata/bug-1450-04__tls_DER-incomplete-head
   [ "${kept:-0}" -eq "$good" ] && ok || fail "broken $b: kept $kept, tcpdump reads $good"
 done
 
+# 7. Damaged store files: a query skips what it cannot read, says so, and returns every other packet.
+dmg="$work/damaged"
+"$REWIND" import -q --filesize_mb 1 --dir "$dmg" "$PCAPS/zeek/q-in-q.pcap" "$PCAPS/arkime/IKEv2.pcap" "$PCAPS/tcpdump/icmpv6.pcap"
+mapfile -t pkts < <(ls "$dmg"/PKT0/0*)
+total=$("$REWIND" query --dir "$dmg" "" | tcpdump -r - 2>/dev/null | wc -l)
+[ "${#pkts[@]}" -ge 2 ] && ok || fail "expected several packet files, got ${#pkts[@]}"
+in_first=$("$REWIND" query --dir "$dmg" --explain "" 2>&1 | grep "${pkts[0]}" | sed 's/.*: \([0-9]*\) packets.*/\1/')
+printf 'XXXXXXXX' | dd of="${pkts[0]}" bs=1 seek=48 conv=notrunc 2>/dev/null   # the block's magic
+err=$("$REWIND" query --dir "$dmg" "" 2>&1 >"$work/d.pcap"); rc=$?
+got=$(tcpdump -r "$work/d.pcap" 2>/dev/null | wc -l)
+[ $rc -eq 0 ] && [ "$got" -eq $((total - in_first)) ] && echo "$err" | grep -q "bad magic" && ok ||
+  fail "damaged block: rc=$rc got $got of $((total - in_first)), stderr: $err"
+idx="$dmg/IDX0/$(basename "${pkts[1]}")"
+head -c 40 "$idx" > "$idx.cut" && mv "$idx.cut" "$idx"
+err=$("$REWIND" query --dir "$dmg" "" 2>&1 >"$work/d.pcap"); rc=$?
+[ $rc -eq 0 ] && echo "$err" | grep -q "skipped" && ok || fail "damaged index: rc=$rc stderr: $err"
+"$REWIND" stats --dir "$dmg" 2>/dev/null | grep -q "1 with a damaged index" && ok || fail "stats should count the damaged index"
+
 echo "cli_test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

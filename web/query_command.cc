@@ -63,8 +63,11 @@ int RunQueryCommand(int argc, char** argv) {
     return bad_query ? 2 : 1;
   }
   if (cl->Has("explain")) {
-    std::fprintf(stderr, "%s\n", (*q)->plan().Describe().c_str());
-    return 0;
+    std::string explain;
+    s = (*q)->Explain(&explain);
+    std::fputs(explain.c_str(), stderr);
+    if (!s.ok()) std::fprintf(stderr, "rewind query: %s\n", s.ToString().c_str());
+    return s.ok() ? 0 : 1;
   }
   if (isatty(STDOUT_FILENO) && !cl->Has("force")) {
     std::fputs("rewind query: refusing to write pcap to a terminal; pipe it (| tcpdump -nr -) or redirect it "

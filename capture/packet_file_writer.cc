@@ -1,7 +1,11 @@
 #include "capture/packet_file_writer.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "index/block_format.h"
@@ -35,6 +39,9 @@ PacketFileWriter::~PacketFileWriter() {
 }
 
 void PacketFileWriter::IndexLoop() {
+  if (options_.index_nice != 0) {
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), options_.index_nice);
+  }
   std::unique_lock<std::mutex> l(mu_);
   while (true) {
     cv_.wait(l, [this] { return stop_ || !jobs_.empty(); });
@@ -80,7 +87,7 @@ Status PacketFileWriter::StartFile(int64_t now_ns) {
   if (!last_name_.empty() && name <= last_name_) name = FileNameForTime(std::stoll(last_name_) + 1);
   std::string path = PacketDirectory(options_.store, lock_.writer()) + "/" + name;
   Result<std::unique_ptr<BlockWriter>> w = BlockWriter::Create(
-      path, options_.max_writes_in_flight, options_.preallocate ? options_.max_file_bytes : 0);
+      path, options_.max_writes_in_flight, std::min(options_.preallocate_bytes, options_.max_file_bytes));
   if (!w.ok()) return w.status();
   file_ = std::move(*w);
   index_ = std::make_shared<IndexBuilder>();
@@ -113,7 +120,7 @@ Status PacketFileWriter::WriteBlock(const uint8_t* block, void* tag, int64_t now
   uint64_t offset = file_->bytes_written();
   {
     std::lock_guard<std::mutex> l(mu_);
-    holds_[tag] = 2;  // released once by the write, once by the indexing
+    holds_[tag] = options_.index ? 2 : 1;  // released once by the write, once by the indexing
   }
   Status s = file_->Submit(block, kBlockSize, tag);
   if (!s.ok()) {
@@ -122,11 +129,13 @@ Status PacketFileWriter::WriteBlock(const uint8_t* block, void* tag, int64_t now
     ready_.push_back(tag);
     return s;
   }
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    jobs_.push_back({index_, blocks_in_file_, offset, block, tag});
+  if (options_.index) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      jobs_.push_back({index_, blocks_in_file_, offset, block, tag});
+    }
+    cv_.notify_all();
   }
-  cv_.notify_all();
   ++blocks_in_file_;
   ++stats_.blocks;
   stats_.bytes += kBlockSize;
@@ -152,6 +161,13 @@ Status PacketFileWriter::Reap(int min, std::vector<void*>* done) {
   }
 }
 
+Status PacketFileWriter::Tick(int64_t now_ns, std::vector<void*>* done) {
+  if (!file_ || options_.max_file_age_ns <= 0 || now_ns - file_started_ns_ < options_.max_file_age_ns) {
+    return Status::OK();
+  }
+  return FinishFile(done);
+}
+
 Status PacketFileWriter::FinishFile(std::vector<void*>* done) {
   if (!file_) return Status::OK();
   std::vector<void*> written;
@@ -171,7 +187,7 @@ Status PacketFileWriter::FinishFile(std::vector<void*>* done) {
     stats_.packets += indexed_packets_;
     indexed_packets_ = 0;
   }
-  if (s.ok()) {
+  if (s.ok() && options_.index) {
     std::string index_path = IndexDirectory(options_.store, lock_.writer()) + "/" + name_;
     s = index_->Finish(index_path, bytes);
     if (s.ok()) {

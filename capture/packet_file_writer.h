@@ -28,7 +28,9 @@ struct PacketFileWriterOptions {
   uint64_t max_file_bytes = 1ull << 30;   // rotate when a file reaches this size (at most 4 GiB)
   int64_t max_file_age_ns = 0;            // rotate when a file is this old (0: never)
   int max_writes_in_flight = 8;
-  bool preallocate = false;               // reserve max_file_bytes when a file is created
+  uint64_t preallocate_bytes = 0;         // reserve this much when a file is created (trimmed at completion)
+  bool index = true;                      // false: no index tables (files stay unqueryable until indexed)
+  int index_nice = 0;                     // nice level of the indexing thread
 };
 
 struct PacketFileWriterStats {
@@ -52,6 +54,9 @@ class PacketFileWriter {
   // Collects tags of blocks that are written and indexed; waits until at least `min` are (or none is
   // pending any more).
   Status Reap(int min, std::vector<void*>* done);
+  // Completes the current file if it is older than max_file_age_ns (for idle links, where no block
+  // arrives to trigger rotation). Tags of its blocks are appended to `*done`.
+  Status Tick(int64_t now_ns, std::vector<void*>* done);
   // Completes the current file: waits for its writes and indexing, writes its index table. Tags of its
   // blocks are appended to `*done`. No-op without an open file.
   Status FinishFile(std::vector<void*>* done);

@@ -8,6 +8,7 @@ namespace rwd {
 int RunImportCommand(int argc, char** argv);
 int RunQueryCommand(int argc, char** argv);
 int RunStatsCommand(int argc, char** argv);
+int RunCaptureCommand(int argc, char** argv);
 
 }  // namespace rwd
 

@@ -57,7 +57,7 @@ int RunImportCommand(int argc, char** argv) {
   PacketFileWriterOptions opts;
   opts.store = dir;
   opts.max_file_bytes = filesize_mb << 20;
-  opts.preallocate = true;  // writes inside the file size stay asynchronous (ext4 serializes extending O_DIRECT writes)
+  opts.preallocate_bytes = opts.max_file_bytes;  // writes inside the file size stay asynchronous on ext4
   PacketFileWriter writer(opts, std::move(*lock));
   PcapImporter importer(&writer);
 

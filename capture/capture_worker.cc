@@ -1,0 +1,177 @@
+#include "capture/capture_worker.h"
+
+#include <linux/if_packet.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "index/block_format.h"
+
+namespace rwd {
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+CaptureWorker::CaptureWorker(uint32_t thread, std::unique_ptr<PacketRing> ring,
+                             std::unique_ptr<PacketFileWriter> writer, std::string stats_path,
+                             std::atomic<int64_t>* packets_left)
+    : thread_(thread),
+      ring_(std::move(ring)),
+      writer_(std::move(writer)),
+      stats_path_(std::move(stats_path)),
+      packets_left_(packets_left) {}
+
+void CaptureWorker::ReleaseDone(std::vector<void*>* done) {
+  for (void* b : *done) {
+    ring_->ReleaseBlock(static_cast<uint8_t*>(b));
+    --outstanding_;
+  }
+  done->clear();
+}
+
+Status CaptureWorker::HandleBlock(uint8_t* block, int64_t now_ns) {
+  auto* desc = reinterpret_cast<tpacket_block_desc*>(block);
+  uint32_t num = desc->hdr.bh1.num_pkts;
+  // --count: keep exactly the packets still wanted by cutting the block short in its header.
+  if (packets_left_ != nullptr) {
+    int64_t left = packets_left_->fetch_sub(num) ;
+    if (left <= 0) {
+      limit_reached_ = true;
+      ring_->ReleaseBlock(block);
+      return Status::OK();
+    }
+    if (left <= static_cast<int64_t>(num)) {
+      limit_reached_ = true;
+      uint32_t keep = static_cast<uint32_t>(left);
+      uint32_t off = desc->hdr.bh1.offset_to_first_pkt;
+      for (uint32_t i = 0; i < keep; ++i) {
+        auto* h = reinterpret_cast<tpacket3_hdr*>(block + off);
+        uint32_t end = off + h->tp_mac + h->tp_snaplen;
+        if (i + 1 == keep) {
+          desc->hdr.bh1.blk_len = end;
+          h->tp_next_offset = 0;
+        }
+        off += h->tp_next_offset;
+      }
+      desc->hdr.bh1.num_pkts = keep;
+      num = keep;
+    }
+  }
+  BlockPriv priv{};
+  std::memcpy(priv.magic, kBlockMagic, sizeof(priv.magic));
+  priv.linktype = ring_->linktype();
+  priv.snaplen = ring_->snaplen();
+  std::memcpy(block + kBlockDescSize, &priv, sizeof(priv));
+  uint64_t bytes = 0;
+  {
+    uint32_t off = desc->hdr.bh1.offset_to_first_pkt;
+    for (uint32_t i = 0; i < num && off + sizeof(tpacket3_hdr) <= kBlockSize; ++i) {
+      auto* h = reinterpret_cast<tpacket3_hdr*>(block + off);
+      bytes += h->tp_snaplen;
+      if (h->tp_next_offset == 0) break;
+      off += h->tp_next_offset;
+    }
+  }
+  ++outstanding_;
+  auto start = std::chrono::steady_clock::now();
+  Status s = writer_->WriteBlock(block, block, now_ns);
+  int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+  if (us > counters_.max_write_latency_us.load()) counters_.max_write_latency_us = us;
+  if (!s.ok()) {
+    // The block could not be written (disk full, I/O error): count its packets, give it back, go on.
+    --outstanding_;
+    std::vector<void*> done;
+    writer_->Reap(0, &done);
+    ReleaseDone(&done);
+    ring_->ReleaseBlock(block);
+    counters_.write_drops += num;
+    ++counters_.write_errors;
+    return s;
+  }
+  counters_.packets += num;
+  counters_.bytes += bytes;
+  ++counters_.blocks;
+  return Status::OK();
+}
+
+Status CaptureWorker::Run(const std::atomic<bool>& stop) {
+  std::vector<void*> done;
+  Status first_error;
+  auto last_stats = std::chrono::steady_clock::now();
+  auto note_error = [&](const Status& s) {
+    if (s.ok()) return;
+    std::fprintf(stderr, "rewind capture[%u]: %s\n", thread_, s.ToString().c_str());
+    if (first_error.ok()) first_error = s;
+  };
+  while (!stop.load() && !limit_reached_) {
+    // Keep at least one block for the kernel: wait for writes when user space holds too many.
+    if (outstanding_ + 1 >= ring_->block_count()) {
+      note_error(writer_->Reap(1, &done));
+      ReleaseDone(&done);
+    }
+    auto block = ring_->NextBlock(100);
+    if (!block.ok()) return block.status();
+    int64_t now = NowNs();
+    if (*block != nullptr) note_error(HandleBlock(*block, now));
+    note_error(writer_->Reap(0, &done));
+    ReleaseDone(&done);
+    note_error(writer_->Tick(now, &done));
+    ReleaseDone(&done);
+    if (std::chrono::steady_clock::now() - last_stats > std::chrono::seconds(1)) {
+      WriteStats();
+      last_stats = std::chrono::steady_clock::now();
+    }
+  }
+  // Drain: the kernel hands over a partly filled block once its retire timeout passes.
+  if (!limit_reached_) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1100);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto block = ring_->NextBlock(50);
+      if (!block.ok()) break;
+      if (*block != nullptr) note_error(HandleBlock(*block, NowNs()));
+    }
+  }
+  note_error(writer_->FinishFile(&done));
+  ReleaseDone(&done);
+  WriteStats();
+  return first_error;
+}
+
+std::string CaptureWorker::StatsJson() const {
+  char buf[768];
+  std::snprintf(buf, sizeof(buf),
+                "{\"thread\":%u,\"time_ns\":%lld,\"packets\":%llu,\"bytes\":%llu,\"kernel_packets\":%llu,"
+                "\"kernel_drops\":%llu,\"write_drops\":%llu,\"write_errors\":%llu,\"blocks\":%llu,\"files\":%llu,"
+                "\"max_write_latency_us\":%lld}\n",
+                thread_, static_cast<long long>(NowNs()), (unsigned long long)counters_.packets.load(),
+                (unsigned long long)counters_.bytes.load(), (unsigned long long)counters_.kernel_packets.load(),
+                (unsigned long long)counters_.kernel_drops.load(), (unsigned long long)counters_.write_drops.load(),
+                (unsigned long long)counters_.write_errors.load(), (unsigned long long)counters_.blocks.load(),
+                (unsigned long long)writer_->stats().files, (long long)counters_.max_write_latency_us.load());
+  return buf;
+}
+
+void CaptureWorker::WriteStats() {
+  RingStats d;
+  if (ring_->ReadStats(&d).ok()) {
+    counters_.kernel_packets += d.packets;
+    counters_.kernel_drops += d.drops;
+  }
+  if (stats_path_.empty()) return;
+  std::string tmp = stats_path_ + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) return;
+  std::string j = StatsJson();
+  bool ok = std::fwrite(j.data(), 1, j.size(), f) == j.size();
+  ok = std::fclose(f) == 0 && ok;
+  if (ok) std::rename(tmp.c_str(), stats_path_.c_str());
+}
+
+}  // namespace rwd

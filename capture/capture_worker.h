@@ -1,0 +1,59 @@
+// CaptureWorker: one capture thread's pipeline — a PacketRing's blocks go, unchanged, to a PacketFileWriter
+// (O_DIRECT/libaio writes, indexing on the writer's own thread) and back to the kernel once written and
+// indexed. Keeps counters and writes them as JSON for other processes. Run() is called from one thread;
+// stats() may be read from any thread.
+#ifndef REWIND_CAPTURE_CAPTURE_WORKER_H_
+#define REWIND_CAPTURE_CAPTURE_WORKER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "capture/packet_file_writer.h"
+#include "capture/packet_ring.h"
+#include "index/status.h"
+
+namespace rwd {
+
+struct CaptureCounters {
+  std::atomic<uint64_t> packets{0};         // packets written to packet files
+  std::atomic<uint64_t> bytes{0};           // captured bytes written
+  std::atomic<uint64_t> kernel_packets{0};  // packets the kernel saw for this ring (PACKET_STATISTICS)
+  std::atomic<uint64_t> kernel_drops{0};    // dropped by the kernel: ring full
+  std::atomic<uint64_t> write_drops{0};     // packets of blocks that could not be written (disk full, I/O error)
+  std::atomic<uint64_t> blocks{0};
+  std::atomic<uint64_t> files{0};
+  std::atomic<uint64_t> write_errors{0};
+  std::atomic<int64_t> max_write_latency_us{0};
+};
+
+class CaptureWorker {
+ public:
+  // `ring` and `writer` are owned by the worker. `packet_limit` < 0: unlimited (shared across workers via
+  // `packets_left`, which may be null when unlimited).
+  CaptureWorker(uint32_t thread, std::unique_ptr<PacketRing> ring, std::unique_ptr<PacketFileWriter> writer,
+                std::string stats_path, std::atomic<int64_t>* packets_left);
+  // Captures until `stop` is set or the packet limit is reached, then drains: the kernel's last partial
+  // block (up to its retire timeout), in-flight writes and the last file's index.
+  Status Run(const std::atomic<bool>& stop);
+  const CaptureCounters& counters() const { return counters_; }
+  std::string StatsJson() const;
+
+ private:
+  Status HandleBlock(uint8_t* block, int64_t now_ns);
+  void ReleaseDone(std::vector<void*>* done);
+  void WriteStats();
+  uint32_t thread_;
+  std::unique_ptr<PacketRing> ring_;
+  std::unique_ptr<PacketFileWriter> writer_;
+  std::string stats_path_;
+  std::atomic<int64_t>* packets_left_;
+  uint32_t outstanding_ = 0;  // blocks held by user space
+  CaptureCounters counters_;
+  bool limit_reached_ = false;
+};
+
+}  // namespace rwd
+
+#endif  // REWIND_CAPTURE_CAPTURE_WORKER_H_

@@ -1,0 +1,206 @@
+// `rewind capture`: live capture with Stenographer's stenotype flags.
+#include <grp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "capture/capture_worker.h"
+#include "web/command_line.h"
+#include "web/commands.h"
+
+namespace rwd {
+namespace {
+
+const char kCaptureUsage[] =
+    "usage: rewind capture --iface IFACE --dir DIR [flags]\n"
+    "Accepts Debian stenotype's flags with their meaning:\n"
+    "  --aiops N                 writes in flight per thread (default 128)\n"
+    "  --blocks N                ring size per thread in 1 MiB blocks (default 2048 / threads, at least 16)\n"
+    "  --count N                 stop after N packets (-1: run until SIGINT/SIGTERM)\n"
+    "  --dir DIR                 store directory (PKT<n>/ and IDX<n>/ per thread)\n"
+    "  --fanout_id N             PACKET_FANOUT group id (default: derived from the process id)\n"
+    "  --fanout_type N           PACKET_FANOUT type (default 0 = hash)\n"
+    "  --fileage_sec N           rotate files older than N s (default 60)\n"
+    "  --filesize_mb N           rotate files at N MiB (default 4096)\n"
+    "  --filter F                tcpdump expression, or stenotype's hex-encoded compiled BPF\n"
+    "  --gid N, --uid N          drop to this group / user once the sockets and directories are open\n"
+    "  --iface IFACE             interface to capture on\n"
+    "  --index_nicelevel N       nice level of the indexing threads (default 0)\n"
+    "  --no_index                write no index tables (files are not queryable until indexed)\n"
+    "  --no_watchdogs            accepted; rewind has no watchdog processes\n"
+    "  --no_promisc              do not put the interface in promiscuous mode\n"
+    "  --preallocate_file_mb N   preallocate new files to N MiB (default: filesize_mb)\n"
+    "  --seccomp none            only 'none' (see docs/capture.md)\n"
+    "  --threads N               capture threads in one fanout group (default 1)\n"
+    "  --blockage_sec N          the kernel hands over a partly filled block after N s (default 1)\n"
+    "  --snaplen N               bytes kept per packet (default 262144)\n"
+    "  -v / -q                   more / less logging\n";
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop.store(true); }
+
+Status MakeDirOwned(const std::string& path, int uid, int gid) {
+  if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno("creating " + path, errno);
+  if ((uid >= 0 || gid >= 0) && chown(path.c_str(), uid, gid) != 0) return Status::FromErrno("chown " + path, errno);
+  return Status::OK();
+}
+
+}  // namespace
+
+int RunCaptureCommand(int argc, char** argv) {
+  auto cl = CommandLine::Parse(
+      argc, argv,
+      {"aiops", "blocks", "count", "dir", "fanout_id", "fanout_type", "fileage_sec", "filesize_mb", "filter", "gid",
+       "iface", "index_nicelevel", "preallocate_file_mb", "seccomp", "threads", "uid", "snaplen", "blockage_sec"},
+      {"help", "no_index", "no_watchdogs", "no_promisc", "v", "q"});
+  if (!cl.ok()) {
+    std::fprintf(stderr, "rewind capture: %s\n%s", cl.status().message().c_str(), kCaptureUsage);
+    return 2;
+  }
+  if (cl->Has("help")) {
+    std::fputs(kCaptureUsage, stdout);
+    return 0;
+  }
+  uint64_t aiops, blocks, fileage, filesize, threads, snaplen, prealloc, blockage, fanout_type;
+  Status s = cl->GetUint("aiops", 128, &aiops);
+  if (s.ok()) s = cl->GetUint("threads", 1, &threads);
+  if (s.ok()) s = cl->GetUint("blocks", 0, &blocks);
+  if (s.ok()) s = cl->GetUint("fileage_sec", 60, &fileage);
+  if (s.ok()) s = cl->GetUint("filesize_mb", 4096, &filesize);
+  if (s.ok()) s = cl->GetUint("snaplen", 262144, &snaplen);
+  if (s.ok()) s = cl->GetUint("preallocate_file_mb", 0, &prealloc);
+  if (s.ok()) s = cl->GetUint("blockage_sec", 1, &blockage);
+  if (s.ok()) s = cl->GetUint("fanout_type", 0, &fanout_type);
+  int64_t count = -1;
+  if (s.ok() && cl->Has("count")) {
+    count = std::stoll(cl->Get("count", "-1"));
+  }
+  long nice = std::stol(cl->Get("index_nicelevel", "0"));
+  int uid = cl->Has("uid") ? std::stoi(cl->Get("uid")) : -1;
+  int gid = cl->Has("gid") ? std::stoi(cl->Get("gid")) : -1;
+  std::string seccomp = cl->Get("seccomp", "none");
+  if (!s.ok() || !cl->Has("iface") || !cl->Has("dir") || threads == 0 || threads > 64 || filesize == 0 ||
+      filesize > 4096 || blockage == 0) {
+    std::fprintf(stderr, "rewind capture: %s\n%s",
+                 !s.ok() ? s.message().c_str() : "needs --iface and --dir; 1 <= --threads <= 64; 1 <= --filesize_mb <= 4096",
+                 kCaptureUsage);
+    return 2;
+  }
+  if (seccomp != "none") {
+    std::fprintf(stderr, "rewind capture: --seccomp %s is not supported (only 'none'; see docs/capture.md)\n",
+                 seccomp.c_str());
+    return 2;
+  }
+  if (blocks == 0) blocks = std::max<uint64_t>(16, 2048 / threads);
+  int verbose = cl->Has("v") ? 1 : 0;
+  if (cl->Has("q")) verbose = -1;
+  std::string dir = cl->Get("dir");
+
+  int fanout_id = cl->Has("fanout_id") ? std::stoi(cl->Get("fanout_id")) : (threads > 1 ? getpid() & 0xffff : -1);
+  // Open everything that needs privileges first: directories, locks, rings.
+  s = MakeDirOwned(dir, uid, gid);
+  if (!s.ok()) {
+    std::fprintf(stderr, "rewind capture: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  std::atomic<int64_t> packets_left{count};
+  std::vector<std::unique_ptr<CaptureWorker>> workers;
+  for (uint32_t t = 0; t < threads; ++t) {
+    auto lock = WriterLock::Acquire(dir, t);
+    if (!lock.ok()) {
+      std::fprintf(stderr, "rewind capture: %s\n", lock.status().ToString().c_str());
+      return 1;
+    }
+    for (const std::string& d : {PacketDirectory(dir, t), IndexDirectory(dir, t)}) {
+      s = MakeDirOwned(d, uid, gid);
+      if (!s.ok()) {
+        std::fprintf(stderr, "rewind capture: %s\n", s.ToString().c_str());
+        return 1;
+      }
+    }
+    PacketRingOptions ro;
+    ro.iface = cl->Get("iface");
+    ro.blocks = static_cast<uint32_t>(blocks);
+    ro.block_timeout_ms = static_cast<uint32_t>(blockage * 1000);
+    ro.snaplen = static_cast<uint32_t>(snaplen);
+    ro.promiscuous = !cl->Has("no_promisc");
+    ro.fanout_id = fanout_id;
+    ro.fanout_type = static_cast<int>(fanout_type);
+    ro.filter = cl->Get("filter");
+    auto ring = PacketRing::Open(ro);
+    if (!ring.ok()) {
+      std::fprintf(stderr, "rewind capture: %s\n", ring.status().ToString().c_str());
+      return ring.status().code() == Status::kInvalidArgument ? 2 : 1;
+    }
+    PacketFileWriterOptions wo;
+    wo.store = dir;
+    wo.max_file_bytes = filesize << 20;
+    wo.max_file_age_ns = static_cast<int64_t>(fileage) * 1000000000;
+    wo.max_writes_in_flight = static_cast<int>(std::min<uint64_t>(aiops, blocks / 2 == 0 ? 1 : blocks / 2));
+    wo.preallocate_bytes = (prealloc ? prealloc : filesize) << 20;
+    wo.index = !cl->Has("no_index");
+    wo.index_nice = static_cast<int>(nice);
+    auto writer = std::make_unique<PacketFileWriter>(wo, std::move(*lock));
+    workers.push_back(std::make_unique<CaptureWorker>(t, std::move(*ring), std::move(writer),
+                                                      dir + "/capture" + std::to_string(t) + ".json",
+                                                      count >= 0 ? &packets_left : nullptr));
+  }
+  // Everything privileged is open: drop privileges if asked.
+  if (gid >= 0 && (setgroups(0, nullptr) != 0 || setgid(static_cast<gid_t>(gid)) != 0)) {
+    std::perror("rewind capture: dropping to --gid");
+    return 1;
+  }
+  if (uid >= 0 && setuid(static_cast<uid_t>(uid)) != 0) {
+    std::perror("rewind capture: dropping to --uid");
+    return 1;
+  }
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  if (verbose >= 0) {
+    std::fprintf(stderr, "rewind capture: capturing on %s with %llu thread(s) into %s (uid %d, gid %d)\n",
+                 cl->Get("iface").c_str(), (unsigned long long)threads, dir.c_str(), (int)getuid(), (int)getgid());
+  }
+  std::vector<Status> results(workers.size());
+  std::vector<std::thread> ts;
+  for (size_t i = 0; i < workers.size(); ++i) {
+    ts.emplace_back([&, i] { results[i] = workers[i]->Run(g_stop); });
+  }
+  // The main thread reports while the workers run; --count ends when every worker stopped.
+  while (true) {
+    bool all_done = true;
+    for (size_t i = 0; i < workers.size(); ++i) {
+      if (count >= 0 && packets_left.load() <= 0) g_stop.store(true);
+    }
+    for (int i = 0; i < 10 && !g_stop.load(); ++i) usleep(100000);
+    if (verbose > 0) {
+      for (const auto& w : workers) std::fputs(w->StatsJson().c_str(), stderr);
+    }
+    if (g_stop.load()) break;
+    (void)all_done;
+  }
+  for (auto& t : ts) t.join();
+  int rc = 0;
+  uint64_t packets = 0, kdrops = 0, wdrops = 0;
+  for (size_t i = 0; i < workers.size(); ++i) {
+    packets += workers[i]->counters().packets;
+    kdrops += workers[i]->counters().kernel_drops;
+    wdrops += workers[i]->counters().write_drops;
+    if (!results[i].ok()) rc = 1;
+  }
+  if (verbose >= 0) {
+    std::fprintf(stderr, "rewind capture: stored %llu packets; dropped %llu in the kernel, %llu unwritable\n",
+                 (unsigned long long)packets, (unsigned long long)kdrops, (unsigned long long)wdrops);
+  }
+  return rc;
+}
+
+}  // namespace rwd

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "capture/capture_worker.h"
+#include "index/index_repair.h"
 #include "web/command_line.h"
 #include "web/commands.h"
 
@@ -125,6 +126,11 @@ int RunCaptureCommand(int argc, char** argv) {
         return 1;
       }
     }
+    // Files a crash left without an index become queryable again before capture starts.
+    std::vector<RepairResult> repaired;
+    s = RepairUnindexedFiles(dir, static_cast<int>(t), &repaired);
+    if (verbose >= 0) ReportRepairs("rewind capture", repaired);
+    if (!s.ok()) std::fprintf(stderr, "rewind capture: repair: %s\n", s.ToString().c_str());
     PacketRingOptions ro;
     ro.iface = cl->Get("iface");
     ro.blocks = static_cast<uint32_t>(blocks);

@@ -3,12 +3,19 @@
 #ifndef REWIND_WEB_COMMANDS_H_
 #define REWIND_WEB_COMMANDS_H_
 
+#include <vector>
+
 namespace rwd {
 
 int RunImportCommand(int argc, char** argv);
 int RunQueryCommand(int argc, char** argv);
 int RunStatsCommand(int argc, char** argv);
 int RunCaptureCommand(int argc, char** argv);
+int RunRepairCommand(int argc, char** argv);
+
+struct RepairResult;
+// Prints what a repair did, one line per file, prefixed with `who`.
+void ReportRepairs(const char* who, const std::vector<RepairResult>& results);
 
 }  // namespace rwd
 

@@ -8,6 +8,7 @@
 
 #include "capture/packet_file_writer.h"
 #include "capture/pcap_importer.h"
+#include "index/index_repair.h"
 #include "web/command_line.h"
 #include "web/commands.h"
 
@@ -53,6 +54,13 @@ int RunImportCommand(int argc, char** argv) {
   if (!lock.ok()) {
     std::fprintf(stderr, "rewind import: %s\n", lock.status().ToString().c_str());
     return 1;
+  }
+  {
+    // Files a crash left without an index become queryable again first.
+    std::vector<RepairResult> repaired;
+    Status rs = RepairUnindexedFiles(dir, static_cast<int>(lock->writer()), &repaired);
+    ReportRepairs("rewind import", repaired);
+    if (!rs.ok()) std::fprintf(stderr, "rewind import: repair: %s\n", rs.ToString().c_str());
   }
   PacketFileWriterOptions opts;
   opts.store = dir;

@@ -1,0 +1,34 @@
+// Index repair: makes a packet file that has no index (a crash, power loss or kill -9 cut its writer off)
+// queryable again. Reads the file block by block, keeps every block that reads back whole, truncates the
+// file after the last good block (a torn or preallocated-but-unwritten tail), and writes the index table.
+// Free functions; safe to run on different files concurrently, never on a file a writer holds.
+#ifndef REWIND_INDEX_INDEX_REPAIR_H_
+#define REWIND_INDEX_INDEX_REPAIR_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "index/status.h"
+#include "index/store_layout.h"
+
+namespace rwd {
+
+struct RepairResult {
+  std::string packet_path;
+  uint32_t blocks_kept = 0;
+  uint64_t packets = 0;
+  uint64_t bytes_dropped = 0;  // torn or unwritten tail removed from the packet file
+  std::string note;            // why the tail was dropped, if it was
+};
+
+// Rebuilds the index of one packet file (which must not be being written).
+Status RepairPacketFile(const StoreFile& file, RepairResult* result);
+
+// Repairs every packet file of writer `writer` (or of all writers if writer < 0) that has no index.
+// The caller must hold the writer locks of the writers it repairs (WriterLock).
+Status RepairUnindexedFiles(const std::string& store, int writer, std::vector<RepairResult>* results);
+
+}  // namespace rwd
+
+#endif  // REWIND_INDEX_INDEX_REPAIR_H_

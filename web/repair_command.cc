@@ -1,0 +1,63 @@
+// `rewind repair`: rebuilds the index of every packet file that has none (after a crash or kill -9),
+// dropping a torn last block. Writers that are running are left alone.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "index/index_repair.h"
+#include "web/command_line.h"
+#include "web/commands.h"
+
+namespace rwd {
+
+void ReportRepairs(const char* who, const std::vector<RepairResult>& results) {
+  for (const RepairResult& r : results) {
+    std::fprintf(stderr, "%s: re-indexed %s: %u block(s), %llu packet(s)%s%s\n", who, r.packet_path.c_str(),
+                 r.blocks_kept, static_cast<unsigned long long>(r.packets),
+                 r.bytes_dropped ? "; dropped a tail: " : "", r.bytes_dropped ? r.note.c_str() : "");
+  }
+}
+
+int RunRepairCommand(int argc, char** argv) {
+  auto cl = CommandLine::Parse(argc, argv, {"dir"}, {"help"});
+  if (!cl.ok() || (!cl->Has("help") && !cl->Has("dir"))) {
+    std::fprintf(stderr, "rewind repair: %s\nusage: rewind repair --dir DIR\n",
+                 cl.ok() ? "needs --dir" : cl.status().message().c_str());
+    return 2;
+  }
+  if (cl->Has("help")) {
+    std::fputs("usage: rewind repair --dir DIR\n", stdout);
+    return 0;
+  }
+  std::string dir = cl->Get("dir");
+  auto files = ListStoreFiles(dir);
+  if (!files.ok()) {
+    std::fprintf(stderr, "rewind repair: %s\n", files.status().ToString().c_str());
+    return 1;
+  }
+  std::vector<uint32_t> writers;
+  for (const StoreFile& f : *files) {
+    if (!f.indexed && (writers.empty() || writers.back() != f.writer)) writers.push_back(f.writer);
+  }
+  int rc = 0;
+  size_t repaired = 0;
+  for (uint32_t w : writers) {
+    auto lock = WriterLock::Acquire(dir, w);
+    if (!lock.ok()) {
+      std::fprintf(stderr, "rewind repair: skipping PKT%u: %s\n", w, lock.status().message().c_str());
+      continue;
+    }
+    std::vector<RepairResult> results;
+    Status s = RepairUnindexedFiles(dir, static_cast<int>(w), &results);
+    ReportRepairs("rewind repair", results);
+    repaired += results.size();
+    if (!s.ok()) {
+      std::fprintf(stderr, "rewind repair: %s\n", s.ToString().c_str());
+      rc = 1;
+    }
+  }
+  std::fprintf(stderr, "rewind repair: %zu file(s) re-indexed\n", repaired);
+  return rc;
+}
+
+}  // namespace rwd

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Live capture end to end, inside a network namespace this test creates (veth pair v0 -> v1; traffic only
+# there): replay real captures with tcpreplay, capture with `rewind capture`, and check with `rewind query`.
+# usage: capture_test.sh PATH/TO/rewind PATH/TO/shared/pcaps
+set -uo pipefail
+REWIND=$(readlink -f "${1:?rewind binary}")
+PCAPS=$(readlink -f "${2:?shared pcaps dir}")
+if [ -z "${REWIND_IN_NETNS:-}" ]; then
+  command -v tcpreplay >/dev/null || { echo "SKIP: tcpreplay not installed"; exit 77; }
+  unshare -n true 2>/dev/null || { echo "SKIP: this machine refuses network namespaces (unshare -n)"; exit 77; }
+  REWIND_IN_NETNS=1 exec unshare -n bash "$0" "$@"
+fi
+ip link add v0 type veth peer name v1 || { echo "SKIP: cannot create a veth pair"; exit 77; }
+for i in v0 v1; do
+  sysctl -qw net.ipv6.conf.$i.disable_ipv6=1
+  ip link set $i mtu 9500
+  ip link set $i up
+done
+work=$(mktemp -d /tmp/rewind-capture-test.XXXXXX)
+chmod 755 "$work"
+trap 'rm -rf "$work"' EXIT
+passed=0 failed=0
+ok() { passed=$((passed + 1)); }
+fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+
+# Compares the frames of a rewind answer with the frames of the given captures, in order (bytes and lengths;
+# timestamps are the capture's own).
+same_frames() {  # answer.pcap capture...
+  local got=$1; shift
+  python3 - "$got" "$@" <<'PY'
+import struct, sys
+def frames(p):
+    d = open(p, 'rb').read()
+    e = '<' if struct.unpack('<I', d[:4])[0] in (0xa1b2c3d4, 0xa1b23c4d) else '>'
+    off, out = 24, []
+    while off + 16 <= len(d):
+        _, _, c, l = struct.unpack(e + 'IIII', d[off:off + 16])
+        out.append((c, l, d[off + 16:off + 16 + c])); off += 16 + c
+    return out
+got = frames(sys.argv[1]); want = []
+for p in sys.argv[2:]: want += frames(p)
+bad = [i for i, (a, b) in enumerate(zip(got, want)) if a != b]
+print(f"{len(got)} of {len(want)} frames, {len(bad)} differ")
+sys.exit(0 if len(got) == len(want) and not bad else 1)
+PY
+}
+
+start_capture() {  # store, extra flags...
+  local store=$1; shift
+  "$REWIND" capture --iface v1 --dir "$store" --blocks 16 "$@" 2>"$store.log" &
+  cap_pid=$!
+  for _ in $(seq 50); do [ -f "$store/capture0.json" ] && break; sleep 0.1; done
+  sleep 0.2
+}
+stop_capture() {
+  kill -INT "$cap_pid"
+  local t0=$(date +%s%N)
+  wait "$cap_pid"; local rc=$?
+  stop_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  return $rc
+}
+replay() { tcpreplay -q -i v0 --topspeed "$@" >/dev/null 2>&1; }
+
+A=$PCAPS/arkime/IKEv2.pcap B=$PCAPS/zeek/q-in-q.pcap C=$PCAPS/tcpdump/icmpv6.pcap D=$PCAPS/zeek/mpls-in-vlan.pcap
+
+# 1. Everything replayed comes back byte for byte (VLAN tags the kernel strips are put back); SIGINT exits
+#    0 within two seconds.
+s1=$work/s1
+start_capture "$s1"
+replay "$A" "$B" "$C" "$D"
+sleep 0.3
+stop_capture && ok || fail "capture exit status"
+[ "$stop_ms" -lt 2000 ] && ok || fail "SIGINT took $stop_ms ms"
+"$REWIND" query --dir "$s1" "" > "$work/s1.pcap"
+out=$(same_frames "$work/s1.pcap" "$A" "$B" "$C" "$D") && ok || fail "replayed frames differ: $out"
+grep -q '"kernel_drops":0' "$s1/capture0.json" && grep -q '"write_drops":0' "$s1/capture0.json" && ok ||
+  fail "drops in $(cat "$s1/capture0.json")"
+
+# 2. SIGINT on an idle link exits within two seconds too.
+s2=$work/s2
+start_capture "$s2"
+stop_capture && [ "$stop_ms" -lt 2000 ] && ok || fail "idle SIGINT: ${stop_ms} ms"
+
+# 3. --filter as a tcpdump expression and as stenotype's hex BPF.
+s3=$work/s3
+start_capture "$s3" --filter "udp port 500"
+replay "$A" "$B"
+sleep 0.3
+stop_capture
+tcpdump -r "$A" -w "$work/want3.pcap" "udp port 500" 2>/dev/null
+"$REWIND" query --dir "$s3" "" > "$work/s3.pcap"
+out=$(same_frames "$work/s3.pcap" "$work/want3.pcap") && ok || fail "--filter expression: $out"
+hex=$(tcpdump -r "$A" -ddd "udp port 500" 2>/dev/null | tail -n +2 | while read -r a b c d; do printf '%x %x %x %x ' "$a" "$b" "$c" "$d"; done)
+s3b=$work/s3b
+start_capture "$s3b" --filter "${hex% }"
+replay "$A" "$B"
+sleep 0.3
+stop_capture
+"$REWIND" query --dir "$s3b" "" > "$work/s3b.pcap"
+out=$(same_frames "$work/s3b.pcap" "$work/want3.pcap") && ok || fail "--filter hex: $out"
+
+# 4. --count N stores exactly N packets and exits by itself.
+s4=$work/s4
+start_capture "$s4" --count 50
+replay "$A"
+for _ in $(seq 30); do kill -0 "$cap_pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$cap_pid" 2>/dev/null && { fail "--count did not exit"; kill -INT "$cap_pid"; }
+wait "$cap_pid"
+n=$("$REWIND" query --dir "$s4" "" | tcpdump -r - 2>/dev/null | wc -l)
+[ "$n" -eq 50 ] && ok || fail "--count 50 stored $n"
+
+# 5. Rotation by age: packets arriving over ~3 s with --fileage_sec 1 land in several files, all queryable.
+s5=$work/s5
+start_capture "$s5" --fileage_sec 1
+for f in "$A" "$B" "$C"; do replay "$f"; sleep 1.2; done
+stop_capture
+files=$(ls "$s5/IDX0" | wc -l)
+[ "$files" -ge 2 ] && ok || fail "age rotation made $files file(s)"
+"$REWIND" query --dir "$s5" "" > "$work/s5.pcap"
+out=$(same_frames "$work/s5.pcap" "$A" "$B" "$C") && ok || fail "rotated files: $out"
+
+# 6. kill -9: the next start (or rewind repair) re-indexes what reached disk; nothing written is lost.
+s6=$work/s6
+start_capture "$s6"
+replay "$A" "$B"
+sleep 1.6   # the kernel hands over the partly filled block after 1 s; then it is written
+kill -9 "$cap_pid"; wait "$cap_pid" 2>/dev/null
+[ "$(ls "$s6/IDX0" | wc -l)" -eq 0 ] && ok || fail "expected no index before repair"
+"$REWIND" repair --dir "$s6" 2>/dev/null && ok || fail "repair failed"
+"$REWIND" query --dir "$s6" "" > "$work/s6.pcap"
+out=$(same_frames "$work/s6.pcap" "$A" "$B") && ok || fail "after kill -9 and repair: $out"
+
+# 7. Privileges: --uid/--gid drop to nobody after opening the socket; files belong to nobody.
+s7=$work/s7
+start_capture "$s7" --uid 65534 --gid 65534
+uid_now=$(awk '/^Uid:/ {print $2}' /proc/$cap_pid/status)
+replay "$A"
+sleep 0.3
+stop_capture
+[ "$uid_now" = "65534" ] && ok || fail "capture runs as uid $uid_now"
+owner=$(stat -c %u "$(ls -d "$s7"/PKT0/0* | head -1)")
+[ "$owner" = "65534" ] && ok || fail "packet file owned by $owner"
+n=$("$REWIND" query --dir "$s7" "" | tcpdump -r - 2>/dev/null | wc -l)
+[ "$n" -eq "$(tcpdump -r "$A" 2>/dev/null | wc -l)" ] && ok || fail "privilege-dropped capture stored $n"
+
+# 8. Bad input: clear message, non-zero exit.
+"$REWIND" capture --iface nosuch0 --dir "$work/s8" 2>"$work/e8"; rc=$?
+[ $rc -ne 0 ] && grep -q "no interface 'nosuch0'" "$work/e8" && ok || fail "unknown interface: rc=$rc $(cat "$work/e8")"
+"$REWIND" capture --iface v1 --dir "$work/s9" --filter "hots 1" 2>"$work/e9"; rc=$?
+[ $rc -eq 2 ] && grep -q "bad --filter" "$work/e9" && ok || fail "bad filter: rc=$rc $(cat "$work/e9")"
+mkdir -p "$work/ro" && touch "$work/ro/file"
+"$REWIND" capture --iface v1 --dir "$work/ro/file/x" 2>"$work/e10"; rc=$?
+[ $rc -eq 1 ] && [ -s "$work/e10" ] && ok || fail "unusable dir: rc=$rc $(cat "$work/e10")"
+
+echo "capture_test: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

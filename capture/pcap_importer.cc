@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "capture/pcapng_reader.h"
 #include "index/link_type.h"
 
 namespace rwd {
@@ -77,6 +78,49 @@ Status PcapImporter::Finish() {
   return s.ok() ? f : s;
 }
 
+Status PcapImporter::AddPacket(uint32_t linktype, uint32_t snaplen, int64_t sec, int64_t frac, uint32_t caplen,
+                               uint32_t len, const uint8_t* data, bool first_of_input, ImportFileStats* stats) {
+  // Keep the capture's own seconds and fraction (in ns): pcap's 32-bit seconds field is stored as the same
+  // 32 bits (libpcap reads it signed; rewind, like the kernel, reads it unsigned: 1970..2106). Only a
+  // fraction that does not fit 32 bits is normalized.
+  if (frac < 0 || frac > UINT32_MAX) {
+    sec += frac / 1000000000;
+    frac %= 1000000000;
+    if (frac < 0) frac += 1000000000, --sec;
+  }
+  if (sec < INT32_MIN || sec > UINT32_MAX) {
+    ++stats->clamped_timestamps;
+    sec = sec < 0 ? 0 : UINT32_MAX;
+    frac = sec == 0 ? 0 : 999999999;
+  }
+  if (caplen > kMaxSnapLen) caplen = kMaxSnapLen;
+  if (snaplen == 0 || snaplen > kMaxSnapLen) snaplen = kMaxSnapLen;
+  int64_t ts_ns = static_cast<int64_t>(static_cast<uint32_t>(sec)) * 1000000000 + frac;
+  if (first_of_input && file_has_packets_ && ts_ns < file_max_ts_ns_) {
+    Status s = Finish();
+    if (!s.ok()) return s;
+  }
+  if (!file_has_packets_ || ts_ns > file_max_ts_ns_) file_max_ts_ns_ = ts_ns;
+  file_has_packets_ = true;
+  if (current_ != nullptr && builder_.linktype() != linktype) {
+    Status s = FlushBlock();
+    if (!s.ok()) return s;
+  }
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (current_ == nullptr) {
+      Status s = AcquireBuffer();
+      if (!s.ok()) return s;
+      builder_.Reset(current_, linktype, snaplen, seq_++);
+    }
+    if (builder_.Add(static_cast<uint32_t>(sec), static_cast<uint32_t>(frac), caplen, len, data)) break;
+    Status s = FlushBlock();
+    if (!s.ok()) return s;
+  }
+  ++stats->packets;
+  stats->captured_bytes += caplen;
+  return Status::OK();
+}
+
 Status PcapImporter::ImportFile(const std::string& path, ImportFileStats* stats, const ImportProgress& progress) {
   *stats = ImportFileStats();
   char errbuf[PCAP_ERRBUF_SIZE] = {0};
@@ -88,63 +132,51 @@ Status PcapImporter::ImportFile(const std::string& path, ImportFileStats* stats,
   FILE* f = pcap_file(p.get());
   uint32_t linktype = DltToLinktype(pcap_datalink(p.get()));
   uint32_t snaplen = static_cast<uint32_t>(pcap_snapshot(p.get()));
-  if (snaplen == 0 || snaplen > kMaxSnapLen) snaplen = kMaxSnapLen;
   Status result;
-  uint64_t packet_no = 0;
+  std::string libpcap_error;
   while (true) {
     pcap_pkthdr* hdr = nullptr;
     const u_char* data = nullptr;
     int rc = pcap_next_ex(p.get(), &hdr, &data);
     if (rc == PCAP_ERROR_BREAK) break;  // end of file
     if (rc != 1) {
+      libpcap_error = pcap_geterr(p.get());
       long where = f ? ftell(f) : -1;  // only here: ftell costs a system call
-      result = Status::Corruption(path + ": stopped at packet " + std::to_string(packet_no + 1) +
+      result = Status::Corruption(path + ": stopped at packet " + std::to_string(stats->packets + 1) +
                                   " (reading stopped near byte offset " + std::to_string(where) + "): " +
-                                  pcap_geterr(p.get()));
+                                  libpcap_error);
       break;
     }
-    ++packet_no;
-    // Keep the capture's own seconds and fraction (libpcap scaled it to ns): pcap's 32-bit seconds field is
-    // stored as the same 32 bits (libpcap reads it signed; rewind, like the kernel, reads it unsigned:
-    // 1970..2106). Only a fraction that does not fit 32 bits is normalized.
-    int64_t sec = hdr->ts.tv_sec, frac = hdr->ts.tv_usec;
-    if (frac < 0 || frac > UINT32_MAX) {
-      sec += frac / 1000000000;
-      frac %= 1000000000;
-      if (frac < 0) frac += 1000000000, --sec;
-    }
-    if (sec < INT32_MIN || sec > UINT32_MAX) {
-      ++stats->clamped_timestamps;
-      sec = sec < 0 ? 0 : UINT32_MAX;
-      frac = sec == 0 ? 0 : 999999999;
-    }
-    uint32_t caplen = hdr->caplen > kMaxSnapLen ? kMaxSnapLen : hdr->caplen;
-    int64_t ts_ns = sec * 1000000000 + frac;
-    if (packet_no == 1 && file_has_packets_ && ts_ns < file_max_ts_ns_) {
-      Status s = Finish();
-      if (!s.ok()) return s;
-    }
-    if (!file_has_packets_ || ts_ns > file_max_ts_ns_) file_max_ts_ns_ = ts_ns;
-    file_has_packets_ = true;
-    if (current_ != nullptr && builder_.linktype() != linktype) {
-      Status s = FlushBlock();
-      if (!s.ok()) return s;
-    }
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      if (current_ == nullptr) {
-        Status s = AcquireBuffer();
-        if (!s.ok()) return s;
-        builder_.Reset(current_, linktype, snaplen, seq_++);
-      }
-      if (builder_.Add(static_cast<uint32_t>(sec), static_cast<uint32_t>(frac), caplen, hdr->len, data)) break;
-      Status s = FlushBlock();
-      if (!s.ok()) return s;
-    }
-    ++stats->packets;
-    stats->captured_bytes += caplen;
-    if (progress && (packet_no & 0x3fff) == 0) progress(f ? static_cast<uint64_t>(ftell(f)) : 0, total);
+    Status s = AddPacket(linktype, snaplen, hdr->ts.tv_sec, hdr->ts.tv_usec, hdr->caplen, hdr->len, data,
+                         stats->packets == 0, stats);
+    if (!s.ok()) return s;
+    if (progress && (stats->packets & 0x3fff) == 0) progress(f ? static_cast<uint64_t>(ftell(f)) : 0, total);
   }
   stats->input_bytes = f ? static_cast<uint64_t>(ftell(f)) : total;
+  if (!result.ok() && libpcap_error.find("different from") != std::string::npos) {
+    // libpcap refuses pcapng whose interfaces differ in link type or snapshot length; read it ourselves,
+    // after the packets libpcap already delivered.
+    auto reader = PcapngReader::Open(path);
+    if (reader.ok()) {
+      result = Status::OK();
+      uint64_t skip = stats->packets;
+      PcapngReader::Packet pkt;
+      while ((*reader)->Next(&pkt)) {
+        if (skip > 0) {
+          --skip;
+          continue;
+        }
+        Status s = AddPacket(pkt.linktype, pkt.snaplen, pkt.ts_sec, pkt.ts_nsec, pkt.caplen, pkt.len, pkt.data,
+                             stats->packets == 0, stats);
+        if (!s.ok()) return s;
+      }
+      stats->input_bytes = (*reader)->offset();
+      if (!(*reader)->status().ok()) {
+        result = Status::Corruption(path + ": stopped after packet " + std::to_string(stats->packets) + ": " +
+                                    (*reader)->status().message());
+      }
+    }
+  }
   if (progress) progress(result.ok() ? total : stats->input_bytes, total);
   return result;
 }

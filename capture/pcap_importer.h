@@ -1,4 +1,6 @@
-// PcapImporter: reads capture files (pcap in µs or ns, either byte order, and pcapng) through libpcap and
+// PcapImporter: reads capture files (pcap in µs or ns, either byte order, and pcapng) through libpcap — and
+// pcapng whose interfaces differ in link type or snapshot length, which libpcap refuses, through
+// PcapngReader — and
 // turns them into TPACKET_V3 blocks for a PacketFileWriter — the same blocks live capture writes.
 // Several inputs go into one packet file while they follow each other in time; an input that starts
 // before the current file's latest packet starts a new packet file, so that queries (which merge files by
@@ -43,6 +45,9 @@ class PcapImporter {
   Status Finish();
 
  private:
+  // Adds one packet (timestamp as seconds and nanoseconds) to the current block.
+  Status AddPacket(uint32_t linktype, uint32_t snaplen, int64_t sec, int64_t frac, uint32_t caplen, uint32_t len,
+                   const uint8_t* data, bool first_of_input, ImportFileStats* stats);
   Status FlushBlock();
   Status AcquireBuffer();
   PacketFileWriter* writer_;

@@ -4,7 +4,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(cmake g++ make pkg-config
       libleveldb-dev libsnappy-dev libaio-dev libcpp-httplib-dev libpcap-dev rapidjson-dev libgtest-dev
-      tcpdump tcpreplay python3 iproute2)
+      tcpdump tcpreplay tshark python3 iproute2)
 [ "${1:-}" = "--bench" ] && pkgs+=(tcpreplay wireshark-common hyperfine time)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done

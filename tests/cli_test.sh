@@ -90,6 +90,16 @@ for b in ndpi/fuzz-2021-10-13.pcap suricata/bug-1450-04__tls_DER-incomplete-head
   [ "${kept:-0}" -eq "$good" ] && ok || fail "broken $b: kept $kept, tcpdump reads $good"
 done
 
+# 6b. pcapng with interfaces of several link types (libpcap refuses it): imported whole, answered in full.
+mixed="$work/mixed"
+"$REWIND" import -q --dir "$mixed" "$PCAPS/zeek/ldap__modify-request.pcapng" && ok || fail "mixed pcapng import"
+"$REWIND" query --dir "$mixed" "" > "$work/mixed.pcapng"
+if command -v tshark >/dev/null; then
+  want=$(tshark -r "$PCAPS/zeek/ldap__modify-request.pcapng" -T fields -e frame.len -e frame.cap_len -e frame.protocols 2>/dev/null)
+  got=$(tshark -r "$work/mixed.pcapng" -T fields -e frame.len -e frame.cap_len -e frame.protocols 2>/dev/null)
+  [ -n "$want" ] && [ "$got" == "$want" ] && ok || fail "mixed pcapng answer differs from the input (tshark)"
+fi
+
 # 7. Damaged store files: a query skips what it cannot read, says so, and returns every other packet.
 dmg="$work/damaged"
 "$REWIND" import -q --filesize_mb 1 --dir "$dmg" "$PCAPS/zeek/q-in-q.pcap" "$PCAPS/arkime/IKEv2.pcap" "$PCAPS/tcpdump/icmpv6.pcap"

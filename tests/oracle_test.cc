@@ -307,6 +307,12 @@ TEST_P(OracleTest, EveryCaptureEveryExpressionMatchesLibpcap) {
       EXPECT_EQ(ist.packets, 0u);
       continue;
     }
+    if (ist.packets > recs.size()) {
+      // pcapng with interfaces of different link types or snap lengths: libpcap stops, rewind reads on
+      // (PcapngReader; its tests compare it with tshark). tcpdump cannot be the oracle here.
+      EXPECT_TRUE(is.ok()) << files[fi] << ": " << is.ToString();
+      continue;
+    }
     // Import keeps exactly the packets libpcap can read (all of them, or those before the damage).
     ASSERT_EQ(ist.packets, recs.size()) << files[fi] << ": " << is.ToString();
     if (ist.clamped_timestamps > 0) {

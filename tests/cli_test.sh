@@ -100,6 +100,18 @@ if command -v tshark >/dev/null; then
   [ -n "$want" ] && [ "$got" == "$want" ] && ok || fail "mixed pcapng answer differs from the input (tshark)"
 fi
 
+# 6c. An answer that mixes link types is pcapng, with every packet (Ethernet + raw IPv4 here).
+mix2="$work/mix2"
+"$REWIND" import -q --dir "$mix2" "$PCAPS/zeek/q-in-q.pcap" "$PCAPS/arkime/adb.pcap"
+"$REWIND" query --dir "$mix2" "" > "$work/mix2.out"
+magic=$(head -c 4 "$work/mix2.out" | od -An -tx1 | tr -d ' \n')
+[ "$magic" = "0a0d0d0a" ] && ok || fail "mixed link types should give pcapng, got magic $magic"
+if command -v tshark >/dev/null; then
+  n=$(tshark -r "$work/mix2.out" 2>/dev/null | wc -l)
+  want=$(( $(tcpdump -r "$PCAPS/zeek/q-in-q.pcap" 2>/dev/null | wc -l) + $(tcpdump -r "$PCAPS/arkime/adb.pcap" 2>/dev/null | wc -l) ))
+  [ "$n" -eq "$want" ] && ok || fail "pcapng answer has $n of $want packets"
+fi
+
 # 7. Damaged store files: a query skips what it cannot read, says so, and returns every other packet.
 dmg="$work/damaged"
 "$REWIND" import -q --filesize_mb 1 --dir "$dmg" "$PCAPS/zeek/q-in-q.pcap" "$PCAPS/arkime/IKEv2.pcap" "$PCAPS/tcpdump/icmpv6.pcap"

@@ -23,8 +23,9 @@ int64_t WallClockNs() {
 // Advance().
 class Query::FileCursor {
  public:
-  FileCursor(const OpenFile* file, const QueryPlan* plan, PacketFilter* filter, QueryStats* stats)
-      : file_(file), plan_(plan), filter_(filter), stats_(stats) {}
+  FileCursor(const Query* query, const OpenFile* file, const QueryPlan* plan, PacketFilter* filter,
+             QueryStats* stats)
+      : query_(query), file_(file), plan_(plan), filter_(filter), stats_(stats) {}
 
   // Prepares the work list and moves to the first match. False on a file-level error (reported as a warning).
   bool Start() {
@@ -83,7 +84,7 @@ class Query::FileCursor {
         ++item_;
         continue;
       }
-      if (item_ >= work_.size()) return;
+      if (item_ >= work_.size() || query_->ShouldStop()) return;
       const WorkItem& item = work_[item_];
       const BlockEntry& entry = file_->index->blocks()[item.block];
       linktype_ = entry.linktype;
@@ -136,6 +137,7 @@ class Query::FileCursor {
     if (stats_->warnings.size() < 100) stats_->warnings.push_back("skipped: " + s.ToString());
   }
 
+  const Query* query_;
   const OpenFile* file_;
   const QueryPlan* plan_;
   PacketFilter* filter_;
@@ -152,6 +154,11 @@ class Query::FileCursor {
 };
 
 Query::~Query() = default;
+
+bool Query::ShouldStop() const {
+  if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) return true;
+  return options_.deadline_ns != 0 && WallClockNs() >= options_.deadline_ns;
+}
 
 Result<std::unique_ptr<Query>> Query::Prepare(const std::string& store, const std::string& text,
                                               const QueryOptions& options) {
@@ -209,13 +216,15 @@ Status Query::Run(bool (*emit)(void*, uint32_t, const PacketView&), void* ctx, Q
   size_t next_file = 0;
   Status result;
   while (true) {
-    if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) {
-      result = Status::Cancelled("query cancelled");
+    if (ShouldStop()) {
+      result = Status::Cancelled(options_.deadline_ns != 0 && WallClockNs() >= options_.deadline_ns
+                                     ? "query time limit reached"
+                                     : "query cancelled");
       break;
     }
     while (next_file < order.size() &&
            (heap.empty() || order[next_file]->index->summary().min_ts_ns <= heap.top().first)) {
-      auto c = std::make_unique<FileCursor>(order[next_file], &plan_, filter_.get(), stats);
+      auto c = std::make_unique<FileCursor>(this, order[next_file], &plan_, filter_.get(), stats);
       ++next_file;
       if (!c->Start() || !c->valid()) continue;
       heap.emplace(c->packet().ts_ns, cursors.size());

@@ -28,6 +28,7 @@ struct QueryOptions {
   bool vlan_fold = true;       // host/net/port/proto also match inside VLAN tags (see PacketFilter)
   int64_t now_ns = 0;          // "now" for relative times (0: the wall clock)
   const std::atomic<bool>* cancel = nullptr;  // set by another thread to stop the query
+  int64_t deadline_ns = 0;     // wall-clock time after which the query stops (0: none)
 };
 
 struct QueryStats {
@@ -66,6 +67,8 @@ class Query {
   class FileCursor;
   Query() = default;
   Status Run(bool (*emit)(void*, uint32_t, const PacketView&), void* ctx, QueryStats* stats);
+  // True once the query was cancelled or ran past its deadline.
+  bool ShouldStop() const;
   std::string store_;
   std::string text_;
   QueryOptions options_;

@@ -12,6 +12,7 @@ int RunQueryCommand(int argc, char** argv);
 int RunStatsCommand(int argc, char** argv);
 int RunCaptureCommand(int argc, char** argv);
 int RunRepairCommand(int argc, char** argv);
+int RunServeCommand(int argc, char** argv);
 
 struct RepairResult;
 // Prints what a repair did, one line per file, prefixed with `who`.

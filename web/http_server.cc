@@ -1,0 +1,446 @@
+#include "web/http_server.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <httplib.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "index/packet_dissector.h"
+#include "index/store_summary.h"
+#include "query/query_engine.h"
+#include "web/web_page.h"
+
+namespace rwd {
+namespace {
+
+using Json = rapidjson::Writer<rapidjson::StringBuffer>;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Queries read at the lowest best-effort I/O priority so that capture writes win (ioprio_set(2)).
+void LowerIoPriority() {
+  constexpr int kWhoProcess = 1, kClassBestEffort = 2, kClassShift = 13;
+  syscall(SYS_ioprio_set, kWhoProcess, 0, (kClassBestEffort << kClassShift) | 7);
+}
+
+void SendJsonError(httplib::Response& res, int status, const std::string& message, long position = -1) {
+  rapidjson::StringBuffer buf;
+  Json w(buf);
+  w.StartObject();
+  w.Key("error");
+  w.String(message.c_str());
+  if (position >= 0) {
+    w.Key("position");
+    w.Int64(position);
+  }
+  w.EndObject();
+  res.status = status;
+  res.set_content(buf.GetString(), "application/json");
+}
+
+// Adapts an HTTP chunked-response sink; a client that went away or a byte limit turns into Cancelled.
+class HttpByteSink : public ByteSink {
+ public:
+  HttpByteSink(httplib::DataSink* sink, uint64_t byte_limit) : sink_(sink), limit_(byte_limit) {}
+  Status Write(const void* data, size_t n) override {
+    if (!error_.ok()) return error_;
+    if (limit_ != 0 && written_ + buf_.size() + n > limit_) return error_ = Status::Cancelled("query size limit reached");
+    buf_.append(static_cast<const char*>(data), n);
+    if (buf_.size() >= 64 * 1024) return Flush();
+    return Status::OK();
+  }
+  Status Flush() override {
+    if (!error_.ok()) return error_;
+    if (buf_.empty()) return Status::OK();
+    if (!sink_->is_writable() || !sink_->write(buf_.data(), buf_.size())) {
+      return error_ = Status::Cancelled("client went away");
+    }
+    written_ += buf_.size();
+    buf_.clear();
+    return Status::OK();
+  }
+  uint64_t written() const { return written_; }
+
+ private:
+  httplib::DataSink* sink_;
+  uint64_t limit_;
+  uint64_t written_ = 0;
+  std::string buf_;
+  Status error_;
+};
+
+bool ParseBool(const std::string& v) { return v == "1" || v == "true" || v == "yes"; }
+
+std::string AddressText(const PacketFields::Flow& f, const std::array<uint8_t, 16>& a) {
+  char buf[INET6_ADDRSTRLEN] = "";
+  inet_ntop(f.ip_version == 4 ? AF_INET : AF_INET6, a.data(), buf, sizeof(buf));
+  return buf;
+}
+
+// The capture threads' counter files, DIR/capture<n>.json, concatenated into a JSON array.
+std::string CaptureStatsArray(const std::string& store) {
+  std::string out = "[";
+  DIR* d = opendir(store.c_str());
+  if (d == nullptr) return "[]";
+  bool first = true;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name.rfind("capture", 0) != 0 || name.size() < 12 || name.substr(name.size() - 5) != ".json") continue;
+    std::ifstream f(store + "/" + name);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::string j = ss.str();
+    while (!j.empty() && (j.back() == '\n' || j.back() == ' ')) j.pop_back();
+    if (j.empty() || j[0] != '{') continue;
+    out += (first ? "" : ",") + j;
+    first = false;
+  }
+  closedir(d);
+  return out + "]";
+}
+
+}  // namespace
+
+HttpServer::HttpServer(ServerOptions options) : options_(std::move(options)) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+Status HttpServer::Start() {
+  if (!options_.tls_cert.empty() || !options_.tls_key.empty()) {
+    if (options_.tls_cert.empty() || options_.tls_key.empty()) {
+      return Status::InvalidArgument("TLS needs both a certificate and a key");
+    }
+    auto ssl = std::make_unique<httplib::SSLServer>(
+        options_.tls_cert.c_str(), options_.tls_key.c_str(),
+        options_.tls_client_ca.empty() ? nullptr : options_.tls_client_ca.c_str());
+    if (!ssl->is_valid()) {
+      return Status::InvalidArgument("cannot load the TLS certificate, key or client CA (" + options_.tls_cert +
+                                     ", " + options_.tls_key + ", " + options_.tls_client_ca + ")");
+    }
+    server_ = std::move(ssl);
+  } else {
+    if (!options_.tls_client_ca.empty()) return Status::InvalidArgument("a client CA needs TLS (a certificate and key)");
+    server_ = std::make_unique<httplib::Server>();
+  }
+  int threads = options_.max_concurrent_queries + 8;  // room to answer 429s and /stats while queries run
+  server_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  server_->set_payload_max_length(options_.max_request_bytes);
+  server_->set_read_timeout(10, 0);
+  server_->set_write_timeout(30, 0);
+  Routes();
+  if (options_.port == 0) {
+    port_ = server_->bind_to_any_port(options_.host);
+    if (port_ <= 0) return Status::IOError("cannot bind " + options_.host);
+  } else {
+    if (!server_->bind_to_port(options_.host, options_.port)) {
+      return Status::IOError("cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
+                             " (in use, or not an address of this machine)");
+    }
+    port_ = options_.port;
+  }
+  started_ns_ = NowNs();
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  return Status::OK();
+}
+
+void HttpServer::Stop() {
+  stopping_.store(true);
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void HttpServer::Routes() {
+  httplib::Server& srv = *server_;
+  auto authorized = [this](const httplib::Request& req, httplib::Response& res) {
+    if (options_.bearer_token.empty()) return true;
+    std::string want = "Bearer " + options_.bearer_token;
+    std::string got = req.get_header_value("Authorization");
+    if (got.empty() && req.has_param("token")) got = "Bearer " + req.get_param_value("token");
+    // Compare without an early exit, so timing does not reveal a prefix.
+    unsigned diff = got.size() != want.size();
+    for (size_t i = 0; i < want.size() && i < got.size(); ++i) diff |= static_cast<unsigned>(got[i] ^ want[i]);
+    if (diff == 0) return true;
+    res.set_header("WWW-Authenticate", "Bearer");
+    SendJsonError(res, 401, "missing or wrong bearer token");
+    return false;
+  };
+
+  // Shared by POST /query and GET /query.
+  auto query = [this, authorized](const httplib::Request& req, httplib::Response& res, const std::string& text) {
+    if (!authorized(req, res)) return;
+    QueryOptions qo;
+    if (req.has_param("limit")) {
+      try {
+        qo.limit = std::stoull(req.get_param_value("limit"));
+      } catch (...) {
+        SendJsonError(res, 400, "limit must be a non-negative integer");
+        return;
+      }
+    }
+    qo.nanos = req.has_param("nanos") && ParseBool(req.get_param_value("nanos"));
+    std::string format = req.has_param("format") ? req.get_param_value("format") : "pcap";
+    if (format != "pcap" && format != "pcapng") {
+      SendJsonError(res, 400, "format must be pcap or pcapng");
+      return;
+    }
+    qo.pcapng = format == "pcapng";
+    qo.vlan_fold = !(req.has_param("exact") && ParseBool(req.get_param_value("exact")));
+    if (options_.query_time_limit_sec > 0) qo.deadline_ns = NowNs() + options_.query_time_limit_sec * 1000000000;
+    if (++counters_.active > options_.max_concurrent_queries) {
+      --counters_.active;
+      ++counters_.queries_rejected;
+      res.set_header("Retry-After", "1");
+      SendJsonError(res, 429, "too many queries running (" + std::to_string(options_.max_concurrent_queries) +
+                                  "); retry shortly");
+      return;
+    }
+    // Releases the query slot exactly once, whenever the response is done with it.
+    auto slot = std::shared_ptr<void>(nullptr, [this](void*) { --counters_.active; });
+    auto q = Query::Prepare(options_.store, text, qo);
+    if (!q.ok()) {
+      ++counters_.queries_failed;
+      const Status& s = q.status();
+      long pos = -1;
+      std::sscanf(s.message().c_str(), "at position %ld", &pos);
+      if (s.code() == Status::kInvalidArgument) SendJsonError(res, 400, s.message(), pos);
+      else SendJsonError(res, 500, s.ToString());
+      return;
+    }
+    ++counters_.queries;
+    std::shared_ptr<Query> shared(std::move(*q));
+    if (req.method == "GET") {
+      res.set_header("Content-Disposition",
+                     std::string("attachment; filename=\"rewind.") + (qo.pcapng ? "pcapng" : "pcap") + "\"");
+    }
+    uint64_t byte_limit = options_.query_byte_limit;
+    res.set_chunked_content_provider(
+        qo.pcapng ? "application/x-pcapng" : "application/vnd.tcpdump.pcap",
+        [this, shared, slot, byte_limit](size_t, httplib::DataSink& sink) {
+          LowerIoPriority();
+          HttpByteSink out(&sink, byte_limit);
+          QueryStats st;
+          Status s = shared->Execute(&out, &st);
+          if (s.ok()) s = out.Flush();
+          counters_.packets_served += st.packets_matched;
+          counters_.bytes_served += out.written();
+          if (!s.ok()) {
+            // Cut short (client gone, a limit, an error): end without the final chunk, so the client sees
+            // an incomplete transfer rather than a silently short answer.
+            ++counters_.queries_cancelled;
+            return false;
+          }
+          sink.done();
+          return true;
+        });
+  };
+  srv.Post("/query", [query](const httplib::Request& req, httplib::Response& res) { query(req, res, req.body); });
+  srv.Get("/query", [query](const httplib::Request& req, httplib::Response& res) {
+    query(req, res, req.has_param("q") ? req.get_param_value("q") : "");
+  });
+
+  // The first matches as JSON rows, plus how many matched (up to `scan` packets).
+  srv.Get("/preview", [this, authorized](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    std::string text = req.has_param("q") ? req.get_param_value("q") : "";
+    size_t rows = 50, scan = 100000;
+    try {
+      if (req.has_param("rows")) rows = std::min<size_t>(std::stoul(req.get_param_value("rows")), 1000);
+      if (req.has_param("scan")) scan = std::min<size_t>(std::stoul(req.get_param_value("scan")), 10000000);
+    } catch (...) {
+      SendJsonError(res, 400, "rows and scan must be integers");
+      return;
+    }
+    QueryOptions qo;
+    qo.limit = scan;
+    qo.vlan_fold = !(req.has_param("exact") && ParseBool(req.get_param_value("exact")));
+    auto q = Query::Prepare(options_.store, text, qo);
+    if (!q.ok()) {
+      long pos = -1;
+      std::sscanf(q.status().message().c_str(), "at position %ld", &pos);
+      SendJsonError(res, q.status().code() == Status::kInvalidArgument ? 400 : 500, q.status().message(), pos);
+      return;
+    }
+    LowerIoPriority();
+    rapidjson::StringBuffer buf;
+    Json w(buf);
+    w.StartObject();
+    w.Key("rows");
+    w.StartArray();
+    uint64_t count = 0, bytes = 0;
+    PacketFields f;
+    QueryStats st;
+    Status s = (*q)->ForEach(
+        [&](const Query::Match& m) {
+          ++count;
+          bytes += m.packet->len;
+          if (count <= rows) {
+            DissectPacket(m.linktype, m.packet->data, m.packet->caplen, &f);
+            w.StartObject();
+            w.Key("time");
+            w.String(FormatRfc3339(m.packet->ts_ns).c_str());
+            w.Key("len");
+            w.Uint(m.packet->len);
+            if (f.flow.ip_version != 0) {
+              w.Key("src");
+              w.String(AddressText(f.flow, f.flow.src).c_str());
+              w.Key("dst");
+              w.String(AddressText(f.flow, f.flow.dst).c_str());
+              w.Key("proto");
+              w.Uint(f.flow.protocol);
+              if (f.flow.has_ports) {
+                w.Key("sport");
+                w.Uint(f.flow.src_port);
+                w.Key("dport");
+                w.Uint(f.flow.dst_port);
+              }
+            }
+            w.EndObject();
+          }
+          return true;
+        },
+        &st);
+    w.EndArray();
+    w.Key("count");
+    w.Uint64(count);
+    w.Key("bytes");
+    w.Uint64(bytes);
+    w.Key("complete");
+    w.Bool(s.ok() && count < scan);
+    w.Key("warnings");
+    w.StartArray();
+    for (const auto& x : st.warnings) w.String(x.c_str());
+    w.EndArray();
+    w.EndObject();
+    res.set_content(buf.GetString(), "application/json");
+  });
+
+  srv.Get("/stats", [this, authorized](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    auto sum = SummarizeStore(options_.store);
+    rapidjson::StringBuffer buf;
+    Json w(buf);
+    w.StartObject();
+    w.Key("store");
+    w.StartObject();
+    if (sum.ok()) {
+      const StoreSummary& s = *sum;
+      w.Key("files");
+      w.Uint64(s.files);
+      w.Key("unindexed_files");
+      w.Uint64(s.unindexed_files);
+      w.Key("damaged_indexes");
+      w.Uint64(s.damaged_indexes);
+      w.Key("packets");
+      w.Uint64(s.packets);
+      w.Key("captured_bytes");
+      w.Uint64(s.captured_bytes);
+      w.Key("packet_file_bytes");
+      w.Uint64(s.packet_file_bytes);
+      w.Key("index_bytes");
+      w.Uint64(s.index_bytes);
+      if (s.packets) {
+        w.Key("oldest_packet");
+        w.String(FormatRfc3339(s.first_ts_ns).c_str());
+        w.Key("newest_packet");
+        w.String(FormatRfc3339(s.last_ts_ns).c_str());
+        w.Key("index_lag_seconds");  // how far the newest queryable packet is behind now
+        w.Double(static_cast<double>(NowNs() - s.last_ts_ns) / 1e9);
+      }
+    } else {
+      w.Key("error");
+      w.String(sum.status().ToString().c_str());
+    }
+    w.EndObject();
+    struct statvfs vfs;
+    if (statvfs(options_.store.c_str(), &vfs) == 0) {
+      w.Key("disk");
+      w.StartObject();
+      w.Key("total_bytes");
+      w.Uint64(static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize);
+      w.Key("free_bytes");
+      w.Uint64(static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize);
+      w.EndObject();
+    }
+    w.Key("server");
+    w.StartObject();
+    w.Key("queries");
+    w.Uint64(counters_.queries);
+    w.Key("queries_failed");
+    w.Uint64(counters_.queries_failed);
+    w.Key("queries_rejected");
+    w.Uint64(counters_.queries_rejected);
+    w.Key("queries_cut_short");
+    w.Uint64(counters_.queries_cancelled);
+    w.Key("queries_running");
+    w.Int(counters_.active);
+    w.Key("packets_served");
+    w.Uint64(counters_.packets_served);
+    w.Key("bytes_served");
+    w.Uint64(counters_.bytes_served);
+    w.Key("uptime_seconds");
+    w.Double(static_cast<double>(NowNs() - started_ns_) / 1e9);
+    w.EndObject();
+    w.EndObject();
+    // The capture threads' own JSON files, spliced in as they are.
+    std::string json = buf.GetString();
+    json.pop_back();
+    json += ",\"capture\":" + CaptureStatsArray(options_.store) + "}";
+    res.set_content(json, "application/json");
+  });
+
+  srv.Get("/metrics", [this, authorized](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    std::string m;
+    auto metric = [&m](const char* name, const char* type, const char* help, double v) {
+      char buf[256];
+      std::snprintf(buf, sizeof(buf), "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+      m += buf;
+    };
+    auto sum = SummarizeStore(options_.store);
+    if (sum.ok()) {
+      metric("rewind_store_files", "gauge", "Indexed packet files.", static_cast<double>(sum->files));
+      metric("rewind_store_packets", "gauge", "Packets in the store.", static_cast<double>(sum->packets));
+      metric("rewind_store_captured_bytes", "gauge", "Captured bytes in the store.",
+             static_cast<double>(sum->captured_bytes));
+      metric("rewind_store_packet_file_bytes", "gauge", "Bytes of packet files.",
+             static_cast<double>(sum->packet_file_bytes));
+      metric("rewind_store_index_bytes", "gauge", "Bytes of index tables.", static_cast<double>(sum->index_bytes));
+      metric("rewind_store_damaged_indexes", "gauge", "Index tables that cannot be read.",
+             static_cast<double>(sum->damaged_indexes));
+      if (sum->packets) {
+        metric("rewind_store_oldest_packet_seconds", "gauge", "Timestamp of the oldest packet.",
+               static_cast<double>(sum->first_ts_ns) / 1e9);
+        metric("rewind_store_newest_packet_seconds", "gauge", "Timestamp of the newest queryable packet.",
+               static_cast<double>(sum->last_ts_ns) / 1e9);
+      }
+    }
+    metric("rewind_queries_total", "counter", "Queries answered.", static_cast<double>(counters_.queries));
+    metric("rewind_queries_failed_total", "counter", "Queries refused as malformed or failed.",
+           static_cast<double>(counters_.queries_failed));
+    metric("rewind_queries_rejected_total", "counter", "Queries refused with 429.",
+           static_cast<double>(counters_.queries_rejected));
+    metric("rewind_queries_cut_short_total", "counter", "Queries ended early (client gone, limits).",
+           static_cast<double>(counters_.queries_cancelled));
+    metric("rewind_queries_running", "gauge", "Queries running now.", static_cast<double>(counters_.active));
+    metric("rewind_packets_served_total", "counter", "Packets sent to clients.",
+           static_cast<double>(counters_.packets_served));
+    res.set_content(m, "text/plain; version=0.0.4");
+  });
+
+  srv.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  srv.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(WebPageHtml(), "text/html; charset=utf-8"); });
+}
+
+}  // namespace rwd

@@ -1,0 +1,70 @@
+// HttpServer: rewind's HTTP API over the query engine (cpp-httplib). POST /query (query in the body) and
+// GET /query?q= stream pcap with chunked encoding; GET /preview returns the first matches as JSON; GET
+// /stats, /metrics (Prometheus) and /healthz report the sensor; GET / serves the web page.
+// Start() and Stop() from one thread; requests are served on the server's own threads.
+#ifndef REWIND_WEB_HTTP_SERVER_H_
+#define REWIND_WEB_HTTP_SERVER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "index/status.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace rwd {
+
+struct ServerOptions {
+  std::string store;
+  std::string host = "127.0.0.1";
+  int port = 9123;                     // 0: pick a free port (see port())
+  std::string tls_cert, tls_key;       // both set: HTTPS
+  std::string tls_client_ca;           // set (with TLS): clients must present a certificate this CA signed
+  std::string bearer_token;            // set: requests need "Authorization: Bearer <token>"
+  int max_concurrent_queries = 8;      // more get 429 with Retry-After
+  size_t max_request_bytes = 64 * 1024;
+  int64_t query_time_limit_sec = 0;    // 0: none (large exports are never cut off by default)
+  uint64_t query_byte_limit = 0;       // 0: none
+};
+
+struct ServerCounters {
+  std::atomic<uint64_t> queries{0};
+  std::atomic<uint64_t> queries_failed{0};
+  std::atomic<uint64_t> queries_rejected{0};  // 429
+  std::atomic<uint64_t> queries_cancelled{0};  // client went away or a limit was hit
+  std::atomic<uint64_t> packets_served{0};
+  std::atomic<uint64_t> bytes_served{0};
+  std::atomic<int> active{0};
+};
+
+class HttpServer {
+ public:
+  explicit HttpServer(ServerOptions options);
+  ~HttpServer();
+  // Binds and starts serving on background threads.
+  Status Start();
+  // Stops accepting, cancels running queries and joins the threads.
+  void Stop();
+  int port() const { return port_; }
+  bool tls() const { return !options_.tls_cert.empty(); }
+  const ServerCounters& counters() const { return counters_; }
+
+ private:
+  void Routes();
+  ServerOptions options_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  ServerCounters counters_;
+  int64_t started_ns_ = 0;
+};
+
+}  // namespace rwd
+
+#endif  // REWIND_WEB_HTTP_SERVER_H_

@@ -3,6 +3,7 @@
 #ifndef REWIND_WEB_COMMANDS_H_
 #define REWIND_WEB_COMMANDS_H_
 
+#include <string>
 #include <vector>
 
 namespace rwd {
@@ -15,6 +16,11 @@ int RunRepairCommand(int argc, char** argv);
 int RunServeCommand(int argc, char** argv);
 
 struct RepairResult;
+class Status;
+// Reads the first line of a token file.
+Status ReadTokenFile(const std::string& path, std::string* token);
+// Splits "HOST:PORT" ("[::1]:9123" for IPv6).
+Status ParseListen(const std::string& listen, std::string* host, int* port);
 // Prints what a repair did, one line per file, prefixed with `who`.
 void ReportRepairs(const char* who, const std::vector<RepairResult>& results);
 

@@ -7,6 +7,7 @@
 #include "query/query_engine.h"
 #include "web/command_line.h"
 #include "web/commands.h"
+#include "web/remote_query.h"
 
 namespace rwd {
 namespace {
@@ -22,12 +23,16 @@ const char kQueryUsage[] =
     "  --explain  print the plan to stderr and exit\n"
     "  --stats    print what the query read and matched to stderr\n"
     "  --force    write to stdout even if it is a terminal\n"
+    "  --server URL             ask a rewind server instead of reading --dir (http:// or https://)\n"
+    "  --cert F --key F         client certificate and key for a server that wants mutual TLS\n"
+    "  --ca F                   verify the server's certificate against this CA\n"
+    "  --token_file F           send the file's first line as a bearer token\n"
     "Exit status: 0 ok, 1 error, 2 malformed query.\n";
 
 }  // namespace
 
 int RunQueryCommand(int argc, char** argv) {
-  auto cl = CommandLine::Parse(argc, argv, {"dir", "limit"},
+  auto cl = CommandLine::Parse(argc, argv, {"dir", "limit", "server", "cert", "key", "ca", "token_file"},
                                {"help", "nanos", "pcapng", "exact", "explain", "stats", "force"});
   if (!cl.ok()) {
     std::fprintf(stderr, "rewind query: %s\n%s", cl.status().message().c_str(), kQueryUsage);
@@ -39,8 +44,8 @@ int RunQueryCommand(int argc, char** argv) {
   }
   QueryOptions opts;
   Status s = cl->GetUint("limit", 0, &opts.limit);
-  if (!s.ok() || !cl->Has("dir")) {
-    std::fprintf(stderr, "rewind query: %s\n%s", s.ok() ? "needs --dir" : s.message().c_str(), kQueryUsage);
+  if (!s.ok() || (!cl->Has("dir") && !cl->Has("server"))) {
+    std::fprintf(stderr, "rewind query: %s\n%s", s.ok() ? "needs --dir or --server" : s.message().c_str(), kQueryUsage);
     return 2;
   }
   opts.nanos = cl->Has("nanos");
@@ -49,6 +54,33 @@ int RunQueryCommand(int argc, char** argv) {
   std::string text;
   for (const auto& p : cl->positional()) text += (text.empty() ? "" : " ") + p;
 
+  if (cl->Has("server")) {
+    if (isatty(STDOUT_FILENO) && !cl->Has("force")) {
+      std::fputs("rewind query: refusing to write pcap to a terminal; pipe it or redirect it, or pass --force\n", stderr);
+      return 2;
+    }
+    RemoteQueryOptions ro;
+    ro.url = cl->Get("server");
+    ro.client_cert = cl->Get("cert");
+    ro.client_key = cl->Get("key");
+    ro.ca_cert = cl->Get("ca");
+    ro.limit = opts.limit;
+    ro.nanos = opts.nanos;
+    ro.pcapng = opts.pcapng;
+    ro.exact = !opts.vlan_fold;
+    if (cl->Has("token_file")) {
+      s = ReadTokenFile(cl->Get("token_file"), &ro.token);
+      if (!s.ok()) {
+        std::fprintf(stderr, "rewind query: %s\n", s.message().c_str());
+        return 2;
+      }
+    }
+    FdSink sink(STDOUT_FILENO);
+    s = RunRemoteQuery(ro, text, &sink);
+    if (s.code() == Status::kCancelled) return 0;
+    if (!s.ok()) std::fprintf(stderr, "rewind query: %s\n", s.ToString().c_str());
+    return s.ok() ? 0 : s.code() == Status::kInvalidArgument ? 2 : 1;
+  }
   auto q = Query::Prepare(cl->Get("dir"), text, opts);
   if (!q.ok()) {
     bool bad_query = q.status().code() == Status::kInvalidArgument;

@@ -586,7 +586,14 @@ class Parser {
     if (nesting_ >= kMaxNesting) return Fail(tokens_[open].begin, "query is nested too deeply");
     pos_++;
     nesting_++;
+    // As in libpcap, a group is transparent to qualifier inheritance: its first bare id inherits from before
+    // the '(' and the id after the ')' inherits what was in effect before the '(' (`port 1 and (tcp) and 2`
+    // is `port 2`; `(host a or port 1) or 2` has nothing to inherit).
+    std::vector<std::string> saved_qualifiers = previous_qualifiers_;
+    const size_t saved_begin = previous_begin_;
     std::unique_ptr<QueryNode> inner = ParseExpr();
+    previous_qualifiers_ = std::move(saved_qualifiers);
+    previous_begin_ = saved_begin;
     nesting_--;
     if (inner == nullptr) return nullptr;
     // The inner expression stops at a ')' (its primitives never cross one at their own depth 0) or at a
@@ -736,7 +743,7 @@ class Parser {
     const size_t count = j - start;
     const bool bare = (count == 1 && IsIdToken(start)) ||
                       (count == 3 && IsIdToken(start) && IsWord(start + 1, "mask") && IsIdToken(start + 2));
-    if (bare && have_previous_ && !previous_qualifiers_.empty()) {
+    if (bare && !previous_qualifiers_.empty()) {
       std::string replacement;
       for (const std::string& q : previous_qualifiers_) replacement += q + " ";
       replacement += text_.substr(node->begin, node->end - node->begin);
@@ -745,7 +752,6 @@ class Parser {
     }
     previous_qualifiers_ = QualifiersOf(node->words);
     previous_begin_ = node->begin;
-    have_previous_ = true;
     pos_ = j;
     return node;
   }
@@ -784,8 +790,9 @@ class Parser {
   size_t pos_ = 0;             // next unconsumed token
   size_t nesting_ = 0;         // enclosing 'not's and groups of the term being parsed
   size_t terms_ = 0;
-  // The most recently parsed primitive (source order), for bare-id inheritance.
-  bool have_previous_ = false;
+  // Bare-id inheritance, as libpcap's grammar passes qualifiers along: the qualifiers of the last primitive
+  // parsed at this group level or, before the first one, those in effect before the enclosing '('
+  // (empty: nothing to inherit), and where that primitive begins. `not` and time terms leave it unchanged.
   std::vector<std::string> previous_qualifiers_;
   size_t previous_begin_ = 0;
   std::vector<Expansion> expansions_;  // in source order

@@ -3,6 +3,7 @@
 #include <pcap/pcap.h>
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -242,7 +243,10 @@ TEST(QueryParser, BareIdInheritsQualifiers) {
   EXPECT_EQ(ShapeOf("host a or b or c"), "Or(Or([host a],[host b]),[host c])");
   EXPECT_EQ(ShapeOf("host a and not b"), "And([host a],Not([host b]))");
   EXPECT_EQ(ShapeOf("port 1 or (2 and 3)"), "Or([port 1],And([port 2],[port 3]))");
-  EXPECT_EQ(ShapeOf("(host a or port 1) or 2"), "Or(Or([host a],[port 1]),[port 2])");
+  // A group is transparent, as in libpcap: the id after it inherits what was in effect before it.
+  EXPECT_EQ(ShapeOf("port 1 and (tcp) and 2"), "And(And([port 1],[(tcp)]),[port 2])");
+  EXPECT_EQ(ShapeOf("host a or (port 1 or 2) or b"), "Or(Or([host a],Or([port 1],[port 2])),[host b])");
+  EXPECT_EQ(ShapeOf("(host a or port 1) or 2"), "Or(Or([host a],[port 1]),[2])");
   EXPECT_EQ(ShapeOf("host (a or b) or c"), "Or([host (a or b)],[host c])");
   EXPECT_EQ(ShapeOf("src or dst host a or b"), "Or([src or dst host a],[src or dst host b])");
   EXPECT_EQ(ShapeOf("ether proto \\ip or \\arp"), "Or([ether proto \\ip],[ether proto \\arp])");
@@ -592,6 +596,137 @@ TEST(QueryParser, LibpcapCompilesEveryNodeText) {
     }
   }
   pcap_close(pcap);
+}
+
+// A filter equivalent to the tree, built only from the nodes' `text`: each subtree compiled in its own
+// parentheses, so libpcap sees exactly the tree's structure.
+std::string Reassemble(const QueryNode& n) {
+  switch (n.kind) {
+    case Kind::kAnd: return "(" + Reassemble(*n.children[0]) + ") and (" + Reassemble(*n.children[1]) + ")";
+    case Kind::kOr: return "(" + Reassemble(*n.children[0]) + ") or (" + Reassemble(*n.children[1]) + ")";
+    case Kind::kNot: return "not (" + Reassemble(*n.children[0]) + ")";
+    default: return "(" + n.text + ")";
+  }
+}
+
+// Ethernet/IPv4/TCP-or-UDP frames with addresses and ports drawn from small sets.
+std::vector<std::vector<unsigned char>> SyntheticPackets(std::mt19937* rng) {
+  const uint32_t addrs[] = {0x01020304, 0x0a000009, 0x02020202, 0x01010101,
+                            0x0a010203, 0x01000001, 0x02000002, 0x08080808};
+  const uint16_t ports[] = {1, 22, 53, 80, 443, 17, 6, 1000};
+  std::vector<std::vector<unsigned char>> packets;
+  for (int i = 0; i < 400; i++) {
+    std::vector<unsigned char> p(14 + 20 + 20 + (*rng)() % 40, 0);
+    p[12] = 0x08;  // IPv4
+    unsigned char* ip = &p[14];
+    const bool tcp = (*rng)() % 3 != 0;
+    const size_t ip_len = p.size() - 14;
+    ip[0] = 0x45;
+    ip[2] = static_cast<unsigned char>(ip_len >> 8);
+    ip[3] = static_cast<unsigned char>(ip_len);
+    ip[8] = 64;
+    ip[9] = tcp ? 6 : 17;
+    const uint32_t src = addrs[(*rng)() % 8], dst = addrs[(*rng)() % 8];
+    for (int k = 0; k < 4; k++) {
+      ip[12 + k] = static_cast<unsigned char>(src >> (24 - 8 * k));
+      ip[16 + k] = static_cast<unsigned char>(dst >> (24 - 8 * k));
+    }
+    unsigned char* l4 = ip + 20;
+    const uint16_t sport = ports[(*rng)() % 8], dport = ports[(*rng)() % 8];
+    l4[0] = static_cast<unsigned char>(sport >> 8);
+    l4[1] = static_cast<unsigned char>(sport);
+    l4[2] = static_cast<unsigned char>(dport >> 8);
+    l4[3] = static_cast<unsigned char>(dport);
+    if (tcp) {
+      l4[12] = 0x50;
+      l4[13] = static_cast<unsigned char>((*rng)());
+    } else {
+      l4[5] = 8;
+    }
+    packets.push_back(std::move(p));
+  }
+  return packets;
+}
+
+// Random queries over primitives that exercise splitting, arithmetic, id lists and bare-id inheritance.
+std::string RandomQuery(std::mt19937* rng, int depth);
+
+std::string RandomTerm(std::mt19937* rng, int depth) {
+  static const char* const kPrimitives[] = {
+      "host 1.2.3.4", "10.0.0.9", "2.2.2.2", "443", "80", "src port 80", "dst port 443", "tcp port 22",
+      "dst or src host 1.1.1.1", "host (1.2.3.4 or 2.2.2.2)", "port (1 or 22)",
+      "tcp[tcpflags] & (tcp-syn|tcp-ack) != 0", "(ip[0] & 0xf) * 4 > 20", "ip[9]=6", "net 10.0.0.0/8",
+      "net 1.0.0.0 mask 255.0.0.0", "2.0.0.0 mask 255.0.0.0", "tcp", "udp", "src host 10.0.0.9", "ip proto 6",
+      "17", "len <= 64", "greater 70", "src not 10.0.0.9", "portrange 1-80", "udp dst port 53", "53"};
+  const unsigned r = (*rng)() % 10;
+  if (depth < 3 && r == 0) return ((*rng)() % 2 ? "not " : "!") + RandomTerm(rng, depth + 1);
+  if (depth < 3 && r < 3) return "(" + RandomQuery(rng, depth + 1) + ")";
+  return kPrimitives[(*rng)() % (sizeof(kPrimitives) / sizeof(kPrimitives[0]))];
+}
+
+std::string RandomQuery(std::mt19937* rng, int depth) {
+  static const char* const kOperators[] = {" and ", " or ", " && ", " || ", "&&", "||"};
+  std::string q = RandomTerm(rng, depth);
+  const unsigned n = (*rng)() % 4;
+  for (unsigned i = 0; i < n; i++) q += kOperators[(*rng)() % 6] + RandomTerm(rng, depth);
+  return q;
+}
+
+// For every query libpcap accepts, the tree rebuilt from the nodes' texts matches exactly the same packets
+// as the query itself: the tree has libpcap's precedence, primitive boundaries and qualifier inheritance.
+TEST(QueryParser, TreeHasLibpcapSemantics) {
+  std::mt19937 rng(20261122);
+  const std::vector<std::vector<unsigned char>> packets = SyntheticPackets(&rng);
+  std::vector<std::string> queries = {
+      "host 1.2.3.4 or host 2.2.2.2 and port 80",
+      "port 80 or 443 and not 10.0.0.9",
+      "not tcp or udp and port 53",
+      "src port 80 or 443 || 22",
+      "host 1.2.3.4 or (port 22 and 80) or 2.2.2.2",
+      "port 1 and (tcp) and 22",
+      "tcp[tcpflags] & (tcp-syn|tcp-ack) != 0 and port 80 or udp",
+      "(ip[0] & 0xf) * 4 > 20 or dst or src host 1.1.1.1 and 8.8.8.8",
+      "host (1.2.3.4 or 2.2.2.2) or 10.0.0.9 and tcp",
+      "net 1.0.0.0 mask 255.0.0.0 or 2.0.0.0 mask 255.0.0.0",
+      "src not 10.0.0.9 and 1.2.3.4",
+  };
+  for (int i = 0; i < 600; i++) queries.push_back(RandomQuery(&rng, 0));
+
+  pcap_t* pcap = pcap_open_dead(DLT_EN10MB, 262144);
+  ASSERT_NE(pcap, nullptr);
+  int checked = 0;
+  for (const std::string& query : queries) {
+    bpf_program original;
+    if (pcap_compile(pcap, &original, query.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) continue;
+    ParsedQuery q = Parse(query);
+    if (q.root == nullptr) {
+      pcap_freecode(&original);
+      continue;
+    }
+    EXPECT_EQ(q.root->text, query);
+    const std::string rebuilt = Reassemble(*q.root);
+    bpf_program tree;
+    if (pcap_compile(pcap, &tree, rebuilt.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
+      ADD_FAILURE() << "'" << query << "' rebuilt as '" << rebuilt << "': " << pcap_geterr(pcap);
+      pcap_freecode(&original);
+      continue;
+    }
+    checked++;
+    for (const auto& p : packets) {
+      pcap_pkthdr header{};
+      header.caplen = header.len = static_cast<bpf_u_int32>(p.size());
+      const bool want = pcap_offline_filter(&original, &header, p.data()) != 0;
+      const bool got = pcap_offline_filter(&tree, &header, p.data()) != 0;
+      if (want != got) {
+        ADD_FAILURE() << "'" << query << "' rebuilt as '" << rebuilt << "' disagrees on a packet";
+        break;
+      }
+    }
+    pcap_freecode(&original);
+    pcap_freecode(&tree);
+  }
+  pcap_close(pcap);
+  EXPECT_GE(checked, 250);  // about half the generated queries are valid filters
 }
 
 }  // namespace

@@ -53,7 +53,7 @@ bool BlockBuilder::Add(uint32_t ts_sec, uint32_t ts_nsec, uint32_t caplen, uint3
   hdr.tp_mac = kImportMacOffset;
   hdr.tp_net = kImportMacOffset;
   std::memcpy(buf_ + offset, &hdr, sizeof(hdr));
-  std::memcpy(buf_ + offset + kImportMacOffset, data, caplen);
+  if (caplen > 0) std::memcpy(buf_ + offset + kImportMacOffset, data, caplen);
   // Zero the alignment padding so blocks are deterministic.
   std::memset(buf_ + offset + kImportMacOffset + caplen, 0, end - (offset + kImportMacOffset + caplen));
   if (num_packets_ > 0) {
@@ -145,7 +145,7 @@ Status DecodePacketRecord(const uint8_t* record, uint32_t avail, uint8_t* scratc
 }
 
 Status BlockReader::Decode(uint32_t offset, PacketView* out, uint32_t* next_offset) {
-  if (offset < kFirstPacketOffset || offset % 4 != 0 || offset + kPacketHeaderSize > size_) {
+  if (offset < kFirstPacketOffset || offset % 4 != 0 || uint64_t{offset} + kPacketHeaderSize > size_) {
     return Status::Corruption("packet header at offset " + std::to_string(offset) + " out of bounds");
   }
   uint32_t delta = 0;

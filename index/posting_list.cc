@@ -1,6 +1,7 @@
 #include "index/posting_list.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace rwd {
 
@@ -38,7 +39,9 @@ Status DecodePostingList(std::string_view encoded, std::vector<uint32_t>* out) {
   for (uint32_t i = 0; i < count; ++i) {
     uint32_t delta = 0;
     if (!GetVarint32(&p, limit, &delta)) return Status::Corruption("truncated posting list");
-    if (i > 0 && delta == 0) return Status::Corruption("posting list not strictly increasing");
+    if (i > 0 && (delta == 0 || delta > UINT32_MAX - pos)) {
+      return Status::Corruption("posting list not strictly increasing");
+    }
     pos = i == 0 ? delta : pos + delta;
     out->push_back(pos);
   }

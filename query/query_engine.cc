@@ -270,7 +270,7 @@ Status Query::Explain(std::string* out) const {
   return Status::OK();
 }
 
-Status Query::Execute(ByteSink* sink, QueryStats* stats) {
+std::vector<uint32_t> Query::OutputLinktypes() const {
   std::vector<uint32_t> linktypes;
   const TimeRange& tr = plan_.time_range();
   for (const OpenFile& f : files_) {
@@ -282,7 +282,12 @@ Status Query::Execute(ByteSink* sink, QueryStats* stats) {
   }
   std::sort(linktypes.begin(), linktypes.end());
   if (linktypes.empty()) linktypes.push_back(1);  // an empty answer: Ethernet
-  CaptureFormat format = options_.pcapng || linktypes.size() > 1 ? CaptureFormat::kPcapng : CaptureFormat::kPcap;
+  return linktypes;
+}
+
+Status Query::Execute(ByteSink* sink, QueryStats* stats) {
+  std::vector<uint32_t> linktypes = OutputLinktypes();
+  CaptureFormat format = WritesPcapng() ? CaptureFormat::kPcapng : CaptureFormat::kPcap;
   PcapWriter writer(sink, format, options_.nanos);
   Status s = writer.Begin(linktypes, kMaxSnapLen);
   if (!s.ok()) return s;

@@ -52,6 +52,10 @@ class Query {
   // Streams the answer. Cancelled if the sink's reader went away or `cancel` was set.
   Status Execute(ByteSink* sink, QueryStats* stats);
   const QueryPlan& plan() const { return plan_; }
+  // The link types of the files in the query's time range, and whether Execute() writes pcapng (asked
+  // for, or more than one link type).
+  std::vector<uint32_t> OutputLinktypes() const;
+  bool WritesPcapng() const { return options_.pcapng || OutputLinktypes().size() > 1; }
   // The plan, then per file in the time range: candidate packets (or "all") and blocks to read.
   Status Explain(std::string* out) const;
 

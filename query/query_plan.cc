@@ -237,15 +237,20 @@ ExprPtr PrimitiveExpr(const std::vector<std::string>& words) {
 
 // After `mpls`, `pppoes`, `geneve` or `vxlan`, libpcap reads the following primitives at shifted offsets
 // without checking what is there, so they may match bytes the dissector does not record as those values.
-bool ShiftsOffsetsBlindly(const QueryNode* q) {
+// `vlan` shifts them too; that is harmless while `vlan` must match for the whole query to match (only `and`
+// above it), since the shifted reads then land on the tagged frame's inner headers, which the dissector
+// records — but under `or` or `not` the shifted reads also apply to frames without a tag.
+bool ShiftsOffsetsBlindly(const QueryNode* q, bool under_or_not) {
   if (q->kind == QueryNode::Kind::kPrimitive) {
     for (const auto& w : q->words) {
       std::string l = Lower(w);
       if (l == "mpls" || l == "pppoes" || l == "geneve" || l == "vxlan") return true;
+      if (l == "vlan" && under_or_not) return true;
     }
   }
+  bool below = under_or_not || q->kind == QueryNode::Kind::kOr || q->kind == QueryNode::Kind::kNot;
   for (const auto& c : q->children) {
-    if (ShiftsOffsetsBlindly(c.get())) return true;
+    if (ShiftsOffsetsBlindly(c.get(), below)) return true;
   }
   return false;
 }
@@ -339,7 +344,7 @@ std::string DescribeExpr(const Expr& e) {
 
 QueryPlan QueryPlan::Build(const QueryNode* root) {
   QueryPlan plan;
-  plan.expr_ = root && !ShiftsOffsetsBlindly(root) ? BuildExpr(root) : All();
+  plan.expr_ = root && !ShiftsOffsetsBlindly(root, false) ? BuildExpr(root) : All();
   if (root) plan.time_ = BuildTime(root);
   return plan;
 }

@@ -4,7 +4,8 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(cmake g++ make pkg-config
       libleveldb-dev libsnappy-dev libaio-dev libcpp-httplib-dev libpcap-dev rapidjson-dev libgtest-dev
-      tcpdump tcpreplay tshark python3 iproute2)
+      tcpdump tcpreplay tshark python3 iproute2 curl openssl
+      chromium python3-websocket)
 [ "${1:-}" = "--bench" ] && pkgs+=(tcpreplay wireshark-common hyperfine time)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done

@@ -220,13 +220,14 @@ void HttpServer::Routes() {
     }
     ++counters_.queries;
     std::shared_ptr<Query> shared(std::move(*q));
+    bool pcapng = shared->WritesPcapng();
     if (req.method == "GET") {
       res.set_header("Content-Disposition",
-                     std::string("attachment; filename=\"rewind.") + (qo.pcapng ? "pcapng" : "pcap") + "\"");
+                     std::string("attachment; filename=\"rewind.") + (pcapng ? "pcapng" : "pcap") + "\"");
     }
     uint64_t byte_limit = options_.query_byte_limit;
     res.set_chunked_content_provider(
-        qo.pcapng ? "application/x-pcapng" : "application/vnd.tcpdump.pcap",
+        pcapng ? "application/x-pcapng" : "application/vnd.tcpdump.pcap",
         [this, shared, slot, byte_limit](size_t, httplib::DataSink& sink) {
           LowerIoPriority();
           HttpByteSink out(&sink, byte_limit);

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# The HTTP server end to end over loopback with curl and the rewind client: answers equal the local
+# query's, every error path, a client hanging up mid-answer, 32 concurrent queries.
+# usage: server_test.sh PATH/TO/rewind PATH/TO/shared/pcaps
+set -uo pipefail
+REWIND=$(readlink -f "${1:?rewind binary}")
+PCAPS=$(readlink -f "${2:?shared pcaps dir}")
+export PCAPS
+ROOT=$(dirname "$(readlink -f "$0")")/..
+command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
+work=$(mktemp -d /tmp/rewind-server-test.XXXXXX)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+passed=0 failed=0
+ok() { passed=$((passed + 1)); }
+fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+
+store=$work/store
+# Ethernet captures only, so that every answer is plain pcap that tcpdump reads; imported twice (two writer
+# directories) so that a full answer (~40 MB) is larger than what socket buffers hold.
+for copy in 1 2; do
+  awk -F'\t' '$3 == "ether(1)" && $8 !~ /BROKEN|crafted/ { print ENVIRON["PCAPS"] "/" $1 }' \
+    "$PCAPS/MANIFEST.tsv" | xargs "$REWIND" import -q --dir "$store" 2>/dev/null
+done
+"$REWIND" stats --dir "$store" | grep -q "packets" || { echo "FAIL: import"; exit 1; }
+
+start_server() {  # extra flags...; sets url, server_pid
+  local log=$work/server.$RANDOM.log
+  "$REWIND" serve --dir "$store" --listen 127.0.0.1:0 "$@" 2>"$log" &
+  server_pid=$!
+  pids+=("$server_pid")
+  for _ in $(seq 50); do grep -q "rewind serve: http" "$log" && break; sleep 0.1; done
+  url=$(sed -n 's/^rewind serve: \(https\?:\/\/[^ ]*\)\/ .*/\1/p' "$log")
+  [ -n "$url" ] || { echo "FAIL: server did not start: $(cat "$log")"; exit 1; }
+}
+
+start_server --max_queries 32
+queries=("" "tcp" "udp and port 53" "host 192.168.1.1 or net 10.0.0.0/8" "icmp or arp" "vlan" "not ip"
+         "tcp[tcpflags] & tcp-syn != 0" "ip6 and udp")
+
+# 1. POST /query, GET /query and `rewind query --server` give the local answer, byte for byte.
+for q in "${queries[@]}"; do
+  "$REWIND" query --dir "$store" "$q" > "$work/local.pcap"
+  curl -s --data-binary "$q" "$url/query" > "$work/post.pcap"
+  cmp -s "$work/local.pcap" "$work/post.pcap" && ok || fail "POST '$q' differs from the local answer"
+  curl -s -G --data-urlencode "q=$q" "$url/query" > "$work/get.pcap"
+  cmp -s "$work/local.pcap" "$work/get.pcap" && ok || fail "GET '$q' differs"
+  "$REWIND" query --server "$url" "$q" > "$work/client.pcap"
+  cmp -s "$work/local.pcap" "$work/client.pcap" && ok || fail "rewind query --server '$q' differs"
+done
+"$REWIND" query --dir "$store" --limit 5 --nanos tcp > "$work/local.pcap"
+curl -s --data-binary tcp "$url/query?limit=5&nanos=1" | cmp -s - "$work/local.pcap" && ok || fail "limit/nanos parameters"
+magic=$(curl -s --data-binary tcp "$url/query?format=pcapng" | head -c 4 | od -An -tx1 | tr -d ' \n')
+[ "$magic" = "0a0d0d0a" ] && ok || fail "format=pcapng gave magic $magic"
+ctype=$(curl -s -o /dev/null -w '%{content_type}' --data-binary tcp "$url/query")
+[ "$ctype" = "application/vnd.tcpdump.pcap" ] && ok || fail "content type $ctype"
+# rewind-read pipes into tcpdump like stenoread.
+n=$(REWIND_URL=$url REWIND_BIN=$REWIND "$ROOT/scripts/rewind-read" 'tcp' -nn 2>/dev/null | wc -l)
+want=$("$REWIND" query --dir "$store" tcp | tcpdump -nr - 2>/dev/null | wc -l)
+[ "$want" -gt 0 ] && [ "$n" -eq "$want" ] && ok || fail "rewind-read printed $n lines, want $want"
+
+# 2. Errors: malformed query 400 with position, oversize 413, bad parameter 400.
+body=$(curl -s -w ' %{http_code}' --data-binary 'host 10.0.0.1 and (port 80' "$url/query")
+echo "$body" | grep -q '"position":18' && echo "$body" | grep -q ' 400$' && ok || fail "bad query: $body"
+head -c 70000 /dev/zero | tr '\0' 'a' > "$work/big"
+code=$(curl -s -o /dev/null -w '%{http_code}' --data-binary @"$work/big" "$url/query")
+[ "$code" = "413" ] && ok || fail "oversize request: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' --data-binary tcp "$url/query?format=xml")
+[ "$code" = "400" ] && ok || fail "bad format parameter: $code"
+"$REWIND" query --server "$url" 'port 99999' >/dev/null 2>"$work/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "position" "$work/err" && ok || fail "client exit $rc for a bad query: $(cat "$work/err")"
+code=$(curl -s -o "$work/h" -w '%{http_code}' "$url/healthz")
+[ "$code" = "200" ] && ok || fail "healthz $code"
+curl -s "$url/stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["store"]["packets"] > 0 and "disk" in d' && ok ||
+  fail "stats JSON"
+curl -s "$url/metrics" | grep -q '^rewind_store_packets [1-9]' && ok || fail "metrics"
+
+# 3. 32 concurrent queries, each answered correctly.
+mapfile -t hosts < <("$REWIND" query --dir "$store" 'ip' | tcpdump -nr - 2>/dev/null | awk '$2 == "IP" {print $3}' |
+                     cut -d. -f1-4 | sort -u | head -32)
+for i in "${!hosts[@]}"; do "$REWIND" query --dir "$store" "host ${hosts[$i]}" > "$work/want.$i"; done
+curls=()
+for i in "${!hosts[@]}"; do curl -s --data-binary "host ${hosts[$i]}" "$url/query" > "$work/got.$i" & curls+=($!); done
+[ ${#curls[@]} -gt 0 ] && wait "${curls[@]}"
+bad=0
+for i in "${!hosts[@]}"; do cmp -s "$work/want.$i" "$work/got.$i" || bad=$((bad + 1)); done
+[ "${#hosts[@]}" -ge 16 ] && [ $bad -eq 0 ] && ok || fail "concurrent: $bad of ${#hosts[@]} answers differ"
+
+# 4. A client that hangs up mid-answer: the server stops that query and frees its slot.
+before=$(curl -s "$url/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["server"]["queries_cut_short"])')
+timeout 0.5 curl -s --limit-rate 20k --data-binary '' "$url/query" > /dev/null
+for _ in $(seq 30); do
+  s=$(curl -s "$url/stats")
+  running=$(echo "$s" | python3 -c 'import json,sys; print(json.load(sys.stdin)["server"]["queries_running"])')
+  [ "$running" -eq 0 ] && break
+  sleep 0.1
+done
+cut=$(echo "$s" | python3 -c 'import json,sys; print(json.load(sys.stdin)["server"]["queries_cut_short"])')
+[ "$running" -eq 0 ] && [ "$cut" -gt "$before" ] && ok || fail "hang-up: running=$running cut_short=$cut (before $before)"
+kill "$server_pid"; wait "$server_pid" 2>/dev/null
+
+# 5. Past the bound: 429 with Retry-After.
+start_server --max_queries 1
+curl -s --limit-rate 10k --data-binary '' "$url/query" > /dev/null &
+slow=$!
+sleep 0.5
+hdr=$(curl -s -D - -o /dev/null --data-binary tcp "$url/query")
+echo "$hdr" | grep -q "^HTTP/1.1 429" && echo "$hdr" | grep -qi "^Retry-After: 1" && ok || fail "429: $hdr"
+kill $slow 2>/dev/null; wait $slow 2>/dev/null
+kill "$server_pid"; wait "$server_pid" 2>/dev/null
+
+# 6. Bearer token.
+echo "s3cret-token" > "$work/token"
+start_server --token_file "$work/token"
+code=$(curl -s -o /dev/null -w '%{http_code}' --data-binary tcp "$url/query")
+[ "$code" = "401" ] && ok || fail "no token: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer wrong" --data-binary tcp "$url/query")
+[ "$code" = "401" ] && ok || fail "wrong token: $code"
+"$REWIND" query --dir "$store" tcp > "$work/local.pcap"
+curl -s -H "Authorization: Bearer s3cret-token" --data-binary tcp "$url/query" | cmp -s - "$work/local.pcap" && ok || fail "right token"
+"$REWIND" query --server "$url" --token_file "$work/token" tcp | cmp -s - "$work/local.pcap" && ok || fail "client with token"
+kill "$server_pid"; wait "$server_pid" 2>/dev/null
+
+# 7. Mutual TLS: no client certificate, no answer; with one, the right answer.
+if command -v openssl >/dev/null; then
+  bash "$ROOT/scripts/make-certs.sh" "$work/certs" >/dev/null
+  start_server --tls_cert "$work/certs/server.pem" --tls_key "$work/certs/server.key" --tls_client_ca "$work/certs/ca.pem"
+  url=${url/127.0.0.1/localhost}
+  curl -s --cacert "$work/certs/ca.pem" --data-binary tcp "$url/query" -o /dev/null; rc=$?
+  [ $rc -ne 0 ] && ok || fail "TLS without a client certificate was answered"
+  curl -s --cacert "$work/certs/ca.pem" --cert "$work/certs/client.pem" --key "$work/certs/client.key" \
+    --data-binary tcp "$url/query" | cmp -s - "$work/local.pcap" && ok || fail "TLS with a client certificate"
+  "$REWIND" query --server "$url" --ca "$work/certs/ca.pem" --cert "$work/certs/client.pem" --key "$work/certs/client.key" tcp |
+    cmp -s - "$work/local.pcap" && ok || fail "rewind query --server over mutual TLS"
+  "$REWIND" query --server "$url" --ca "$work/certs/ca.pem" tcp > /dev/null 2>&1 && fail "client without certificate succeeded" || ok
+  kill "$server_pid"; wait "$server_pid" 2>/dev/null
+fi
+
+echo "server_test: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

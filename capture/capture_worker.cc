@@ -1,13 +1,18 @@
 #include "capture/capture_worker.h"
 
 #include <linux/if_packet.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 
 #include "index/block_format.h"
+#include "index/index_repair.h"
 
 namespace rwd {
 namespace {
@@ -18,6 +23,53 @@ int64_t NowNs() {
 }
 
 }  // namespace
+
+namespace {
+
+Status MakeDirOwned(const std::string& path, int uid, int gid) {
+  if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno("creating " + path, errno);
+  if ((uid >= 0 || gid >= 0) && chown(path.c_str(), uid, gid) != 0) return Status::FromErrno("chown " + path, errno);
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CaptureWorker>> OpenCaptureWorker(const CaptureConfig& config, uint32_t thread,
+                                                         std::atomic<int64_t>* packets_left, bool quiet) {
+  Status s = MakeDirOwned(config.store, config.uid, config.gid);
+  if (!s.ok()) return s;
+  auto lock = WriterLock::Acquire(config.store, thread);
+  if (!lock.ok()) return lock.status();
+  for (const std::string& d : {PacketDirectory(config.store, thread), IndexDirectory(config.store, thread)}) {
+    s = MakeDirOwned(d, config.uid, config.gid);
+    if (!s.ok()) return s;
+  }
+  // Files a crash left without an index become queryable again before capture starts.
+  std::vector<RepairResult> repaired;
+  s = RepairUnindexedFiles(config.store, static_cast<int>(thread), &repaired);
+  for (const RepairResult& r : repaired) {
+    if (!quiet) {
+      std::fprintf(stderr, "rewind capture[%u]: re-indexed %s: %u block(s), %llu packet(s)%s%s\n", thread,
+                   r.packet_path.c_str(), r.blocks_kept, static_cast<unsigned long long>(r.packets),
+                   r.bytes_dropped ? "; dropped a tail: " : "", r.bytes_dropped ? r.note.c_str() : "");
+    }
+  }
+  if (!s.ok()) std::fprintf(stderr, "rewind capture[%u]: repair: %s\n", thread, s.ToString().c_str());
+  auto ring = PacketRing::Open(config.ring);
+  if (!ring.ok()) return ring.status();
+  PacketFileWriterOptions wo;
+  wo.store = config.store;
+  wo.max_file_bytes = config.max_file_bytes;
+  wo.max_file_age_ns = config.max_file_age_ns;
+  wo.max_writes_in_flight =
+      std::max(1, std::min<int>(config.max_writes_in_flight, static_cast<int>(config.ring.blocks / 2)));
+  wo.preallocate_bytes = config.preallocate_bytes ? config.preallocate_bytes : config.max_file_bytes;
+  wo.index = config.index;
+  wo.index_nice = config.index_nice;
+  auto writer = std::make_unique<PacketFileWriter>(wo, std::move(*lock));
+  return std::make_unique<CaptureWorker>(thread, std::move(*ring), std::move(writer),
+                                         config.store + "/capture" + std::to_string(thread) + ".json", packets_left);
+}
 
 CaptureWorker::CaptureWorker(uint32_t thread, std::unique_ptr<PacketRing> ring,
                              std::unique_ptr<PacketFileWriter> writer, std::string stats_path,

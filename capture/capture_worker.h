@@ -28,6 +28,25 @@ struct CaptureCounters {
   std::atomic<int64_t> max_write_latency_us{0};
 };
 
+// Everything one capture thread needs; shared by `rewind capture` and `rewind run`.
+struct CaptureConfig {
+  std::string store;
+  PacketRingOptions ring;             // ring.iface etc.; fanout applies when threads > 1
+  uint64_t max_file_bytes = 4096ull << 20;
+  int64_t max_file_age_ns = 60ll * 1000000000;
+  int max_writes_in_flight = 128;
+  uint64_t preallocate_bytes = 0;     // 0: max_file_bytes
+  bool index = true;
+  int index_nice = 0;
+  int uid = -1, gid = -1;             // owner of the store directories (privileges are dropped elsewhere)
+};
+
+class CaptureWorker;
+// Locks writer `thread`'s directories, re-indexes files a crash left without an index (reported on
+// stderr unless quiet), opens the ring and the writer.
+Result<std::unique_ptr<CaptureWorker>> OpenCaptureWorker(const CaptureConfig& config, uint32_t thread,
+                                                         std::atomic<int64_t>* packets_left, bool quiet);
+
 class CaptureWorker {
  public:
   // `ring` and `writer` are owned by the worker. `packet_limit` < 0: unlimited (shared across workers via

@@ -176,6 +176,12 @@ Result<uint8_t*> PacketRing::NextBlock(int timeout_ms) {
     pollfd pfd{fd_, POLLIN | POLLERR, 0};
     int rc = poll(&pfd, 1, timeout_ms);
     if (rc < 0 && errno != EINTR) return Status::FromErrno("poll on packet socket", errno);
+    if (rc > 0 && (pfd.revents & POLLERR)) {
+      int err = 0;
+      socklen_t len = sizeof(err);
+      getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) return Status::FromErrno("capture on " + options_.iface, err);  // e.g. the interface went away
+    }
     if (!(__atomic_load_n(&desc->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) {
       return static_cast<uint8_t*>(nullptr);
     }

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "capture/capture_worker.h"
-#include "index/index_repair.h"
 #include "web/command_line.h"
 #include "web/commands.h"
 
@@ -46,12 +45,6 @@ const char kCaptureUsage[] =
 std::atomic<bool> g_stop{false};
 
 void OnSignal(int) { g_stop.store(true); }
-
-Status MakeDirOwned(const std::string& path, int uid, int gid) {
-  if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno("creating " + path, errno);
-  if ((uid >= 0 || gid >= 0) && chown(path.c_str(), uid, gid) != 0) return Status::FromErrno("chown " + path, errno);
-  return Status::OK();
-}
 
 }  // namespace
 
@@ -105,58 +98,34 @@ int RunCaptureCommand(int argc, char** argv) {
   std::string dir = cl->Get("dir");
 
   int fanout_id = cl->Has("fanout_id") ? std::stoi(cl->Get("fanout_id")) : (threads > 1 ? getpid() & 0xffff : -1);
+  CaptureConfig cc;
+  cc.store = dir;
+  cc.ring.iface = cl->Get("iface");
+  cc.ring.blocks = static_cast<uint32_t>(blocks);
+  cc.ring.block_timeout_ms = static_cast<uint32_t>(blockage * 1000);
+  cc.ring.snaplen = static_cast<uint32_t>(snaplen);
+  cc.ring.promiscuous = !cl->Has("no_promisc");
+  cc.ring.fanout_id = fanout_id;
+  cc.ring.fanout_type = static_cast<int>(fanout_type);
+  cc.ring.filter = cl->Get("filter");
+  cc.max_file_bytes = filesize << 20;
+  cc.max_file_age_ns = static_cast<int64_t>(fileage) * 1000000000;
+  cc.max_writes_in_flight = static_cast<int>(std::min<uint64_t>(aiops, 1u << 20));
+  cc.preallocate_bytes = prealloc << 20;
+  cc.index = !cl->Has("no_index");
+  cc.index_nice = static_cast<int>(nice);
+  cc.uid = uid;
+  cc.gid = gid;
   // Open everything that needs privileges first: directories, locks, rings.
-  s = MakeDirOwned(dir, uid, gid);
-  if (!s.ok()) {
-    std::fprintf(stderr, "rewind capture: %s\n", s.ToString().c_str());
-    return 1;
-  }
   std::atomic<int64_t> packets_left{count};
   std::vector<std::unique_ptr<CaptureWorker>> workers;
   for (uint32_t t = 0; t < threads; ++t) {
-    auto lock = WriterLock::Acquire(dir, t);
-    if (!lock.ok()) {
-      std::fprintf(stderr, "rewind capture: %s\n", lock.status().ToString().c_str());
-      return 1;
+    auto w = OpenCaptureWorker(cc, t, count >= 0 ? &packets_left : nullptr, verbose < 0);
+    if (!w.ok()) {
+      std::fprintf(stderr, "rewind capture: %s\n", w.status().ToString().c_str());
+      return w.status().code() == Status::kInvalidArgument ? 2 : 1;
     }
-    for (const std::string& d : {PacketDirectory(dir, t), IndexDirectory(dir, t)}) {
-      s = MakeDirOwned(d, uid, gid);
-      if (!s.ok()) {
-        std::fprintf(stderr, "rewind capture: %s\n", s.ToString().c_str());
-        return 1;
-      }
-    }
-    // Files a crash left without an index become queryable again before capture starts.
-    std::vector<RepairResult> repaired;
-    s = RepairUnindexedFiles(dir, static_cast<int>(t), &repaired);
-    if (verbose >= 0) ReportRepairs("rewind capture", repaired);
-    if (!s.ok()) std::fprintf(stderr, "rewind capture: repair: %s\n", s.ToString().c_str());
-    PacketRingOptions ro;
-    ro.iface = cl->Get("iface");
-    ro.blocks = static_cast<uint32_t>(blocks);
-    ro.block_timeout_ms = static_cast<uint32_t>(blockage * 1000);
-    ro.snaplen = static_cast<uint32_t>(snaplen);
-    ro.promiscuous = !cl->Has("no_promisc");
-    ro.fanout_id = fanout_id;
-    ro.fanout_type = static_cast<int>(fanout_type);
-    ro.filter = cl->Get("filter");
-    auto ring = PacketRing::Open(ro);
-    if (!ring.ok()) {
-      std::fprintf(stderr, "rewind capture: %s\n", ring.status().ToString().c_str());
-      return ring.status().code() == Status::kInvalidArgument ? 2 : 1;
-    }
-    PacketFileWriterOptions wo;
-    wo.store = dir;
-    wo.max_file_bytes = filesize << 20;
-    wo.max_file_age_ns = static_cast<int64_t>(fileage) * 1000000000;
-    wo.max_writes_in_flight = static_cast<int>(std::min<uint64_t>(aiops, blocks / 2 == 0 ? 1 : blocks / 2));
-    wo.preallocate_bytes = (prealloc ? prealloc : filesize) << 20;
-    wo.index = !cl->Has("no_index");
-    wo.index_nice = static_cast<int>(nice);
-    auto writer = std::make_unique<PacketFileWriter>(wo, std::move(*lock));
-    workers.push_back(std::make_unique<CaptureWorker>(t, std::move(*ring), std::move(writer),
-                                                      dir + "/capture" + std::to_string(t) + ".json",
-                                                      count >= 0 ? &packets_left : nullptr));
+    workers.push_back(std::move(*w));
   }
   // Everything privileged is open: drop privileges if asked.
   if (gid >= 0 && (setgroups(0, nullptr) != 0 || setgid(static_cast<gid_t>(gid)) != 0)) {
@@ -180,18 +149,13 @@ int RunCaptureCommand(int argc, char** argv) {
   for (size_t i = 0; i < workers.size(); ++i) {
     ts.emplace_back([&, i] { results[i] = workers[i]->Run(g_stop); });
   }
-  // The main thread reports while the workers run; --count ends when every worker stopped.
-  while (true) {
-    bool all_done = true;
-    for (size_t i = 0; i < workers.size(); ++i) {
-      if (count >= 0 && packets_left.load() <= 0) g_stop.store(true);
-    }
+  // The main thread reports while the workers run; --count stops everything once it is reached.
+  while (!g_stop.load()) {
+    if (count >= 0 && packets_left.load() <= 0) g_stop.store(true);
     for (int i = 0; i < 10 && !g_stop.load(); ++i) usleep(100000);
     if (verbose > 0) {
       for (const auto& w : workers) std::fputs(w->StatsJson().c_str(), stderr);
     }
-    if (g_stop.load()) break;
-    (void)all_done;
   }
   for (auto& t : ts) t.join();
   int rc = 0;

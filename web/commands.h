@@ -14,6 +14,7 @@ int RunStatsCommand(int argc, char** argv);
 int RunCaptureCommand(int argc, char** argv);
 int RunRepairCommand(int argc, char** argv);
 int RunServeCommand(int argc, char** argv);
+int RunRunCommand(int argc, char** argv);
 
 struct RepairResult;
 class Status;

@@ -17,6 +17,7 @@ const char kUsage[] =
     "  capture --iface IF --dir DIR      record an interface (stenotype's flags)\n"
     "  repair --dir DIR                  re-index packet files left without an index by a crash\n"
     "  serve  --dir DIR [--listen H:P]   HTTP query server (POST /query, GET /stats, web page at /)\n"
+    "  run    [--config FILE]            the appliance: capture + server + housekeeping\n"
     "\n"
     "EXPR is tcpdump filter syntax plus 'before T' / 'after T' (T: 2026-11-22T10:00:00Z or '2h ago').\n"
     "Run 'rewind <command> --help' for a command's flags.\n";
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   if (std::strcmp(cmd, "capture") == 0) return rwd::RunCaptureCommand(argc - 2, argv + 2);
   if (std::strcmp(cmd, "repair") == 0) return rwd::RunRepairCommand(argc - 2, argv + 2);
   if (std::strcmp(cmd, "serve") == 0) return rwd::RunServeCommand(argc - 2, argv + 2);
+  if (std::strcmp(cmd, "run") == 0) return rwd::RunRunCommand(argc - 2, argv + 2);
   std::fprintf(stderr, "rewind: unknown command '%s'\n\n%s", cmd, kUsage);
   return 2;
 }

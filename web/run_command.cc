@@ -1,0 +1,234 @@
+// `rewind run`: the appliance — capture threads, the query server and housekeeping in one daemon, from one
+// JSON config (or embedded defaults). A capture thread that fails is restarted; SIGTERM/SIGINT stop it all.
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "capture/capture_worker.h"
+#include "web/command_line.h"
+#include "web/commands.h"
+#include "web/http_server.h"
+
+namespace rwd {
+namespace {
+
+const char kRunUsage[] =
+    "usage: rewind run [--config FILE]\n"
+    "Runs capture, the query server and housekeeping together. FILE is JSON, every key optional:\n"
+    "  {\"dir\": \"./store\",\n"
+    "   \"capture\": {\"iface\": \"<default route's interface>\", \"threads\": 1, \"blocks\": 256,\n"
+    "               \"fileage_sec\": 60, \"filesize_mb\": 1024, \"filter\": \"\", \"snaplen\": 262144,\n"
+    "               \"blockage_sec\": 1, \"enabled\": true},\n"
+    "   \"server\":  {\"listen\": \"127.0.0.1:9123\", \"tls_cert\": \"\", \"tls_key\": \"\", \"tls_client_ca\": \"\",\n"
+    "               \"token_file\": \"\", \"max_queries\": 8, \"query_time_limit_sec\": 0, \"query_byte_limit\": 0}}\n";
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop.store(true); }
+
+// The interface of the default IPv4 route, else the first non-loopback interface that is up, else "lo".
+std::string DefaultInterface() {
+  std::ifstream route("/proc/net/route");
+  std::string line;
+  std::getline(route, line);
+  while (std::getline(route, line)) {
+    std::istringstream in(line);
+    std::string iface, dest;
+    if (in >> iface >> dest && dest == "00000000") return iface;
+  }
+  std::ifstream dev("/proc/net/dev");
+  std::getline(dev, line);
+  std::getline(dev, line);
+  while (std::getline(dev, line)) {
+    std::string name = line.substr(0, line.find(':'));
+    name.erase(0, name.find_first_not_of(' '));
+    if (name != "lo" && !name.empty()) return name;
+  }
+  return "lo";
+}
+
+struct RunConfig {
+  CaptureConfig capture;
+  uint32_t threads = 1;
+  bool capture_enabled = true;
+  ServerOptions server;
+  std::string token_file;
+};
+
+Status LoadConfig(const std::string& path, RunConfig* c) {
+  c->capture.store = "./store";
+  c->capture.ring.iface = DefaultInterface();
+  c->capture.ring.blocks = 256;
+  c->capture.max_file_bytes = 1024ull << 20;
+  c->server.host = "127.0.0.1";
+  c->server.port = 9123;
+  if (path.empty()) {
+    c->server.store = c->capture.store;
+    return Status::OK();
+  }
+  std::ifstream f(path);
+  if (!f) return Status::NotFound("cannot read config " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  rapidjson::Document d;
+  d.Parse(ss.str().c_str());
+  if (d.HasParseError()) {
+    return Status::InvalidArgument(path + ": JSON error at offset " + std::to_string(d.GetErrorOffset()) + ": " +
+                                   rapidjson::GetParseError_En(d.GetParseError()));
+  }
+  if (!d.IsObject()) return Status::InvalidArgument(path + ": the config must be a JSON object");
+  std::string problem;
+  auto str = [&](const rapidjson::Value& o, const char* k, std::string* out) {
+    if (!o.HasMember(k)) return;
+    if (!o[k].IsString()) problem = std::string("\"") + k + "\" must be a string";
+    else *out = o[k].GetString();
+  };
+  auto num = [&](const rapidjson::Value& o, const char* k, uint64_t* out) {
+    if (!o.HasMember(k)) return;
+    if (!o[k].IsUint64()) problem = std::string("\"") + k + "\" must be a non-negative integer";
+    else *out = o[k].GetUint64();
+  };
+  str(d, "dir", &c->capture.store);
+  if (d.HasMember("capture")) {
+    const auto& cap = d["capture"];
+    if (!cap.IsObject()) return Status::InvalidArgument(path + ": \"capture\" must be an object");
+    uint64_t threads = 1, blocks = 256, fileage = 60, filesize = 1024, snaplen = 262144, blockage = 1;
+    str(cap, "iface", &c->capture.ring.iface);
+    str(cap, "filter", &c->capture.ring.filter);
+    num(cap, "threads", &threads);
+    num(cap, "blocks", &blocks);
+    num(cap, "fileage_sec", &fileage);
+    num(cap, "filesize_mb", &filesize);
+    num(cap, "snaplen", &snaplen);
+    num(cap, "blockage_sec", &blockage);
+    if (cap.HasMember("enabled")) {
+      if (!cap["enabled"].IsBool()) problem = "\"enabled\" must be true or false";
+      else c->capture_enabled = cap["enabled"].GetBool();
+    }
+    if (threads == 0 || threads > 64 || filesize == 0 || filesize > 4096 || blockage == 0 || blocks < 2) {
+      problem = "capture: need 1 <= threads <= 64, 1 <= filesize_mb <= 4096, blockage_sec >= 1, blocks >= 2";
+    }
+    c->threads = static_cast<uint32_t>(threads);
+    c->capture.ring.blocks = static_cast<uint32_t>(blocks);
+    c->capture.max_file_age_ns = static_cast<int64_t>(fileage) * 1000000000;
+    c->capture.max_file_bytes = filesize << 20;
+    c->capture.ring.snaplen = static_cast<uint32_t>(snaplen);
+    c->capture.ring.block_timeout_ms = static_cast<uint32_t>(blockage * 1000);
+  }
+  if (d.HasMember("server")) {
+    const auto& srv = d["server"];
+    if (!srv.IsObject()) return Status::InvalidArgument(path + ": \"server\" must be an object");
+    std::string listen = "127.0.0.1:9123";
+    uint64_t maxq = 8, tl = 0, bl = 0;
+    str(srv, "listen", &listen);
+    str(srv, "tls_cert", &c->server.tls_cert);
+    str(srv, "tls_key", &c->server.tls_key);
+    str(srv, "tls_client_ca", &c->server.tls_client_ca);
+    str(srv, "token_file", &c->token_file);
+    num(srv, "max_queries", &maxq);
+    num(srv, "query_time_limit_sec", &tl);
+    num(srv, "query_byte_limit", &bl);
+    Status s = ParseListen(listen, &c->server.host, &c->server.port);
+    if (!s.ok()) problem = s.message();
+    if (maxq == 0) problem = "server: max_queries must be at least 1";
+    c->server.max_concurrent_queries = static_cast<int>(maxq);
+    c->server.query_time_limit_sec = static_cast<int64_t>(tl);
+    c->server.query_byte_limit = bl;
+  }
+  if (!problem.empty()) return Status::InvalidArgument(path + ": " + problem);
+  c->server.store = c->capture.store;
+  if (!c->token_file.empty()) return ReadTokenFile(c->token_file, &c->server.bearer_token);
+  return Status::OK();
+}
+
+// Runs one capture thread until stop, reopening it after a failure (with a growing pause).
+void SuperviseCapture(const CaptureConfig& config, uint32_t thread) {
+  int backoff_s = 1;
+  while (!g_stop.load()) {
+    auto w = OpenCaptureWorker(config, thread, nullptr, false);
+    if (w.ok()) {
+      Status s = (*w)->Run(g_stop);
+      if (g_stop.load()) return;
+      std::fprintf(stderr, "rewind run: capture thread %u stopped: %s; restarting\n", thread, s.ToString().c_str());
+    } else {
+      std::fprintf(stderr, "rewind run: capture thread %u cannot start: %s; retrying in %d s\n", thread,
+                   w.status().ToString().c_str(), backoff_s);
+    }
+    for (int i = 0; i < backoff_s * 10 && !g_stop.load(); ++i) usleep(100000);
+    backoff_s = std::min(backoff_s * 2, 60);
+  }
+}
+
+}  // namespace
+
+int RunRunCommand(int argc, char** argv) {
+  auto cl = CommandLine::Parse(argc, argv, {"config"}, {"help"});
+  if (!cl.ok()) {
+    std::fprintf(stderr, "rewind run: %s\n%s", cl.status().message().c_str(), kRunUsage);
+    return 2;
+  }
+  if (cl->Has("help")) {
+    std::fputs(kRunUsage, stdout);
+    return 0;
+  }
+  RunConfig config;
+  Status s = LoadConfig(cl->Get("config"), &config);
+  if (!s.ok()) {
+    std::fprintf(stderr, "rewind run: %s\n", s.ToString().c_str());
+    return 2;
+  }
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  if (config.threads > 1) config.capture.ring.fanout_id = getpid() & 0xffff;
+  // Open the first capture thread before serving, so that a wrong interface or missing privileges are
+  // reported at once; later failures are retried by the supervisors.
+  std::vector<std::thread> captures;
+  if (config.capture_enabled) {
+    auto probe = OpenCaptureWorker(config.capture, 0, nullptr, false);
+    if (!probe.ok()) {
+      std::fprintf(stderr, "rewind run: cannot capture on %s: %s\n", config.capture.ring.iface.c_str(),
+                   probe.status().ToString().c_str());
+      return probe.status().code() == Status::kInvalidArgument ? 2 : 1;
+    }
+    probe->reset();  // releases the lock; the supervisor reopens it
+    for (uint32_t t = 0; t < config.threads; ++t) {
+      captures.emplace_back([&config, t] { SuperviseCapture(config.capture, t); });
+    }
+  }
+  HttpServer server(config.server);
+  s = server.Start();
+  if (!s.ok()) {
+    std::fprintf(stderr, "rewind run: %s\n", s.ToString().c_str());
+    g_stop.store(true);
+    for (auto& t : captures) t.join();
+    return 1;
+  }
+  std::string url = std::string(server.tls() ? "https" : "http") + "://" + config.server.host + ":" +
+                    std::to_string(server.port());
+  std::fprintf(stderr,
+               "rewind run: capturing on %s into %s (%u thread(s))\n"
+               "  browser:   %s/\n"
+               "  curl:      curl -s --data-binary 'tcp and after 5m ago' %s/query | tcpdump -nr -\n"
+               "  wireshark: curl -s --data-binary 'port 53' %s/query | wireshark -k -i -\n",
+               config.capture_enabled ? config.capture.ring.iface.c_str() : "(capture disabled)",
+               config.capture.store.c_str(), config.threads, url.c_str(), url.c_str(), url.c_str());
+  std::fflush(stderr);
+  while (!g_stop.load()) usleep(200000);
+  server.Stop();
+  for (auto& t : captures) t.join();
+  std::fprintf(stderr, "rewind run: stopped\n");
+  return 0;
+}
+
+}  // namespace rwd

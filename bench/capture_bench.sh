@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Capture benchmark: replays a trace at increasing rates over a veth pair inside a network namespace this
+# script creates, and measures, for rewind, `tcpdump -w` and Debian's stenotype in the same run: packets
+# stored vs sent, drops, and CPU time per million packets. Prints a Markdown report.
+#   usage: bench/capture_bench.sh [TRACE_SIZE (default 256M)] [WORKDIR (default /tmp/rewind-bench)] [RATES...]
+# RATES are tcpreplay packets/s, or "top" for --topspeed (default: 50000 100000 200000 400000 top).
+# Needs root, tcpreplay, tcpdump, stenographer (stenotype), python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size=${1:-256M}
+work=${2:-/tmp/rewind-bench}
+shift $(( $# >= 2 ? 2 : $# ))
+rates=("$@")
+[ ${#rates[@]} -gt 0 ] || rates=(50000 100000 200000 400000 top)
+rewind=$PWD/build/rewind
+[ -x "$rewind" ] || { echo "build rewind first" >&2; exit 1; }
+mkdir -p "$work"
+trace=$work/trace-$size.pcap
+[ -f "$trace" ] || ../shared/scripts/make-traffic.sh "$trace" "$size" >&2
+if [ -z "${REWIND_IN_NETNS:-}" ]; then
+  REWIND_IN_NETNS=1 exec unshare -n bash "$0" "$size" "$work" "${rates[@]}"
+fi
+ip link add v0 type veth peer name v1
+for i in v0 v1; do sysctl -qw net.ipv6.conf.$i.disable_ipv6=1; ip link set $i mtu 9500; ip link set $i up; done
+sent_total=$(capinfos -c -M "$trace" | awk -F: '/Number of packets/ { gsub(/ /, "", $2); print $2 }')
+hz=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime of the whole process
+
+# Counts packets in TPACKET_V3 block files (rewind's and stenotype's packet files share the layout).
+count_blocks() {
+  python3 - "$@" <<'PY'
+import os, struct, sys
+n = 0
+for d in sys.argv[1:]:
+    for root, _, files in os.walk(d):
+        for f in files:
+            p = os.path.join(root, f)
+            if f.startswith('.') or not os.path.isfile(p): continue
+            with open(p, 'rb') as fh:
+                while True:
+                    b = fh.read(1 << 20)
+                    if len(b) < 48: break
+                    status, num = struct.unpack_from('<II', b, 8)
+                    if num == 0: break
+                    n += num
+print(n)
+PY
+}
+
+run_one() {  # tool rate -> prints "stored drops cpu_s achieved_pps"
+  local tool=$1 rate=$2 d=$work/cap-$1 pid log=$work/cap-$1.log
+  rm -rf "$d"; mkdir -p "$d"
+  case $tool in
+    rewind)
+      "$rewind" capture --iface v1 --dir "$d" --blocks 512 --fileage_sec 3600 -q 2>"$log" & pid=$!
+      for _ in $(seq 100); do [ -f "$d/capture0.json" ] && break; sleep 0.1; done ;;
+    tcpdump)
+      tcpdump -i v1 -n -s 0 -B 524288 -w "$d/out.pcap" 2>"$log" & pid=$!
+      for _ in $(seq 100); do grep -q "listening" "$log" && break; sleep 0.1; done ;;
+    stenotype)
+      mkdir -p "$d/PKT0" "$d/IDX0"; chown -R nobody:nogroup "$d"
+      stenotype --iface v1 --dir "$d" --threads 1 --blocks 512 --fileage_sec 3600 --seccomp none --no_watchdogs -v 2>"$log" & pid=$!
+      for _ in $(seq 300); do grep -q "starting to process packets\|Starting to process" "$log" && break; sleep 0.1; done ;;
+  esac
+  sleep 0.5
+  local c0; c0=$(cpu_ticks $pid)
+  local args=(--pps "$rate"); [ "$rate" = top ] && args=(--topspeed)
+  local out; out=$(tcpreplay -i v0 "${args[@]}" "$trace" 2>&1)
+  local achieved; achieved=$(echo "$out" | sed -n 's/.*Rated: [0-9.]* Bps, [0-9.]* Mbps, \([0-9.]*\) pps.*/\1/p' | head -1)
+  sleep 2.5   # rewind/stenotype hand over partly filled blocks after their block timeout
+  local c1; c1=$(cpu_ticks $pid)
+  kill -INT $pid
+  for _ in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+  kill -9 $pid 2>/dev/null || true
+  wait $pid 2>/dev/null || true
+  local stored drops
+  case $tool in
+    rewind)
+      stored=$("$rewind" stats --dir "$d" --json | sed 's/.*"packets":\([0-9]*\).*/\1/')
+      drops=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["kernel_drops"] + j["write_drops"])' "$d/capture0.json") ;;
+    tcpdump)
+      stored=$(capinfos -c -M "$d/out.pcap" 2>/dev/null | awk -F: '/Number of packets/ { gsub(/ /, "", $2); print $2 }')
+      drops=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' "$log") ;;
+    stenotype)
+      stored=$(count_blocks "$d/PKT0")
+      drops=$(( sent_total - stored )) ;;
+  esac
+  echo "${stored:-0} ${drops:-?} $(awk -v t=$((c1 - c0)) -v hz="$hz" 'BEGIN{printf "%.2f", t/hz}') ${achieved:-?}"
+  rm -rf "$d"
+}
+
+echo "## Capture benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
+echo
+echo "Trace: \`../shared/scripts/make-traffic.sh $trace $size\` — $sent_total packets, replayed with tcpreplay over a veth pair"
+echo "in a private network namespace. Command: \`bench/capture_bench.sh $size $work ${rates[*]}\`."
+echo "Ring/buffer 512 MiB for each tool. CPU = user+system time of the capturing process while the trace was"
+echo "replayed (plus 2.5 s drain), per million packets stored."
+echo
+echo "| tool | target rate | achieved pps (tcpreplay) | stored / sent | drops | CPU s | CPU s per Mpkt |"
+echo "|---|---|---|---|---|---|---|"
+for rate in "${rates[@]}"; do
+  for tool in rewind tcpdump stenotype; do
+    command -v "${tool/rewind/$rewind}" >/dev/null 2>&1 || [ "$tool" = rewind ] || continue
+    read -r stored drops cpu achieved <<< "$(run_one "$tool" "$rate")"
+    per=$(awk -v c="$cpu" -v s="$stored" 'BEGIN{ if (s > 0) printf "%.2f", c / s * 1e6; else print "-" }')
+    echo "| $tool | $rate | $achieved | $stored / $sent_total | $drops | $cpu | $per |"
+  done
+done

@@ -98,7 +98,7 @@ Status PacketFileWriter::StartFile(int64_t now_ns) {
   return Status::OK();
 }
 
-Status PacketFileWriter::WriteBlock(const uint8_t* block, void* tag, int64_t now_ns) {
+Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
   if (file_ && (uint64_t{blocks_in_file_ + 1} * kBlockSize > options_.max_file_bytes ||
                 (options_.max_file_age_ns > 0 && now_ns - file_started_ns_ >= options_.max_file_age_ns))) {
     std::vector<void*> done;
@@ -117,6 +117,7 @@ Status PacketFileWriter::WriteBlock(const uint8_t* block, void* tag, int64_t now
     Status s = CollectWrites(1);
     if (!s.ok()) return s;
   }
+  SealBlock(block);
   uint64_t offset = file_->bytes_written();
   {
     std::lock_guard<std::mutex> l(mu_);

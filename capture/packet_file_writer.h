@@ -49,8 +49,8 @@ class PacketFileWriter {
   PacketFileWriter& operator=(const PacketFileWriter&) = delete;
 
   // Writes one finished block (kBlockSize bytes, 4096-aligned, unchanged until its tag comes back from
-  // Reap()). `now_ns` drives age-based rotation.
-  Status WriteBlock(const uint8_t* block, void* tag, int64_t now_ns);
+  // Reap()) after sealing it with its checksum. `now_ns` drives age-based rotation.
+  Status WriteBlock(uint8_t* block, void* tag, int64_t now_ns);
   // Collects tags of blocks that are written and indexed; waits until at least `min` are (or none is
   // pending any more).
   Status Reap(int min, std::vector<void*>* done);

@@ -1,7 +1,10 @@
 #include "index/block_format.h"
 
+#include "index/crc32c.h"
+
 #include <linux/if_packet.h>
 
+#include <cstddef>
 #include <cstring>
 #include <string>
 
@@ -19,6 +22,46 @@ constexpr uint32_t kImportAlign = 8;
 uint32_t AlignUp(uint32_t v, uint32_t a) { return (v + a - 1) & ~(a - 1); }
 
 }  // namespace
+
+namespace {
+
+uint32_t UsedLength(const uint8_t* block) {
+  uint32_t blk_len;
+  std::memcpy(&blk_len, block + offsetof(tpacket_block_desc, hdr.bh1.blk_len), 4);
+  return blk_len;
+}
+
+uint32_t BlockCrc(const uint8_t* block, uint32_t used) {
+  static const uint8_t kZero[4] = {0, 0, 0, 0};
+  uint32_t crc = Crc32c(block, kBlockChecksumOffset);
+  crc = Crc32cExtend(crc, kZero, 4);
+  return Crc32cExtend(crc, block + kBlockChecksumOffset + 4, used - (kBlockChecksumOffset + 4));
+}
+
+}  // namespace
+
+void SealBlock(uint8_t* block) {
+  uint32_t used = UsedLength(block);
+  if (used < kFirstPacketOffset || used > kBlockSize) used = kBlockSize;
+  BlockPriv priv;
+  std::memcpy(&priv, block + kBlockDescSize, sizeof(priv));
+  priv.flags |= kBlockFlagChecksum;  // the flag is covered by the checksum: set it first
+  std::memcpy(block + kBlockDescSize + offsetof(BlockPriv, flags), &priv.flags, 4);
+  uint32_t crc = BlockCrc(block, used);
+  std::memcpy(block + kBlockChecksumOffset, &crc, 4);
+}
+
+Status VerifyBlockChecksum(const uint8_t* block, uint32_t size) {
+  if (size < kFirstPacketOffset) return Status::Corruption("block shorter than its header");
+  BlockPriv priv;
+  std::memcpy(&priv, block + kBlockDescSize, sizeof(priv));
+  if (!(priv.flags & kBlockFlagChecksum)) return Status::OK();
+  uint32_t used = UsedLength(block);
+  if (used < kFirstPacketOffset || used > size) return Status::Corruption("block length out of bounds");
+  uint32_t crc = BlockCrc(block, used);
+  if (crc != priv.checksum) return Status::Corruption("block checksum mismatch");
+  return Status::OK();
+}
 
 void BlockBuilder::Reset(uint8_t* buf, uint32_t linktype, uint32_t snaplen, uint64_t seq) {
   buf_ = buf;

@@ -38,7 +38,15 @@ struct BlockPriv {
 };
 static_assert(sizeof(BlockPriv) == kBlockPrivSize);
 constexpr char kBlockMagic[8] = {'R', 'W', 'N', 'D', 'B', 'L', 'K', '1'};
-constexpr uint32_t kBlockFlagChecksum = 1;  // `checksum` is valid (reserved; not written yet)
+constexpr uint32_t kBlockFlagChecksum = 1;  // `checksum` holds the block's CRC32C (see SealBlock)
+constexpr uint32_t kBlockChecksumOffset = kBlockDescSize + 20;  // of BlockPriv::checksum in the block
+
+// Computes the block's CRC-32C over its used bytes [0, blk_len), the checksum field counted as zero, and
+// stores it in BlockPriv with kBlockFlagChecksum. Called once per block, just before it is written.
+void SealBlock(uint8_t* block);
+// Corruption if the block carries a checksum that does not match its bytes (`size` readable bytes).
+// A block without kBlockFlagChecksum passes.
+Status VerifyBlockChecksum(const uint8_t* block, uint32_t size);
 
 // Writes TPACKET_V3 blocks into a caller-owned, kBlockSize-byte buffer.
 class BlockBuilder {

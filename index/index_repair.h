@@ -1,6 +1,8 @@
-// Index repair: makes a packet file that has no index (a crash, power loss or kill -9 cut its writer off)
-// queryable again. Reads the file block by block, keeps every block that reads back whole, truncates the
-// file after the last good block (a torn or preallocated-but-unwritten tail), and writes the index table.
+// Index repair: makes a packet file that has no index (a crash, power loss or kill -9 cut its writer off),
+// or whose index is damaged, queryable again. Reads the file block by block, indexes every block whose
+// checksum and packets read back whole (damaged blocks in the middle are left out; the index keeps an empty
+// entry for them), truncates the file after the last good block (a torn or preallocated-but-unwritten
+// tail), and writes the index table. What cannot be read at all goes to DIR/quarantine/.
 // Free functions; safe to run on different files concurrently, never on a file a writer holds.
 #ifndef REWIND_INDEX_INDEX_REPAIR_H_
 #define REWIND_INDEX_INDEX_REPAIR_H_
@@ -18,15 +20,21 @@ struct RepairResult {
   std::string packet_path;
   uint32_t blocks_kept = 0;
   uint64_t packets = 0;
+  uint32_t blocks_damaged = 0; // unreadable blocks before the last good one (left out of the index)
   uint64_t bytes_dropped = 0;  // torn or unwritten tail removed from the packet file
-  std::string note;            // why the tail was dropped, if it was
+  std::string note;            // what was wrong
+  std::string quarantined;     // where unreadable files were moved, if any
 };
 
-// Rebuilds the index of one packet file (which must not be being written).
+// Rebuilds the index of one packet file (which must not be being written). A file with no readable block
+// gets no index (result->blocks_kept == 0).
 Status RepairPacketFile(const StoreFile& file, RepairResult* result);
 
-// Repairs every packet file of writer `writer` (or of all writers if writer < 0) that has no index.
-// The caller must hold the writer locks of the writers it repairs (WriterLock).
+// Repairs every packet file of writer `writer` (or of all writers if writer < 0) that has no index or a
+// damaged one; quarantines what cannot be read. The caller must hold the writer locks of the writers it
+// repairs (WriterLock).
+Status RepairStore(const std::string& store, int writer, std::vector<RepairResult>* results);
+// Same as RepairStore (kept for the start-up path of writers).
 Status RepairUnindexedFiles(const std::string& store, int writer, std::vector<RepairResult>* results);
 
 }  // namespace rwd

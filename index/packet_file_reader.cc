@@ -54,7 +54,8 @@ Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader)
   if (got < kFirstPacketOffset) {
     return Status::Corruption(path_ + ": block at offset " + std::to_string(block.file_offset) + " is missing");
   }
-  s = reader->Open(block_.data(), got);
+  s = VerifyBlockChecksum(block_.data(), got);
+  if (s.ok()) s = reader->Open(block_.data(), got);
   if (!s.ok()) return Status::Corruption(path_ + " block at offset " + std::to_string(block.file_offset) + ": " + s.message());
   return s;
 }

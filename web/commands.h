@@ -10,11 +10,14 @@ namespace rwd {
 
 int RunImportCommand(int argc, char** argv);
 int RunQueryCommand(int argc, char** argv);
+int RunExportCommand(int argc, char** argv);
 int RunStatsCommand(int argc, char** argv);
 int RunCaptureCommand(int argc, char** argv);
 int RunRepairCommand(int argc, char** argv);
+int RunVerifyCommand(int argc, char** argv);
 int RunServeCommand(int argc, char** argv);
 int RunRunCommand(int argc, char** argv);
+int RunPruneCommand(int argc, char** argv);
 
 struct RepairResult;
 class Status;
@@ -24,6 +27,10 @@ Status ReadTokenFile(const std::string& path, std::string* token);
 Status ParseListen(const std::string& listen, std::string* host, int* port);
 // Prints what a repair did, one line per file, prefixed with `who`.
 void ReportRepairs(const char* who, const std::vector<RepairResult>& results);
+struct RetentionPolicy;
+class CommandLine;
+// Reads --max_store_mb, --min_free_percent, --max_files and --max_age_sec (capture and prune).
+Status ParseRetentionFlags(const CommandLine& cl, RetentionPolicy* policy);
 
 }  // namespace rwd
 

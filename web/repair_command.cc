@@ -1,5 +1,7 @@
-// `rewind repair`: rebuilds the index of every packet file that has none (after a crash or kill -9),
-// dropping a torn last block. Writers that are running are left alone.
+// `rewind repair`: rebuilds the index of every packet file that has none (after a crash or kill -9) or a
+// damaged one, leaving damaged blocks out and cutting a torn tail; quarantines what cannot be read.
+// Writers that are running are left alone.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -12,9 +14,13 @@ namespace rwd {
 
 void ReportRepairs(const char* who, const std::vector<RepairResult>& results) {
   for (const RepairResult& r : results) {
-    std::fprintf(stderr, "%s: re-indexed %s: %u block(s), %llu packet(s)%s%s\n", who, r.packet_path.c_str(),
-                 r.blocks_kept, static_cast<unsigned long long>(r.packets),
-                 r.bytes_dropped ? "; dropped a tail: " : "", r.bytes_dropped ? r.note.c_str() : "");
+    std::fprintf(stderr, "%s: re-indexed %s: %u block(s), %llu packet(s)", who, r.packet_path.c_str(), r.blocks_kept,
+                 static_cast<unsigned long long>(r.packets));
+    if (r.blocks_damaged) std::fprintf(stderr, "; %u damaged block(s) left out", r.blocks_damaged);
+    if (r.bytes_dropped) std::fprintf(stderr, "; cut a %llu-byte tail", static_cast<unsigned long long>(r.bytes_dropped));
+    if (!r.note.empty()) std::fprintf(stderr, " (%s)", r.note.c_str());
+    if (!r.quarantined.empty()) std::fprintf(stderr, "; quarantined: %s", r.quarantined.c_str());
+    std::fputc('\n', stderr);
   }
 }
 
@@ -37,7 +43,7 @@ int RunRepairCommand(int argc, char** argv) {
   }
   std::vector<uint32_t> writers;
   for (const StoreFile& f : *files) {
-    if (!f.indexed && (writers.empty() || writers.back() != f.writer)) writers.push_back(f.writer);
+    if (std::find(writers.begin(), writers.end(), f.writer) == writers.end()) writers.push_back(f.writer);
   }
   int rc = 0;
   size_t repaired = 0;
@@ -48,7 +54,7 @@ int RunRepairCommand(int argc, char** argv) {
       continue;
     }
     std::vector<RepairResult> results;
-    Status s = RepairUnindexedFiles(dir, static_cast<int>(w), &results);
+    Status s = RepairStore(dir, static_cast<int>(w), &results);
     ReportRepairs("rewind repair", results);
     repaired += results.size();
     if (!s.ok()) {

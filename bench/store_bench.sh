@@ -16,7 +16,7 @@ trace=$work/trace-$size.pcap
 store=$work/store
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1e6 }'; }
-trace_bytes=$(stat -c %s "$trace")
+trace_bytes=$(stat -L -c %s "$trace")
 packets=$(capinfos -c -M "$trace" | awk -F: '/Number of packets/ { gsub(/ /, "", $2); print $2 }')
 
 echo "## Store benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo))"
@@ -27,8 +27,9 @@ echo
 
 # --- the disk's limits -------------------------------------------------------------------------------
 drop
-read_s=$( { /usr/bin/time -f %e dd if="$trace" of=/dev/null bs=1M iflag=direct 2>/dev/null; } 2>&1 | tail -1)
-write_s=$( { /usr/bin/time -f %e dd if=/dev/zero of="$work/ddtest" bs=1M count=2048 oflag=direct 2>/dev/null; } 2>&1 | tail -1)
+t() { /usr/bin/time -o "$work/time.txt" "$@"; tail -1 "$work/time.txt"; }   # format, command... -> the measurement
+read_s=$(t -f %e dd if="$trace" of=/dev/null bs=1M iflag=direct status=none)
+write_s=$(t -f %e dd if=/dev/zero of="$work/ddtest" bs=1M count=2048 oflag=direct status=none)
 rm -f "$work/ddtest"
 disk_read=$(awk -v b="$trace_bytes" -v s="$read_s" 'BEGIN { printf "%.0f", b / s / 1e6 }')
 disk_write=$(awk -v s="$write_s" 'BEGIN { printf "%.0f", 2147483648 / s / 1e6 }')
@@ -44,7 +45,7 @@ read -r imp2_s imp2_rss <<< "$imp2"
 rm -rf "$store.warm"
 # Peer: tcpdump copying the trace (read + write, no index).
 drop
-tcpd=$( { /usr/bin/time -f "%e %M" tcpdump -r "$trace" -w "$work/copy.pcap" 2>/dev/null; } 2>&1 | tail -1)
+tcpd=$(t -f "%e %M" tcpdump -r "$trace" -w "$work/copy.pcap" 2>/dev/null)
 read -r tcpd_s tcpd_rss <<< "$tcpd"
 rm -f "$work/copy.pcap"
 stats=$("$rewind" stats --dir "$store" --json)
@@ -83,11 +84,11 @@ hf() {  # name, prepare, commands... -> mean seconds of each command
   python3 -c 'import json,sys; print(" ".join("%.4f" % r["mean"] for r in json.load(open(sys.argv[1]))["results"]))' "$work/hf.json"
 }
 read -r sel_warm tcpd_warm <<< "$(hf --warmup 1 --runs 5 \
-  "$rewind query --dir $store --exact --force '$sel' -- " \
+  "$rewind query --dir $store --exact --force '$sel'" \
   "tcpdump -r $trace -w /dev/null '$sel'")"
-read -r sel_cold <<< "$(hf --runs 3 --prepare 'sync; echo 3 > /proc/sys/vm/drop_caches' \
+read -r sel_cold <<< "$(hf --runs 3 --prepare "sh -c 'sync; echo 3 > /proc/sys/vm/drop_caches'" \
   "$rewind query --dir $store --exact --force '$sel'")"
-read -r tcpd_cold <<< "$(hf --runs 2 --prepare 'sync; echo 3 > /proc/sys/vm/drop_caches' \
+read -r tcpd_cold <<< "$(hf --runs 2 --prepare "sh -c 'sync; echo 3 > /proc/sys/vm/drop_caches'" \
   "tcpdump -r $trace -w /dev/null '$sel'")"
 
 drop
@@ -98,7 +99,7 @@ rm -f "$work/broad.pcap"
 broad2=$( { /usr/bin/time -f "%e %M" "$rewind" query --dir "$store" --exact --force tcp > /dev/null; } 2>&1 | tail -1)
 read -r broad2_s broad2_rss <<< "$broad2"
 drop
-tb=$( { /usr/bin/time -f "%e %M" tcpdump -r "$trace" -w /dev/null tcp 2>/dev/null; } 2>&1 | tail -1)
+tb=$(t -f "%e %M" tcpdump -r "$trace" -w /dev/null tcp 2>/dev/null)
 read -r tb_s tb_rss <<< "$tb"
 sel_rss=$( { /usr/bin/time -f "%M" "$rewind" query --dir "$store" --exact "$sel" > /dev/null; } 2>&1 | tail -1)
 

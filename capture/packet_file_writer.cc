@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 
 #include "index/block_format.h"
@@ -24,6 +25,7 @@ PacketFileWriter::PacketFileWriter(PacketFileWriterOptions options, WriterLock l
     : options_(std::move(options)), lock_(std::move(lock)) {
   uint64_t max_bytes = uint64_t{kMaxBlocksPerFile} * kBlockSize;
   if (options_.max_file_bytes == 0 || options_.max_file_bytes > max_bytes) options_.max_file_bytes = max_bytes;
+  if (options_.compress_level > 0) compressor_ = std::make_unique<BlockCompressor>(options_.compress_level);
   indexer_ = std::thread([this] { IndexLoop(); });
 }
 
@@ -51,7 +53,7 @@ void PacketFileWriter::IndexLoop() {
     indexing_ = true;
     l.unlock();
     uint64_t before = job.index->summary().packets;
-    Status s = job.index->AddBlock(job.block_no, job.offset, kBlockSize, job.block);
+    Status s = job.index->AddBlock(job.block_no, job.offset, job.disk_length, job.block, job.flags);
     uint64_t added = job.index->summary().packets - before;
     l.lock();
     indexed_packets_ += added;
@@ -74,11 +76,19 @@ void PacketFileWriter::Release(void* tag) {
   cv_.notify_all();
 }
 
+void PacketFileWriter::WriteDone(void* tag) {
+  if (extent_tags_.count(tag)) {
+    free_extents_.push_back(static_cast<uint8_t*>(tag));
+  } else {
+    Release(tag);
+  }
+}
+
 Status PacketFileWriter::CollectWrites(int min) {
   if (!file_) return Status::OK();
   std::vector<void*> written;
   Status s = file_->Reap(min, &written);
-  for (void* t : written) Release(t);
+  for (void* t : written) WriteDone(t);
   return s;
 }
 
@@ -99,7 +109,8 @@ Status PacketFileWriter::StartFile(int64_t now_ns) {
 }
 
 Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
-  if (file_ && (uint64_t{blocks_in_file_ + 1} * kBlockSize > options_.max_file_bytes ||
+  if (file_ && (file_->bytes_written() + kBlockSize > options_.max_file_bytes ||
+                blocks_in_file_ >= kMaxBlocksPerFile ||
                 (options_.max_file_age_ns > 0 && now_ns - file_started_ns_ >= options_.max_file_age_ns))) {
     std::vector<void*> done;
     Status s = FinishFile(&done);
@@ -119,27 +130,57 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
   }
   SealBlock(block);
   uint64_t offset = file_->bytes_written();
+  // With compression the extent buffer is written and the raw block is needed only for indexing.
+  const uint8_t* to_write = block;
+  void* write_tag = tag;
+  uint32_t disk_length = kBlockSize, flags = 0;
+  if (compressor_) {
+    while (free_extents_.empty()) {
+      if (extent_buffers_.size() < static_cast<size_t>(options_.max_writes_in_flight)) {
+        auto* buf = static_cast<uint8_t*>(std::aligned_alloc(kBlockAlignment, kMaxExtentSize));
+        extent_buffers_.emplace_back(buf, &std::free);
+        extent_tags_.insert(buf);
+        free_extents_.push_back(buf);
+      } else {
+        Status s = CollectWrites(1);
+        if (!s.ok()) return s;
+      }
+    }
+    uint8_t* extent = free_extents_.back();
+    uint32_t n = compressor_->Compress(block, extent);
+    if (n != 0) {
+      free_extents_.pop_back();
+      to_write = extent;
+      write_tag = extent;
+      disk_length = n;
+      flags = kBlockFlagZstd;
+    }
+  }
+  int holds = (options_.index ? 1 : 0) + (write_tag == tag ? 1 : 0);
   {
     std::lock_guard<std::mutex> l(mu_);
-    holds_[tag] = options_.index ? 2 : 1;  // released once by the write, once by the indexing
+    if (holds > 0) holds_[tag] = holds;  // released by the write of the raw block and by the indexing
+    else ready_.push_back(tag);
   }
-  Status s = file_->Submit(block, kBlockSize, tag);
+  Status s = file_->Submit(to_write, disk_length, write_tag);
   if (!s.ok()) {
+    if (write_tag != tag) free_extents_.push_back(static_cast<uint8_t*>(write_tag));
     std::lock_guard<std::mutex> l(mu_);
-    holds_.erase(tag);
-    ready_.push_back(tag);
+    if (holds_.erase(tag) > 0 || holds == 0) {
+      if (holds > 0) ready_.push_back(tag);
+    }
     return s;
   }
   if (options_.index) {
     {
       std::lock_guard<std::mutex> l(mu_);
-      jobs_.push_back({index_, blocks_in_file_, offset, block, tag});
+      jobs_.push_back({index_, blocks_in_file_, offset, disk_length, flags, block, tag});
     }
     cv_.notify_all();
   }
   ++blocks_in_file_;
   ++stats_.blocks;
-  stats_.bytes += kBlockSize;
+  stats_.bytes += disk_length;
   return Status::OK();
 }
 
@@ -173,7 +214,7 @@ Status PacketFileWriter::FinishFile(std::vector<void*>* done) {
   if (!file_) return Status::OK();
   std::vector<void*> written;
   Status s = file_->Close(&written);
-  for (void* t : written) Release(t);
+  for (void* t : written) WriteDone(t);
   uint64_t bytes = file_->bytes_written();
   file_.reset();
   Status index_status;

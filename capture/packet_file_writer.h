@@ -14,9 +14,11 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "capture/block_writer.h"
+#include "index/block_codec.h"
 #include "index/index_builder.h"
 #include "index/status.h"
 #include "index/store_layout.h"
@@ -31,6 +33,7 @@ struct PacketFileWriterOptions {
   uint64_t preallocate_bytes = 0;         // reserve this much when a file is created (trimmed at completion)
   bool index = true;                      // false: no index tables (files stay unqueryable until indexed)
   int index_nice = 0;                     // nice level of the indexing thread
+  int compress_level = 0;                 // > 0: zstd level for each block before it is written (0: raw)
 };
 
 struct PacketFileWriterStats {
@@ -71,6 +74,8 @@ class PacketFileWriter {
     std::shared_ptr<IndexBuilder> index;
     uint32_t block_no;
     uint64_t offset;
+    uint32_t disk_length;
+    uint32_t flags;
     const uint8_t* block;
     void* tag;
   };
@@ -78,6 +83,7 @@ class PacketFileWriter {
   void IndexLoop();
   void Release(void* tag);                      // one of a tag's two holds (write, index) is done
   Status CollectWrites(int min);                // moves finished writes into Release()
+  void WriteDone(void* tag);                    // a write finished: free its extent buffer or Release()
 
   PacketFileWriterOptions options_;
   WriterLock lock_;
@@ -89,6 +95,10 @@ class PacketFileWriter {
   int64_t file_started_ns_ = 0;
   uint32_t blocks_in_file_ = 0;
   PacketFileWriterStats stats_;
+  std::unique_ptr<BlockCompressor> compressor_;
+  std::vector<std::unique_ptr<uint8_t, void (*)(void*)>> extent_buffers_;  // compressed extents in flight
+  std::vector<uint8_t*> free_extents_;
+  std::unordered_set<const void*> extent_tags_;
 
   std::mutex mu_;
   std::condition_variable cv_;

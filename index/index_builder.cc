@@ -42,12 +42,14 @@ size_t IndexBuilder::Ipv6Hash::operator()(const std::array<uint8_t, 16>& a) cons
 IndexBuilder::IndexBuilder() : ports_(65536), vlans_(4096) {}
 IndexBuilder::~IndexBuilder() = default;
 
-Status IndexBuilder::AddBlock(uint32_t block, uint64_t file_offset, uint32_t disk_length, const uint8_t* data) {
+Status IndexBuilder::AddBlock(uint32_t block, uint64_t file_offset, uint32_t disk_length, const uint8_t* data,
+                              uint32_t flags) {
   if (block >= kMaxBlocksPerFile) return Status::InvalidArgument("packet file exceeds the block limit");
   BlockReader reader;
   BlockEntry entry;
   entry.file_offset = file_offset;
   entry.disk_length = disk_length;
+  entry.flags = flags;
   Status s = reader.Open(data, kBlockSize);
   if (s.ok()) {
     entry.linktype = reader.linktype();

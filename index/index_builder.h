@@ -24,10 +24,12 @@ class IndexBuilder {
   IndexBuilder(const IndexBuilder&) = delete;
   IndexBuilder& operator=(const IndexBuilder&) = delete;
 
-  // Indexes block number `block` of the packet file (blocks are added in order, starting at 0).
-  // `data` holds the block as written (kBlockSize bytes, TPACKET_V3 layout). A block that fails to parse
-  // is recorded up to the damage and the error is returned.
-  Status AddBlock(uint32_t block, uint64_t file_offset, uint32_t disk_length, const uint8_t* data);
+  // Indexes block number `block` of the packet file (blocks are added in order, starting at 0), stored as
+  // an extent of `disk_length` bytes at `file_offset` with BlockEntry `flags` (kBlockFlagZstd). `data` holds
+  // the raw block (kBlockSize bytes, TPACKET_V3 layout). A block that fails to parse is recorded up to the
+  // damage and the error is returned.
+  Status AddBlock(uint32_t block, uint64_t file_offset, uint32_t disk_length, const uint8_t* data,
+                  uint32_t flags = 0);
 
   // Writes the table to `path` atomically (a temporary file, fsync, rename). `file_bytes` is the packet
   // file's final size.

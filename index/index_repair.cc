@@ -11,6 +11,7 @@
 #include "index/block_format.h"
 #include "index/index_builder.h"
 #include "index/index_reader.h"
+#include "index/packet_file_reader.h"
 
 namespace rwd {
 namespace {
@@ -32,60 +33,55 @@ Status Quarantine(const std::string& store, const std::string& path, std::string
 Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
   *result = RepairResult();
   result->packet_path = file.packet_path;
-  int fd = open(file.packet_path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno("opening " + file.packet_path, errno);
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int err = errno;
-    close(fd);
-    return Status::FromErrno("stat " + file.packet_path, err);
-  }
-  uint64_t size = static_cast<uint64_t>(st.st_size);
-  std::unique_ptr<uint8_t, decltype(&std::free)> buf(
-      static_cast<uint8_t*>(std::aligned_alloc(kBlockAlignment, kBlockSize)), &std::free);
+  auto reader = PacketFileReader::Open(file.packet_path);
+  if (!reader.ok()) return reader.status();
+  uint64_t size = (*reader)->size();
   IndexBuilder index;
   uint32_t block = 0;
   uint64_t good_end = 0;
   std::string last_problem;
-  for (uint64_t off = 0; off + kBlockSize <= size && block < kMaxBlocksPerFile; off += kBlockSize, ++block) {
-    ssize_t n = pread(fd, buf.get(), kBlockSize, static_cast<off_t>(off));
-    if (n != static_cast<ssize_t>(kBlockSize)) {
-      last_problem = "short read at offset " + std::to_string(off);
-      break;
-    }
-    // A block is kept only if its checksum matches and every one of its packets reads back.
-    BlockReader reader;
-    Status s = VerifyBlockChecksum(buf.get(), kBlockSize);
-    if (s.ok()) s = reader.Open(buf.get(), kBlockSize);
+  // Extents follow each other: raw blocks are kBlockSize long, compressed ones say their length. After a
+  // damaged extent whose length cannot be trusted, the walk goes on at the next kBlockSize boundary.
+  for (uint64_t off = 0; off + kBlockAlignment <= size && block < kMaxBlocksPerFile; ++block) {
+    BlockReader br;
+    uint32_t len = 0, flags = 0;
+    Status s = (*reader)->ReadExtentAt(off, &br, &len, &flags);
     PacketView p;
     uint32_t seen = 0;
-    while (s.ok() && reader.Next(&p)) ++seen;
-    if (s.ok()) s = reader.status();
-    if (!s.ok() || seen != reader.num_packets() || reader.num_packets() == 0) {
+    while (s.ok() && br.Next(&p)) ++seen;
+    if (s.ok()) s = br.status();
+    if (!s.ok() || seen != br.num_packets() || br.num_packets() == 0) {
       // Left out of the index (its entry stays empty, so queries skip it); if good blocks follow, it was
       // damaged in place, otherwise it is the torn or unwritten tail and is cut off below.
       last_problem = "block at offset " + std::to_string(off) + (s.ok() ? ": empty" : ": " + s.message());
+      off += len != 0 && s.ok() ? len : kBlockSize;
       continue;
     }
-    s = index.AddBlock(block, off, kBlockSize, buf.get());
+    // The reader holds the raw block while `br` reads it.
+    s = index.AddBlock(block, off, len, (*reader)->raw_block(), flags);
     if (!s.ok()) {
       last_problem = s.message();
+      off += len;
       continue;
     }
-    good_end = off + kBlockSize;
+    off += len;
+    good_end = off;
     ++result->blocks_kept;
   }
   result->blocks_damaged = index.summary().blocks - result->blocks_kept;
+  reader->reset();
   if (good_end < size) {
     result->bytes_dropped = size - good_end;
     result->note = last_problem.empty() ? "partial block at the end" : last_problem;
-    if (ftruncate(fd, static_cast<off_t>(good_end)) != 0 || fdatasync(fd) != 0) {
-      int err = errno;
+    if (truncate(file.packet_path.c_str(), static_cast<off_t>(good_end)) != 0) {
+      return Status::FromErrno("truncating " + file.packet_path, errno);
+    }
+    int fd = open(file.packet_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      fdatasync(fd);
       close(fd);
-      return Status::FromErrno("truncating " + file.packet_path, err);
     }
   }
-  close(fd);
   result->packets = index.summary().packets;
   if (result->blocks_kept == 0) return Status::OK();  // nothing readable: the caller quarantines it
   return index.Finish(file.index_path, good_end);

@@ -1,5 +1,7 @@
 #include "index/packet_file_reader.h"
 
+#include "index/block_codec.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -44,23 +46,75 @@ Status PacketFileReader::PreadFully(uint8_t* buf, uint32_t len, uint64_t offset,
 }
 
 Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader) {
-  if (block.disk_length != kBlockSize || block.flags != 0) {
-    return Status::Corruption(path_ + ": unsupported block encoding at offset " + std::to_string(block.file_offset));
-  }
+  std::string where = path_ + " block at offset " + std::to_string(block.file_offset);
   block_.resize(kBlockSize);
   uint32_t got = 0;
-  Status s = PreadFully(block_.data(), kBlockSize, block.file_offset, &got);
-  if (!s.ok()) return s;
-  if (got < kFirstPacketOffset) {
-    return Status::Corruption(path_ + ": block at offset " + std::to_string(block.file_offset) + " is missing");
+  Status s;
+  if (block.flags & kBlockFlagZstd) {
+    if (block.disk_length > kMaxExtentSize) return Status::Corruption(where + ": bad extent length");
+    if (cached_offset_ != block.file_offset) {
+      cached_offset_ = UINT64_MAX;
+      extent_.resize(block.disk_length);
+      s = PreadFully(extent_.data(), block.disk_length, block.file_offset, &got);
+      if (!s.ok()) return s;
+      s = DecompressExtent(extent_.data(), got, block_.data());
+      if (!s.ok()) return Status::Corruption(where + ": " + s.message());
+      cached_offset_ = block.file_offset;
+    }
+    got = kBlockSize;
+  } else {
+    if (block.disk_length != kBlockSize || block.flags != 0) {
+      return Status::Corruption(where + ": unsupported block encoding");
+    }
+    cached_offset_ = UINT64_MAX;
+    s = PreadFully(block_.data(), kBlockSize, block.file_offset, &got);
+    if (!s.ok()) return s;
+    if (got < kFirstPacketOffset) return Status::Corruption(where + ": block is missing");
   }
   s = VerifyBlockChecksum(block_.data(), got);
   if (s.ok()) s = reader->Open(block_.data(), got);
-  if (!s.ok()) return Status::Corruption(path_ + " block at offset " + std::to_string(block.file_offset) + ": " + s.message());
+  if (!s.ok()) return Status::Corruption(where + ": " + s.message());
   return s;
 }
 
+Status PacketFileReader::ReadExtentAt(uint64_t file_offset, BlockReader* reader, uint32_t* disk_length,
+                                      uint32_t* flags) {
+  uint8_t head[kCompressedHeaderSize];
+  uint32_t got = 0;
+  Status s = PreadFully(head, sizeof(head), file_offset, &got);
+  if (!s.ok()) return s;
+  if (got < sizeof(head)) return Status::Corruption("extent header cut short");
+  BlockEntry e;
+  e.file_offset = file_offset;
+  if (IsCompressedExtent(head)) {
+    e.disk_length = CompressedExtentLength(head);
+    e.flags = kBlockFlagZstd;
+    if (e.disk_length == 0) return Status::Corruption("bad compressed block header");
+  } else {
+    e.disk_length = kBlockSize;
+  }
+  if (file_offset + e.disk_length > size_) return Status::Corruption("extent runs past the end of the file");
+  *disk_length = e.disk_length;
+  *flags = e.flags;
+  cached_offset_ = UINT64_MAX;
+  return ReadBlock(e, reader);
+}
+
 Status PacketFileReader::ReadPacket(const BlockEntry& block, uint32_t offset, PacketView* out) {
+  if (block.flags & kBlockFlagZstd) {
+    // Positions are offsets in the raw block: decompress it (cached for the next packets of this block).
+    BlockReader reader;
+    Status s = ReadBlock(block, &reader);
+    if (!s.ok()) return s;
+    s = reader.ReadAt(offset, out);
+    if (!s.ok()) return Status::Corruption(path_ + ": " + s.message());
+    // The reader's VLAN scratch buffer dies with it: copy such a frame out.
+    if (out->data < block_.data() || out->data >= block_.data() + block_.size()) {
+      packet_.assign(out->data, out->data + out->caplen);
+      out->data = packet_.data();
+    }
+    return s;
+  }
   if (block.disk_length != kBlockSize || block.flags != 0) {
     return Status::Corruption(path_ + ": unsupported block encoding at offset " + std::to_string(block.file_offset));
   }

@@ -4,6 +4,7 @@
 #define REWIND_INDEX_PACKET_FILE_READER_H_
 
 #include <cstdint>
+#include <climits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,11 +20,19 @@ class PacketFileReader {
   ~PacketFileReader();
   static Result<std::unique_ptr<PacketFileReader>> Open(const std::string& path);
 
-  // Reads a whole block and opens `*reader` on it. The block stays valid until the next ReadBlock().
+  // Reads a whole block (decompressing it if it is stored compressed), verifies its checksum and opens
+  // `*reader` on it. The block stays valid until the next call.
   Status ReadBlock(const BlockEntry& block, BlockReader* reader);
-  // Reads just the packet whose header is at `offset` in `block` (a few KiB of I/O instead of the block).
+  // Reads just the packet whose header is at `offset` in `block`: a few KiB of I/O for a raw block (its
+  // record structure is checked, not the whole block's checksum); a compressed block is read whole.
   // `*out` stays valid until the next call.
   Status ReadPacket(const BlockEntry& block, uint32_t offset, PacketView* out);
+  // Reads whatever extent starts at `file_offset` (raw or compressed; for repair, without an index) and
+  // opens `*reader` on it. Sets `*disk_length` and `*flags` as a BlockEntry would hold them.
+  Status ReadExtentAt(uint64_t file_offset, BlockReader* reader, uint32_t* disk_length, uint32_t* flags);
+  uint64_t size() const { return size_; }
+  // The raw block read last by ReadBlock()/ReadExtentAt() (kBlockSize bytes).
+  const uint8_t* raw_block() const { return block_.data(); }
 
   uint64_t bytes_read() const { return bytes_read_; }
   const std::string& path() const { return path_; }
@@ -35,6 +44,8 @@ class PacketFileReader {
   int fd_ = -1;
   uint64_t size_ = 0;
   std::vector<uint8_t> block_;
+  std::vector<uint8_t> extent_;
+  uint64_t cached_offset_ = UINT64_MAX;  // file offset of the compressed block now in block_
   std::vector<uint8_t> packet_;
   std::unique_ptr<uint8_t[]> scratch_;
   uint64_t bytes_read_ = 0;

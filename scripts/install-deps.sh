@@ -4,6 +4,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(cmake g++ make pkg-config
       libleveldb-dev libsnappy-dev libaio-dev libcpp-httplib-dev libpcap-dev rapidjson-dev libgtest-dev
+      zlib1g-dev libzstd-dev
       tcpdump tcpreplay tshark python3 iproute2 curl openssl
       chromium python3-websocket)
 [ "${1:-}" = "--bench" ] && pkgs+=(tcpreplay wireshark-common hyperfine time)

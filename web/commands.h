@@ -23,6 +23,8 @@ struct RepairResult;
 class Status;
 // Reads the first line of a token file.
 Status ReadTokenFile(const std::string& path, std::string* token);
+// Parses a block compression setting: "none" (0), "zstd" (level 3) or "zstd:N" (1..19).
+Status ParseCompression(const std::string& text, int* level);
 // Splits "HOST:PORT" ("[::1]:9123" for IPv6).
 Status ParseListen(const std::string& listen, std::string* host, int* port);
 // Prints what a repair did, one line per file, prefixed with `who`.

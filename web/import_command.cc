@@ -20,6 +20,7 @@ const char kImportUsage[] =
     "  --dir DIR        store directory (created if missing)\n"
     "  --filesize_mb N  rotate packet files at N MiB (default 1024, at most 4096)\n"
     "  --writer N       write into DIR/PKT<N> (default: the first one no other process holds, from 0)\n"
+    "  --compress C     none (default), zstd (level 3) or zstd:N (1..19): compress each block before it is written\n"
     "  -q               no progress output\n"
     "A damaged input keeps every packet before the damage; the exit status is then 1.\n";
 
@@ -29,8 +30,28 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 
 }  // namespace
 
+Status ParseCompression(const std::string& text, int* level) {
+  if (text == "none" || text.empty()) {
+    *level = 0;
+    return Status::OK();
+  }
+  if (text == "zstd") {
+    *level = 3;
+    return Status::OK();
+  }
+  if (text.rfind("zstd:", 0) == 0) {
+    try {
+      *level = std::stoi(text.substr(5));
+    } catch (...) {
+      *level = -1;
+    }
+    if (*level >= 1 && *level <= 19) return Status::OK();
+  }
+  return Status::InvalidArgument("--compress wants none, zstd or zstd:N with N in 1..19, got '" + text + "'");
+}
+
 int RunImportCommand(int argc, char** argv) {
-  auto cl = CommandLine::Parse(argc, argv, {"dir", "filesize_mb", "writer"}, {"help", "q"});
+  auto cl = CommandLine::Parse(argc, argv, {"dir", "filesize_mb", "writer", "compress"}, {"help", "q"});
   if (!cl.ok()) {
     std::fprintf(stderr, "rewind import: %s\n%s", cl.status().message().c_str(), kImportUsage);
     return 2;
@@ -42,6 +63,8 @@ int RunImportCommand(int argc, char** argv) {
   uint64_t filesize_mb = 0, writer_no = 0;
   Status s = cl->GetUint("filesize_mb", 1024, &filesize_mb);
   if (s.ok()) s = cl->GetUint("writer", 0, &writer_no);
+  int compress_level = 0;
+  if (s.ok()) s = ParseCompression(cl->Get("compress", "none"), &compress_level);
   if (!s.ok() || !cl->Has("dir") || cl->positional().empty() || filesize_mb == 0 || filesize_mb > 4096) {
     std::fprintf(stderr, "rewind import: %s\n%s",
                  !s.ok() ? s.message().c_str() : "needs --dir, 1 <= --filesize_mb <= 4096 and at least one file",
@@ -65,7 +88,8 @@ int RunImportCommand(int argc, char** argv) {
   PacketFileWriterOptions opts;
   opts.store = dir;
   opts.max_file_bytes = filesize_mb << 20;
-  opts.preallocate_bytes = opts.max_file_bytes;  // writes inside the file size stay asynchronous on ext4
+  opts.preallocate_bytes = opts.max_file_bytes;
+  opts.compress_level = compress_level;  // writes inside the file size stay asynchronous on ext4
   PacketFileWriter writer(opts, std::move(*lock));
   PcapImporter importer(&writer);
 

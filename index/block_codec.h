@@ -1,0 +1,45 @@
+// Block codec: how a block is stored on disk. An extent is either a raw 1 MiB TPACKET_V3 block or a
+// zstd-compressed one: a 64-byte header (magic "RWNDZST1", compressed and raw lengths, CRC-32C of the
+// compressed bytes) and the zstd frame, zero-padded to a multiple of 4096 so that writes stay O_DIRECT.
+// The index's BlockEntry says which (flags) and how long (disk_length), so a compressed block is found and
+// read alone. BlockCompressor is not thread-safe (one per writer); the free functions are.
+#ifndef REWIND_INDEX_BLOCK_CODEC_H_
+#define REWIND_INDEX_BLOCK_CODEC_H_
+
+#include <cstdint>
+
+#include "index/status.h"
+
+namespace rwd {
+
+constexpr uint32_t kBlockFlagZstd = 1;            // BlockEntry::flags: the extent is zstd-compressed
+constexpr uint32_t kCompressedHeaderSize = 64;
+constexpr uint32_t kMaxExtentSize = (1u << 20) + 4096;  // a compressed extent never exceeds this
+
+// True if `p` (at least 8 bytes) starts a compressed extent.
+bool IsCompressedExtent(const uint8_t* p);
+// The on-disk length of the compressed extent whose header is at `header`; 0 if the header is invalid.
+uint32_t CompressedExtentLength(const uint8_t* header);
+// Restores the raw block (kBlockSize bytes; bytes past the used length are zeroed) from a compressed
+// extent of `len` bytes. Corruption on a bad header, checksum or frame.
+Status DecompressExtent(const uint8_t* extent, uint32_t len, uint8_t* block);
+
+class BlockCompressor {
+ public:
+  explicit BlockCompressor(int level);
+  ~BlockCompressor();
+  BlockCompressor(const BlockCompressor&) = delete;
+  BlockCompressor& operator=(const BlockCompressor&) = delete;
+  // Compresses the used part of `block` into `out` (kMaxExtentSize bytes). Returns the extent length, or
+  // 0 when compression would not save at least one 4 KiB page (then the raw block is written instead).
+  uint32_t Compress(const uint8_t* block, uint8_t* out);
+  int level() const { return level_; }
+
+ private:
+  int level_;
+  void* cctx_;
+};
+
+}  // namespace rwd
+
+#endif  // REWIND_INDEX_BLOCK_CODEC_H_

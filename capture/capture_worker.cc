@@ -66,6 +66,8 @@ Result<std::unique_ptr<CaptureWorker>> OpenCaptureWorker(const CaptureConfig& co
   wo.preallocate_bytes = config.preallocate_bytes ? config.preallocate_bytes : config.max_file_bytes;
   wo.index = config.index;
   wo.index_nice = config.index_nice;
+  wo.compress_level = config.compress_level;
+  wo.on_file_complete = config.on_file_complete;
   auto writer = std::make_unique<PacketFileWriter>(wo, std::move(*lock));
   return std::make_unique<CaptureWorker>(thread, std::move(*ring), std::move(writer),
                                          config.store + "/capture" + std::to_string(thread) + ".json", packets_left);

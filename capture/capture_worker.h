@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -38,6 +39,9 @@ struct CaptureConfig {
   uint64_t preallocate_bytes = 0;     // 0: max_file_bytes
   bool index = true;
   int index_nice = 0;
+  int compress_level = 0;             // zstd level per block (0: store raw)
+  // Called after each completed file (packet file, index table); must not block (see RotationHook).
+  std::function<void(const std::string&, const std::string&)> on_file_complete;
   int uid = -1, gid = -1;             // owner of the store directories (privileges are dropped elsewhere)
 };
 

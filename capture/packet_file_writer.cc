@@ -236,6 +236,7 @@ Status PacketFileWriter::FinishFile(std::vector<void*>* done) {
       ++stats_.files;
       struct stat st;
       if (stat(index_path.c_str(), &st) == 0) stats_.index_bytes += static_cast<uint64_t>(st.st_size);
+      if (options_.on_file_complete) options_.on_file_complete(packet_path_, index_path);
     }
   }
   index_.reset();

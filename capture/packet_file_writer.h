@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,6 +35,8 @@ struct PacketFileWriterOptions {
   bool index = true;                      // false: no index tables (files stay unqueryable until indexed)
   int index_nice = 0;                     // nice level of the indexing thread
   int compress_level = 0;                 // > 0: zstd level for each block before it is written (0: raw)
+  // Called (on the writer's thread) after a file and its index are complete; must not block.
+  std::function<void(const std::string& packet_path, const std::string& index_path)> on_file_complete;
 };
 
 struct PacketFileWriterStats {

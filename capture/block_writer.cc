@@ -30,13 +30,21 @@ Result<std::unique_ptr<BlockWriter>> BlockWriter::Create(const std::string& path
     w->fd_ = open(path.c_str(), flags, 0644);
   }
   if (w->fd_ < 0) return Status::FromErrno("creating " + path, errno);
+  // A file that cannot be set up is removed again: left behind, it would be an empty file without an index
+  // that retention never removes, one more for every block a full disk refuses.
+  auto fail = [&](const Status& s) {
+    close(w->fd_);
+    w->fd_ = -1;
+    unlink(path.c_str());
+    return s;
+  };
   if (preallocate_bytes > 0) {
     int err = posix_fallocate(w->fd_, 0, static_cast<off_t>(preallocate_bytes));
-    if (err != 0 && err != EOPNOTSUPP) return Status::FromErrno("preallocating " + path, err);
+    if (err != 0 && err != EOPNOTSUPP) return fail(Status::FromErrno("preallocating " + path, err));
     if (err == 0) w->preallocated_ = preallocate_bytes;
   }
   int err = io_setup(w->max_in_flight_, &w->ctx_);
-  if (err != 0) return Status::FromErrno("io_setup", -err);
+  if (err != 0) return fail(Status::FromErrno("io_setup", -err));
   w->iocbs_.resize(w->max_in_flight_);
   for (auto& cb : w->iocbs_) w->free_iocbs_.push_back(&cb);
   return w;

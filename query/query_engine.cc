@@ -1,6 +1,9 @@
 #include "query/query_engine.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <queue>
 
@@ -130,7 +133,19 @@ class Query::FileCursor {
     bool whole;
   };
   bool Fail(const Status& s) {
-    Warn(s);
+    struct stat st;
+    bool removed = (stat(file_->file.packet_path.c_str(), &st) != 0 && errno == ENOENT) ||
+                   (stat(file_->file.index_path.c_str(), &st) != 0 && errno == ENOENT);
+    if (!removed) {
+      Warn(s);
+      return false;
+    }
+    // Retention removed the file after Prepare() opened its index: the rest of the answer is still exact.
+    stats_->cut_short = true;
+    if (stats_->warnings.size() < 100) {
+      stats_->warnings.push_back("answer cut short: " + file_->file.packet_path +
+                                 " was removed (retention) while the query ran; its matches are missing");
+    }
     return false;
   }
   void Warn(const Status& s) {
@@ -180,6 +195,11 @@ Result<std::unique_ptr<Query>> Query::Prepare(const std::string& store, const st
     ++q->total_files_;
     auto index = IndexReader::Open(f.index_path);
     if (!index.ok()) {
+      struct stat st;
+      if (stat(f.index_path.c_str(), &st) != 0 && errno == ENOENT) {
+        --q->total_files_;  // removed by retention since the listing: not part of this store any more
+        continue;
+      }
       q->open_warnings_.push_back("skipped: " + index.status().ToString());
       continue;
     }

@@ -41,6 +41,10 @@ struct QueryStats {
   uint64_t packets_matched = 0;   // packets written
   uint64_t bytes_matched = 0;     // captured bytes of the packets written
   std::vector<std::string> warnings;  // damaged files or blocks skipped, link types the filter does not apply to
+  // A packet file the query meant to read was removed (by retention) after Prepare() opened its index and
+  // before its cursor opened the file: the answer lacks that file's matches, and a warning names it. A file
+  // whose index was already gone when Prepare() opened the store is simply not part of the answer.
+  bool cut_short = false;
 };
 
 class Query {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "capture/capture_worker.h"
+#include "capture/retention_thread.h"
 #include "web/command_line.h"
 #include "web/commands.h"
 
@@ -40,7 +41,13 @@ const char kCaptureUsage[] =
     "  --threads N               capture threads in one fanout group (default 1)\n"
     "  --blockage_sec N          the kernel hands over a partly filled block after N s (default 1)\n"
     "  --snaplen N               bytes kept per packet (default 262144)\n"
-    "  -v / -q                   more / less logging\n";
+    "  -v / -q                   more / less logging\n"
+    "Retention (off unless given; the oldest complete files go first, each with its index):\n"
+    "  --max_store_mb N          packet files + index tables use at most N MiB\n"
+    "  --min_free_percent P      keep P% of the file system free (stenographer's DiskFreePercentage)\n"
+    "  --max_files N             at most N complete files per thread (stenographer's MaxDirectoryFiles)\n"
+    "  --max_age_sec N           remove files whose newest packet is older than N s\n"
+    "  --retention_interval_sec N  apply the limits every N s (default 10)\n";
 
 std::atomic<bool> g_stop{false};
 
@@ -52,7 +59,8 @@ int RunCaptureCommand(int argc, char** argv) {
   auto cl = CommandLine::Parse(
       argc, argv,
       {"aiops", "blocks", "count", "dir", "fanout_id", "fanout_type", "fileage_sec", "filesize_mb", "filter", "gid",
-       "iface", "index_nicelevel", "preallocate_file_mb", "seccomp", "threads", "uid", "snaplen", "blockage_sec"},
+       "iface", "index_nicelevel", "preallocate_file_mb", "seccomp", "threads", "uid", "snaplen", "blockage_sec",
+       "max_store_mb", "min_free_percent", "max_files", "max_age_sec", "retention_interval_sec"},
       {"help", "no_index", "no_watchdogs", "no_promisc", "v", "q"});
   if (!cl.ok()) {
     std::fprintf(stderr, "rewind capture: %s\n%s", cl.status().message().c_str(), kCaptureUsage);
@@ -72,6 +80,10 @@ int RunCaptureCommand(int argc, char** argv) {
   if (s.ok()) s = cl->GetUint("preallocate_file_mb", 0, &prealloc);
   if (s.ok()) s = cl->GetUint("blockage_sec", 1, &blockage);
   if (s.ok()) s = cl->GetUint("fanout_type", 0, &fanout_type);
+  RetentionPolicy retention;
+  uint64_t retention_interval = 10;
+  if (s.ok()) s = ParseRetentionFlags(*cl, &retention);
+  if (s.ok()) s = cl->GetUint("retention_interval_sec", 10, &retention_interval);
   int64_t count = -1;
   if (s.ok() && cl->Has("count")) {
     count = std::stoll(cl->Get("count", "-1"));
@@ -81,9 +93,11 @@ int RunCaptureCommand(int argc, char** argv) {
   int gid = cl->Has("gid") ? std::stoi(cl->Get("gid")) : -1;
   std::string seccomp = cl->Get("seccomp", "none");
   if (!s.ok() || !cl->Has("iface") || !cl->Has("dir") || threads == 0 || threads > 64 || filesize == 0 ||
-      filesize > 4096 || blockage == 0) {
+      filesize > 4096 || blockage == 0 || retention_interval == 0 || retention_interval > 86400) {
     std::fprintf(stderr, "rewind capture: %s\n%s",
-                 !s.ok() ? s.message().c_str() : "needs --iface and --dir; 1 <= --threads <= 64; 1 <= --filesize_mb <= 4096",
+                 !s.ok() ? s.message().c_str()
+                         : "needs --iface and --dir; 1 <= --threads <= 64; 1 <= --filesize_mb <= 4096; "
+                           "1 <= --retention_interval_sec <= 86400",
                  kCaptureUsage);
     return 2;
   }
@@ -144,6 +158,14 @@ int RunCaptureCommand(int argc, char** argv) {
     std::fprintf(stderr, "rewind capture: capturing on %s with %llu thread(s) into %s (uid %d, gid %d)\n",
                  cl->Get("iface").c_str(), (unsigned long long)threads, dir.c_str(), (int)getuid(), (int)getgid());
   }
+  // Retention runs beside the writers (as the dropped user) and stops after them.
+  std::unique_ptr<RetentionThread> retention_thread;
+  if (retention.enabled()) {
+    if (verbose >= 0) std::fprintf(stderr, "rewind capture: retention: %s\n", retention.Describe().c_str());
+    retention_thread = std::make_unique<RetentionThread>(
+        dir, retention, std::chrono::seconds(retention_interval), "rewind capture", verbose < 0);
+    retention_thread->Start();
+  }
   std::vector<Status> results(workers.size());
   std::vector<std::thread> ts;
   for (size_t i = 0; i < workers.size(); ++i) {
@@ -158,6 +180,7 @@ int RunCaptureCommand(int argc, char** argv) {
     }
   }
   for (auto& t : ts) t.join();
+  if (retention_thread) retention_thread->Stop();
   int rc = 0;
   uint64_t packets = 0, kdrops = 0, wdrops = 0;
   for (size_t i = 0; i < workers.size(); ++i) {

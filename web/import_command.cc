@@ -102,6 +102,7 @@ int RunImportCommand(int argc, char** argv) {
   auto start = std::chrono::steady_clock::now();
   uint64_t done_bytes = 0, packets = 0, bytes = 0;
   int failures = 0;
+  bool store_failed = false;  // the store refused a write (disk full, I/O error)
   size_t n = cl->positional().size();
   for (size_t i = 0; i < n; ++i) {
     const std::string& path = cl->positional()[i];
@@ -129,10 +130,15 @@ int RunImportCommand(int argc, char** argv) {
     bytes += st.captured_bytes;
     if (!fs.ok()) {
       if (tty) std::fputc('\n', stderr);
+      ++failures;
+      if (fs.code() == Status::kNoSpace || fs.code() == Status::kIOError) {  // the store, not the input
+        // The block that failed (and what followed) is not stored, whatever the input count says.
+        std::fprintf(stderr, "rewind import: %s\nrewind import: stopped at %s\n", fs.ToString().c_str(), path.c_str());
+        store_failed = true;
+        break;
+      }
       std::fprintf(stderr, "rewind import: %s (kept %llu packets from it)\n", fs.message().c_str(),
                    static_cast<unsigned long long>(st.packets));
-      ++failures;
-      if (fs.code() == Status::kNoSpace || fs.code() == Status::kIOError) break;  // the store, not the input
     }
   }
   Status fin = importer.Finish();
@@ -143,6 +149,13 @@ int RunImportCommand(int argc, char** argv) {
   }
   double secs = Seconds(start);
   const auto& ws = writer.stats();
+  if (store_failed) {
+    std::fprintf(stderr,
+                 "rewind import: kept %llu packets in the %llu packet file(s) completed before that (queryable); "
+                 "the rest was not stored\n",
+                 static_cast<unsigned long long>(ws.packets), static_cast<unsigned long long>(ws.files));
+    return 1;
+  }
   if (!cl->Has("q")) {
     std::fprintf(stderr,
                  "imported %llu packets (%.1f MB) from %zu file(s) into %s/PKT%u in %.2f s (%.0f MB/s, %.0f packets/s); "

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "capture/capture_worker.h"
+#include "capture/retention_thread.h"
 #include "web/command_line.h"
 #include "web/commands.h"
 #include "web/http_server.h"
@@ -30,7 +31,12 @@ const char kRunUsage[] =
     "               \"fileage_sec\": 60, \"filesize_mb\": 1024, \"filter\": \"\", \"snaplen\": 262144,\n"
     "               \"blockage_sec\": 1, \"enabled\": true},\n"
     "   \"server\":  {\"listen\": \"127.0.0.1:9123\", \"tls_cert\": \"\", \"tls_key\": \"\", \"tls_client_ca\": \"\",\n"
-    "               \"token_file\": \"\", \"max_queries\": 8, \"query_time_limit_sec\": 0, \"query_byte_limit\": 0}}\n";
+    "               \"token_file\": \"\", \"max_queries\": 8, \"query_time_limit_sec\": 0, \"query_byte_limit\": 0},\n"
+    "   \"retention\": {\"max_store_mb\": 0, \"min_free_percent\": 10, \"max_files\": 0, \"max_age_sec\": 0,\n"
+    "               \"interval_sec\": 10}}\n"
+    "Retention removes the oldest complete packet files (each with its index) while the store uses more than\n"
+    "max_store_mb MiB, the file system has less than min_free_percent free, a capture thread has more than\n"
+    "max_files complete files, or a file's newest packet is older than max_age_sec; 0 turns a limit off.\n";
 
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop.store(true); }
@@ -62,6 +68,8 @@ struct RunConfig {
   bool capture_enabled = true;
   ServerOptions server;
   std::string token_file;
+  RetentionPolicy retention;
+  uint64_t retention_interval_sec = 10;
 };
 
 Status LoadConfig(const std::string& path, RunConfig* c) {
@@ -71,6 +79,7 @@ Status LoadConfig(const std::string& path, RunConfig* c) {
   c->capture.max_file_bytes = 1024ull << 20;
   c->server.host = "127.0.0.1";
   c->server.port = 9123;
+  c->retention.min_free_percent = 10;  // like Stenographer's default DiskFreePercentage
   if (path.empty()) {
     c->server.store = c->capture.store;
     return Status::OK();
@@ -144,6 +153,27 @@ Status LoadConfig(const std::string& path, RunConfig* c) {
     c->server.query_time_limit_sec = static_cast<int64_t>(tl);
     c->server.query_byte_limit = bl;
   }
+  if (d.HasMember("retention")) {
+    const auto& ret = d["retention"];
+    if (!ret.IsObject()) return Status::InvalidArgument(path + ": \"retention\" must be an object");
+    uint64_t mb = 0, files = 0, age = 0;
+    num(ret, "max_store_mb", &mb);
+    num(ret, "max_files", &files);
+    num(ret, "max_age_sec", &age);
+    num(ret, "interval_sec", &c->retention_interval_sec);
+    if (ret.HasMember("min_free_percent")) {
+      if (!ret["min_free_percent"].IsNumber()) problem = "\"min_free_percent\" must be a number";
+      else c->retention.min_free_percent = ret["min_free_percent"].GetDouble();
+    }
+    if (mb > (uint64_t{1} << 43) || files > 0xffffffffu || age > (uint64_t{1} << 33) ||
+        !(c->retention.min_free_percent >= 0 && c->retention.min_free_percent < 100) ||
+        c->retention_interval_sec == 0 || c->retention_interval_sec > 86400) {
+      problem = "retention: need 0 <= min_free_percent < 100, 1 <= interval_sec <= 86400, and sane limits";
+    }
+    c->retention.max_bytes = mb << 20;
+    c->retention.max_files_per_writer = static_cast<uint32_t>(files);
+    c->retention.max_age_ns = static_cast<int64_t>(age) * 1000000000;
+  }
   if (!problem.empty()) return Status::InvalidArgument(path + ": " + problem);
   c->server.store = c->capture.store;
   if (!c->token_file.empty()) return ReadTokenFile(c->token_file, &c->server.bearer_token);
@@ -206,6 +236,14 @@ int RunRunCommand(int argc, char** argv) {
       captures.emplace_back([&config, t] { SuperviseCapture(config.capture, t); });
     }
   }
+  // Retention keeps the store within its limits while capture writes (and even when capture is disabled).
+  std::unique_ptr<RetentionThread> retention;
+  if (config.retention.enabled()) {
+    retention = std::make_unique<RetentionThread>(config.capture.store, config.retention,
+                                                  std::chrono::seconds(config.retention_interval_sec),
+                                                  "rewind run", false);
+    retention->Start();
+  }
   HttpServer server(config.server);
   s = server.Start();
   if (!s.ok()) {
@@ -217,16 +255,18 @@ int RunRunCommand(int argc, char** argv) {
   std::string url = std::string(server.tls() ? "https" : "http") + "://" + config.server.host + ":" +
                     std::to_string(server.port());
   std::fprintf(stderr,
-               "rewind run: capturing on %s into %s (%u thread(s))\n"
+               "rewind run: capturing on %s into %s (%u thread(s)); retention: %s\n"
                "  browser:   %s/\n"
                "  curl:      curl -s --data-binary 'tcp and after 5m ago' %s/query | tcpdump -nr -\n"
                "  wireshark: curl -s --data-binary 'port 53' %s/query | wireshark -k -i -\n",
                config.capture_enabled ? config.capture.ring.iface.c_str() : "(capture disabled)",
-               config.capture.store.c_str(), config.threads, url.c_str(), url.c_str(), url.c_str());
+               config.capture.store.c_str(), config.threads, config.retention.Describe().c_str(), url.c_str(),
+               url.c_str(), url.c_str());
   std::fflush(stderr);
   while (!g_stop.load()) usleep(200000);
   server.Stop();
   for (auto& t : captures) t.join();
+  if (retention) retention->Stop();
   std::fprintf(stderr, "rewind run: stopped\n");
   return 0;
 }

@@ -1,5 +1,6 @@
 #include "capture/capture_worker.h"
 
+#include <fcntl.h>
 #include <linux/if_packet.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -158,11 +159,24 @@ Status CaptureWorker::HandleBlock(uint8_t* block, int64_t now_ns) {
 Status CaptureWorker::Run(const std::atomic<bool>& stop) {
   std::vector<void*> done;
   Status first_error;
+  WriteStats();  // the counters file exists from the start, so that a full disk can still update it
   auto last_stats = std::chrono::steady_clock::now();
+  // A full disk fails every block: errors are logged at most once a second, with a count of the others.
+  auto last_error_log = std::chrono::steady_clock::now() - std::chrono::seconds(2);
+  unsigned long long unlogged_errors = 0;
   auto note_error = [&](const Status& s) {
     if (s.ok()) return;
-    std::fprintf(stderr, "rewind capture[%u]: %s\n", thread_, s.ToString().c_str());
     if (first_error.ok()) first_error = s;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_error_log < std::chrono::seconds(1)) {
+      ++unlogged_errors;
+      return;
+    }
+    std::fprintf(stderr, "rewind capture[%u]: %s", thread_, s.ToString().c_str());
+    if (unlogged_errors > 0) std::fprintf(stderr, " (%llu more errors since the last message)", unlogged_errors);
+    std::fputc('\n', stderr);
+    unlogged_errors = 0;
+    last_error_log = now;
   };
   while (!stop.load() && !limit_reached_) {
     // Keep at least one block for the kernel: wait for writes when user space holds too many.
@@ -194,6 +208,7 @@ Status CaptureWorker::Run(const std::atomic<bool>& stop) {
   }
   note_error(writer_->FinishFile(&done));
   ReleaseDone(&done);
+  if (unlogged_errors > 0) std::fprintf(stderr, "rewind capture[%u]: %llu more errors\n", thread_, unlogged_errors);
   WriteStats();
   return first_error;
 }
@@ -220,12 +235,22 @@ void CaptureWorker::WriteStats() {
   }
   if (stats_path_.empty()) return;
   std::string tmp = stats_path_ + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "w");
-  if (f == nullptr) return;
   std::string j = StatsJson();
-  bool ok = std::fwrite(j.data(), 1, j.size(), f) == j.size();
-  ok = std::fclose(f) == 0 && ok;
-  if (ok) std::rename(tmp.c_str(), stats_path_.c_str());
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f != nullptr) {
+    bool ok = std::fwrite(j.data(), 1, j.size(), f) == j.size();
+    ok = std::fclose(f) == 0 && ok;
+    if (ok && std::rename(tmp.c_str(), stats_path_.c_str()) == 0) return;
+    unlink(tmp.c_str());
+  }
+  // A full disk refuses the new file, and that is when write_drops matter most: overwrite the old file in
+  // place instead (its block is already allocated). A reader may then see it half-written.
+  int fd = open(stats_path_.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  if (pwrite(fd, j.data(), j.size(), 0) == static_cast<ssize_t>(j.size())) {
+    static_cast<void>(ftruncate(fd, static_cast<off_t>(j.size())) == 0);  // shrinking never needs space
+  }
+  close(fd);
 }
 
 }  // namespace rwd

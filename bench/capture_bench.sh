@@ -35,7 +35,7 @@ for d in sys.argv[1:]:
     for root, _, files in os.walk(d):
         for f in files:
             p = os.path.join(root, f)
-            if f.startswith('.') or not os.path.isfile(p): continue
+            if f == '.lock' or not os.path.isfile(p): continue  # stenotype's open file is a dot file
             with open(p, 'rb') as fh:
                 while True:
                     b = fh.read(1 << 20)
@@ -67,6 +67,7 @@ run_one() {  # tool rate -> prints "stored drops cpu_s achieved_pps"
   local args=(--pps "$rate"); [ "$rate" = top ] && args=(--topspeed)
   local out; out=$(tcpreplay -i v0 "${args[@]}" "$trace" 2>&1)
   local achieved; achieved=$(echo "$out" | sed -n 's/.*Rated: [0-9.]* Bps, [0-9.]* Mbps, \([0-9.]*\) pps.*/\1/p' | head -1)
+  local sent; sent=$(echo "$out" | sed -n 's/.*Successful packets: *\([0-9]*\).*/\1/p' | head -1)
   sleep 2.5   # rewind/stenotype hand over partly filled blocks after their block timeout
   local c1; c1=$(cpu_ticks $pid)
   kill -INT $pid
@@ -83,9 +84,9 @@ run_one() {  # tool rate -> prints "stored drops cpu_s achieved_pps"
       drops=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' "$log") ;;
     stenotype)
       stored=$(count_blocks "$d/PKT0")
-      drops=$(( sent_total - stored )) ;;
+      drops=$(( ${sent:-$sent_total} - stored )) ;;
   esac
-  echo "${stored:-0} ${drops:-?} $(awk -v t=$((c1 - c0)) -v hz="$hz" 'BEGIN{printf "%.2f", t/hz}') ${achieved:-?}"
+  echo "${stored:-0} ${drops:-?} $(awk -v t=$((c1 - c0)) -v hz="$hz" 'BEGIN{printf "%.2f", t/hz}') ${achieved:-?} ${sent:-?}"
   rm -rf "$d"
 }
 
@@ -96,13 +97,17 @@ echo "in a private network namespace. Command: \`bench/capture_bench.sh $size $w
 echo "Ring/buffer 512 MiB for each tool. CPU = user+system time of the capturing process while the trace was"
 echo "replayed (plus 2.5 s drain), per million packets stored."
 echo
+echo "\"sent\" is what tcpreplay reports as successfully sent (it cannot send a few hundred frames of the trace"
+echo "that exceed the veth MTU or are malformed); \"drops\" is the tool's own count (rewind: kernel + write drops;"
+echo "tcpdump: dropped by kernel; stenotype, which reports none: sent - stored)."
+echo
 echo "| tool | target rate | achieved pps (tcpreplay) | stored / sent | drops | CPU s | CPU s per Mpkt |"
 echo "|---|---|---|---|---|---|---|"
 for rate in "${rates[@]}"; do
   for tool in rewind tcpdump stenotype; do
     command -v "${tool/rewind/$rewind}" >/dev/null 2>&1 || [ "$tool" = rewind ] || continue
-    read -r stored drops cpu achieved <<< "$(run_one "$tool" "$rate")"
+    read -r stored drops cpu achieved sent <<< "$(run_one "$tool" "$rate")"
     per=$(awk -v c="$cpu" -v s="$stored" 'BEGIN{ if (s > 0) printf "%.2f", c / s * 1e6; else print "-" }')
-    echo "| $tool | $rate | $achieved | $stored / $sent_total | $drops | $cpu | $per |"
+    echo "| $tool | $rate | $achieved | $stored / $sent | $drops | $cpu | $per |"
   done
 done

@@ -119,6 +119,23 @@ files=$(ls "$s5/IDX0" | wc -l)
 "$REWIND" query --dir "$s5" "" > "$work/s5.pcap"
 out=$(same_frames "$work/s5.pcap" "$A" "$B" "$C") && ok || fail "rotated files: $out"
 
+# 5b. --on_rotate runs a command with each completed file's paths (like tcpdump -z), without blocking
+#     capture; a failing command is logged.
+s5b=$work/s5b
+start_capture "$s5b" --fileage_sec 1 --on_rotate "echo >> $work/hook.log"
+for f in "$A" "$B"; do replay "$f"; sleep 1.3; done
+stop_capture
+sleep 0.5
+nfiles=$(ls "$s5b/IDX0" | wc -l)
+nhooks=$(wc -l < "$work/hook.log")
+[ "$nfiles" -ge 2 ] && [ "$nhooks" -eq "$nfiles" ] && ok || fail "on_rotate ran $nhooks times for $nfiles files"
+while read -r p i; do [ -f "$p" ] && [ -f "$i" ] && [ "$(basename "$p")" = "$(basename "$i")" ] || fail "hook got '$p' '$i'"; done < "$work/hook.log"
+s5c=$work/s5c
+start_capture "$s5c" --fileage_sec 1 --on_rotate "exit 3;"
+replay "$A"; sleep 1.5
+stop_capture
+grep -q "on_rotate failed for .*exit status 3" "$s5c.log" && ok || fail "failing hook not logged: $(cat "$s5c.log")"
+
 # 6. kill -9: the next start (or rewind repair) re-indexes what reached disk; nothing written is lost.
 s6=$work/s6
 start_capture "$s6"

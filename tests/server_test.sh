@@ -109,6 +109,16 @@ echo "$hdr" | grep -q "^HTTP/1.1 429" && echo "$hdr" | grep -qi "^Retry-After: 1
 kill $slow 2>/dev/null; wait $slow 2>/dev/null
 kill "$server_pid"; wait "$server_pid" 2>/dev/null
 
+# 5b. Optional per-query limits cut an answer off visibly: the chunked body ends without its last chunk, so
+#     the client sees an incomplete transfer (curl exit 18), never a silently short pcap.
+start_server --query_byte_limit 100000
+curl -s --data-binary '' "$url/query" -o "$work/limited.pcap"; rc=$?
+size=$(stat -c %s "$work/limited.pcap")
+[ $rc -eq 18 ] && [ "$size" -le 100000 ] && ok || fail "byte limit: curl exit $rc, $size bytes"
+curl -s "$url/stats" | python3 -c 'import json,sys; assert json.load(sys.stdin)["server"]["queries_cut_short"] == 1' && ok ||
+  fail "byte-limited query not counted as cut short"
+kill "$server_pid"; wait "$server_pid" 2>/dev/null
+
 # 6. Bearer token.
 echo "s3cret-token" > "$work/token"
 start_server --token_file "$work/token"

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "capture/capture_worker.h"
+#include "capture/rotation_hook.h"
 #include "capture/retention_thread.h"
 #include "web/command_line.h"
 #include "web/commands.h"
@@ -41,6 +42,9 @@ const char kCaptureUsage[] =
     "  --threads N               capture threads in one fanout group (default 1)\n"
     "  --blockage_sec N          the kernel hands over a partly filled block after N s (default 1)\n"
     "  --snaplen N               bytes kept per packet (default 262144)\n"
+    "  --compress C              none (default), zstd or zstd:N: compress each block before it is written\n"
+    "  --on_rotate CMD           run 'CMD PACKET_FILE INDEX_FILE' (via sh -c) for every completed file, like\n"
+    "                            tcpdump -z; never blocks capture, at most 2 at once, failures are logged\n"
     "  -v / -q                   more / less logging\n"
     "Retention (off unless given; the oldest complete files go first, each with its index):\n"
     "  --max_store_mb N          packet files + index tables use at most N MiB\n"
@@ -60,6 +64,7 @@ int RunCaptureCommand(int argc, char** argv) {
       argc, argv,
       {"aiops", "blocks", "count", "dir", "fanout_id", "fanout_type", "fileage_sec", "filesize_mb", "filter", "gid",
        "iface", "index_nicelevel", "preallocate_file_mb", "seccomp", "threads", "uid", "snaplen", "blockage_sec",
+       "compress", "on_rotate",
        "max_store_mb", "min_free_percent", "max_files", "max_age_sec", "retention_interval_sec"},
       {"help", "no_index", "no_watchdogs", "no_promisc", "v", "q"});
   if (!cl.ok()) {
@@ -84,6 +89,8 @@ int RunCaptureCommand(int argc, char** argv) {
   uint64_t retention_interval = 10;
   if (s.ok()) s = ParseRetentionFlags(*cl, &retention);
   if (s.ok()) s = cl->GetUint("retention_interval_sec", 10, &retention_interval);
+  int compress_level = 0;
+  if (s.ok()) s = ParseCompression(cl->Get("compress", "none"), &compress_level);
   int64_t count = -1;
   if (s.ok() && cl->Has("count")) {
     count = std::stoll(cl->Get("count", "-1"));
@@ -128,6 +135,13 @@ int RunCaptureCommand(int argc, char** argv) {
   cc.preallocate_bytes = prealloc << 20;
   cc.index = !cl->Has("no_index");
   cc.index_nice = static_cast<int>(nice);
+  cc.compress_level = compress_level;
+  std::unique_ptr<RotationHook> hook;  // outlives the workers (declared before them)
+  if (cl->Has("on_rotate")) {
+    hook = std::make_unique<RotationHook>(cl->Get("on_rotate"));
+    RotationHook* h = hook.get();
+    cc.on_file_complete = [h](const std::string& p, const std::string& i) { h->FileCompleted(p, i); };
+  }
   cc.uid = uid;
   cc.gid = gid;
   // Open everything that needs privileges first: directories, locks, rings.

@@ -29,7 +29,7 @@ const char kRunUsage[] =
     "  {\"dir\": \"./store\",\n"
     "   \"capture\": {\"iface\": \"<default route's interface>\", \"threads\": 1, \"blocks\": 256,\n"
     "               \"fileage_sec\": 60, \"filesize_mb\": 1024, \"filter\": \"\", \"snaplen\": 262144,\n"
-    "               \"blockage_sec\": 1, \"enabled\": true},\n"
+    "               \"blockage_sec\": 1, \"compress\": \"none|zstd|zstd:N\", \"enabled\": true},\n"
     "   \"server\":  {\"listen\": \"127.0.0.1:9123\", \"tls_cert\": \"\", \"tls_key\": \"\", \"tls_client_ca\": \"\",\n"
     "               \"token_file\": \"\", \"max_queries\": 8, \"query_time_limit_sec\": 0, \"query_byte_limit\": 0},\n"
     "   \"retention\": {\"max_store_mb\": 0, \"min_free_percent\": 10, \"max_files\": 0, \"max_age_sec\": 0,\n"
@@ -113,6 +113,10 @@ Status LoadConfig(const std::string& path, RunConfig* c) {
     uint64_t threads = 1, blocks = 256, fileage = 60, filesize = 1024, snaplen = 262144, blockage = 1;
     str(cap, "iface", &c->capture.ring.iface);
     str(cap, "filter", &c->capture.ring.filter);
+    std::string compress = "none";
+    str(cap, "compress", &compress);
+    Status cs = ParseCompression(compress, &c->capture.compress_level);
+    if (!cs.ok()) problem = cs.message();
     num(cap, "threads", &threads);
     num(cap, "blocks", &blocks);
     num(cap, "fileage_sec", &fileage);

@@ -124,16 +124,6 @@ Status CaptureWorker::HandleBlock(uint8_t* block, int64_t now_ns) {
   priv.linktype = ring_->linktype();
   priv.snaplen = ring_->snaplen();
   std::memcpy(block + kBlockDescSize, &priv, sizeof(priv));
-  uint64_t bytes = 0;
-  {
-    uint32_t off = desc->hdr.bh1.offset_to_first_pkt;
-    for (uint32_t i = 0; i < num && off + sizeof(tpacket3_hdr) <= kBlockSize; ++i) {
-      auto* h = reinterpret_cast<tpacket3_hdr*>(block + off);
-      bytes += h->tp_snaplen;
-      if (h->tp_next_offset == 0) break;
-      off += h->tp_next_offset;
-    }
-  }
   ++outstanding_;
   auto start = std::chrono::steady_clock::now();
   Status s = writer_->WriteBlock(block, block, now_ns);
@@ -151,7 +141,6 @@ Status CaptureWorker::HandleBlock(uint8_t* block, int64_t now_ns) {
     return s;
   }
   counters_.packets += num;
-  counters_.bytes += bytes;
   ++counters_.blocks;
   return Status::OK();
 }
@@ -228,6 +217,7 @@ std::string CaptureWorker::StatsJson() const {
 }
 
 void CaptureWorker::WriteStats() {
+  counters_.bytes = writer_->indexed_bytes();
   RingStats d;
   if (ring_->ReadStats(&d).ok()) {
     counters_.kernel_packets += d.packets;

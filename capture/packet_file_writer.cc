@@ -53,8 +53,10 @@ void PacketFileWriter::IndexLoop() {
     indexing_ = true;
     l.unlock();
     uint64_t before = job.index->summary().packets;
+    uint64_t bytes_before = job.index->summary().captured_bytes;
     Status s = job.index->AddBlock(job.block_no, job.offset, job.disk_length, job.block, job.flags);
     uint64_t added = job.index->summary().packets - before;
+    indexed_bytes_total_.fetch_add(job.index->summary().captured_bytes - bytes_before, std::memory_order_relaxed);
     l.lock();
     indexed_packets_ += added;
     if (!s.ok() && index_error_.ok()) index_error_ = s;

@@ -6,6 +6,7 @@
 #ifndef REWIND_CAPTURE_PACKET_FILE_WRITER_H_
 #define REWIND_CAPTURE_PACKET_FILE_WRITER_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -69,6 +70,8 @@ class PacketFileWriter {
 
   uint32_t writer() const { return lock_.writer(); }
   const PacketFileWriterStats& stats() const { return stats_; }
+  // Captured bytes of the packets indexed so far (any thread; 0 without indexing).
+  uint64_t indexed_bytes() const { return indexed_bytes_total_.load(std::memory_order_relaxed); }
   // Path of the file being written ("" if none).
   const std::string& current_path() const { return packet_path_; }
 
@@ -112,6 +115,7 @@ class PacketFileWriter {
   std::vector<void*> ready_;          // guarded by mu_: tags free for reuse
   Status index_error_;                // guarded by mu_
   uint64_t indexed_packets_ = 0;      // guarded by mu_
+  std::atomic<uint64_t> indexed_bytes_total_{0};
   std::thread indexer_;
 };
 

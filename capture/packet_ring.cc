@@ -8,6 +8,7 @@
 #include <linux/if_packet.h>
 #include <pcap/pcap.h>
 #include <poll.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -183,6 +184,12 @@ Result<uint8_t*> PacketRing::NextBlock(int timeout_ms) {
       if (err != 0) return Status::FromErrno("capture on " + options_.iface, err);  // e.g. the interface went away
     }
     if (!(__atomic_load_n(&desc->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) {
+      // The socket reports readable while user space still holds earlier blocks (written or indexed in
+      // the background), although the next one is not ready: pause briefly instead of spinning on poll.
+      if (rc > 0) {
+        timespec ts{0, 200 * 1000};
+        nanosleep(&ts, nullptr);
+      }
       return static_cast<uint8_t*>(nullptr);
     }
   }

@@ -4,6 +4,8 @@
 # stored vs sent, drops, and CPU time per million packets. Prints a Markdown report.
 #   usage: bench/capture_bench.sh [TRACE_SIZE (default 256M)] [WORKDIR (default /tmp/rewind-bench)] [RATES...]
 # RATES are tcpreplay packets/s, or "top" for --topspeed (default: 50000 100000 200000 400000 top).
+# TOOLS (environment) picks the capturers: rewind, rewind-zstd1, rewind-zstd3 (rewind with --compress),
+# tcpdump, stenotype; default "rewind tcpdump stenotype".
 # Needs root, tcpreplay, tcpdump, stenographer (stenotype), python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,8 +53,9 @@ run_one() {  # tool rate -> prints "stored drops cpu_s achieved_pps"
   local tool=$1 rate=$2 d=$work/cap-$1 pid log=$work/cap-$1.log
   rm -rf "$d"; mkdir -p "$d"
   case $tool in
-    rewind)
-      "$rewind" capture --iface v1 --dir "$d" --blocks 512 --fileage_sec 3600 -q 2>"$log" & pid=$!
+    rewind|rewind-zstd1|rewind-zstd3)
+      local z=(); [ "$tool" = rewind-zstd1 ] && z=(--compress zstd:1); [ "$tool" = rewind-zstd3 ] && z=(--compress zstd:3)
+      "$rewind" capture --iface v1 --dir "$d" --blocks 512 --fileage_sec 3600 -q "${z[@]}" 2>"$log" & pid=$!
       for _ in $(seq 100); do [ -f "$d/capture0.json" ] && break; sleep 0.1; done ;;
     tcpdump)
       tcpdump -i v1 -n -s 0 -B 524288 -w "$d/out.pcap" 2>"$log" & pid=$!
@@ -76,7 +79,7 @@ run_one() {  # tool rate -> prints "stored drops cpu_s achieved_pps"
   wait $pid 2>/dev/null || true
   local stored drops
   case $tool in
-    rewind)
+    rewind*)
       stored=$("$rewind" stats --dir "$d" --json | sed 's/.*"packets":\([0-9]*\).*/\1/')
       drops=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["kernel_drops"] + j["write_drops"])' "$d/capture0.json") ;;
     tcpdump)
@@ -104,8 +107,8 @@ echo
 echo "| tool | target rate | achieved pps (tcpreplay) | stored / sent | drops | CPU s | CPU s per Mpkt |"
 echo "|---|---|---|---|---|---|---|"
 for rate in "${rates[@]}"; do
-  for tool in rewind tcpdump stenotype; do
-    command -v "${tool/rewind/$rewind}" >/dev/null 2>&1 || [ "$tool" = rewind ] || continue
+  for tool in ${TOOLS:-rewind tcpdump stenotype}; do
+    [[ "$tool" == rewind* ]] || command -v "$tool" >/dev/null 2>&1 || continue
     read -r stored drops cpu achieved sent <<< "$(run_one "$tool" "$rate")"
     per=$(awk -v c="$cpu" -v s="$stored" 'BEGIN{ if (s > 0) printf "%.2f", c / s * 1e6; else print "-" }')
     echo "| $tool | $rate | $achieved | $stored / $sent | $drops | $cpu | $per |"

@@ -14,17 +14,9 @@
 
 #include "index/block_format.h"
 #include "index/index_repair.h"
+#include "index/wall_clock.h"
 
 namespace rwd {
-namespace {
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
-
 namespace {
 
 Status MakeDirOwned(const std::string& path, int uid, int gid) {
@@ -175,7 +167,7 @@ Status CaptureWorker::Run(const std::atomic<bool>& stop) {
     }
     auto block = ring_->NextBlock(100);
     if (!block.ok()) return block.status();
-    int64_t now = NowNs();
+    int64_t now = WallClockNs();
     if (*block != nullptr) note_error(HandleBlock(*block, now));
     note_error(writer_->Reap(0, &done));
     ReleaseDone(&done);
@@ -192,7 +184,7 @@ Status CaptureWorker::Run(const std::atomic<bool>& stop) {
     while (std::chrono::steady_clock::now() < deadline) {
       auto block = ring_->NextBlock(50);
       if (!block.ok()) break;
-      if (*block != nullptr) note_error(HandleBlock(*block, NowNs()));
+      if (*block != nullptr) note_error(HandleBlock(*block, WallClockNs()));
     }
   }
   note_error(writer_->FinishFile(&done));
@@ -208,7 +200,7 @@ std::string CaptureWorker::StatsJson() const {
                 "{\"thread\":%u,\"time_ns\":%lld,\"packets\":%llu,\"bytes\":%llu,\"kernel_packets\":%llu,"
                 "\"kernel_drops\":%llu,\"write_drops\":%llu,\"write_errors\":%llu,\"blocks\":%llu,\"files\":%llu,"
                 "\"max_write_latency_us\":%lld}\n",
-                thread_, static_cast<long long>(NowNs()), (unsigned long long)counters_.packets.load(),
+                thread_, static_cast<long long>(WallClockNs()), (unsigned long long)counters_.packets.load(),
                 (unsigned long long)counters_.bytes.load(), (unsigned long long)counters_.kernel_packets.load(),
                 (unsigned long long)counters_.kernel_drops.load(), (unsigned long long)counters_.write_drops.load(),
                 (unsigned long long)counters_.write_errors.load(), (unsigned long long)counters_.blocks.load(),

@@ -10,17 +10,9 @@
 #include <chrono>
 
 #include "index/block_format.h"
+#include "index/wall_clock.h"
 
 namespace rwd {
-namespace {
-
-int64_t WallClockNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
-
 PacketFileWriter::PacketFileWriter(PacketFileWriterOptions options, WriterLock lock)
     : options_(std::move(options)), lock_(std::move(lock)) {
   uint64_t max_bytes = uint64_t{kMaxBlocksPerFile} * kBlockSize;

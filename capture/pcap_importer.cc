@@ -10,14 +10,10 @@
 
 #include "capture/pcapng_reader.h"
 #include "index/link_type.h"
+#include "index/wall_clock.h"
 
 namespace rwd {
 namespace {
-
-int64_t MonotonicNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 struct PcapCloser {
   void operator()(pcap_t* p) const { pcap_close(p); }

@@ -1,17 +1,9 @@
 #include "capture/retention_thread.h"
+#include "index/wall_clock.h"
 
 #include <cstdio>
 
 namespace rwd {
-namespace {
-
-int64_t WallClockNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
-
 RetentionThread::RetentionThread(std::string store, RetentionPolicy policy, std::chrono::milliseconds interval,
                                  std::string who, bool quiet)
     : store_(std::move(store)),

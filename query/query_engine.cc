@@ -8,17 +8,13 @@
 #include <queue>
 
 #include "index/packet_file_reader.h"
+#include "index/wall_clock.h"
 
 namespace rwd {
 namespace {
 
 // Below this many candidates in a block, packets are read one by one; above, the whole block is read.
 constexpr size_t kSinglePacketReadLimit = 48;
-
-int64_t WallClockNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 }  // namespace
 

@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "index/link_type.h"
 #include "index/packet_dissector.h"
+#include "index/store_summary.h"
 #include "query/query_engine.h"
 
 namespace rwd {
@@ -97,15 +98,7 @@ bool OracleMatches(const std::vector<Record>& recs, int dlt, const std::string& 
   return true;
 }
 
-std::string Rfc3339(int64_t ns) {
-  time_t s = static_cast<time_t>(ns / 1000000000);
-  struct tm tm;
-  gmtime_r(&s, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(ns % 1000000000));
-  return buf;
-}
+std::string Rfc3339(int64_t ns) { return FormatRfc3339(ns); }
 
 std::string Ipv4Text(uint32_t a) {
   return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." + std::to_string((a >> 8) & 255) +

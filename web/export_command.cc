@@ -14,6 +14,8 @@
 #include "query/query_parser.h"
 #include "web/command_line.h"
 #include "web/commands.h"
+#include "index/store_summary.h"
+#include "index/wall_clock.h"
 
 namespace rwd {
 namespace {
@@ -42,23 +44,9 @@ std::atomic<bool> g_interrupted{false};
 
 void OnSignal(int) { g_interrupted.store(true); }
 
-int64_t WallClockNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 // RFC 3339 UTC with nanoseconds, as the query language reads it. Times before 1970 become 1970: packet
 // times are never earlier, so `after`/`before` mean the same.
-std::string Rfc3339(int64_t ns) {
-  if (ns < 0) ns = 0;
-  time_t s = static_cast<time_t>(ns / 1000000000);
-  struct tm tm;
-  gmtime_r(&s, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(ns % 1000000000));
-  return buf;
-}
+std::string Rfc3339(int64_t ns) { return FormatRfc3339(ns < 0 ? 0 : ns); }
 
 bool IsBlank(const std::string& s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
 

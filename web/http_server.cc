@@ -18,16 +18,12 @@
 #include "index/store_summary.h"
 #include "query/query_engine.h"
 #include "web/web_page.h"
+#include "index/wall_clock.h"
 
 namespace rwd {
 namespace {
 
 using Json = rapidjson::Writer<rapidjson::StringBuffer>;
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 // Queries read at the lowest best-effort I/O priority so that capture writes win (ioprio_set(2)).
 void LowerIoPriority() {
@@ -150,7 +146,7 @@ Status HttpServer::Start() {
     }
     port_ = options_.port;
   }
-  started_ns_ = NowNs();
+  started_ns_ = WallClockNs();
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return Status::OK();
 }
@@ -197,7 +193,7 @@ void HttpServer::Routes() {
     }
     qo.pcapng = format == "pcapng";
     qo.vlan_fold = !(req.has_param("exact") && ParseBool(req.get_param_value("exact")));
-    if (options_.query_time_limit_sec > 0) qo.deadline_ns = NowNs() + options_.query_time_limit_sec * 1000000000;
+    if (options_.query_time_limit_sec > 0) qo.deadline_ns = WallClockNs() + options_.query_time_limit_sec * 1000000000;
     if (++counters_.active > options_.max_concurrent_queries) {
       --counters_.active;
       ++counters_.queries_rejected;
@@ -357,7 +353,7 @@ void HttpServer::Routes() {
         w.Key("newest_packet");
         w.String(FormatRfc3339(s.last_ts_ns).c_str());
         w.Key("index_lag_seconds");  // how far the newest queryable packet is behind now
-        w.Double(static_cast<double>(NowNs() - s.last_ts_ns) / 1e9);
+        w.Double(static_cast<double>(WallClockNs() - s.last_ts_ns) / 1e9);
       }
     } else {
       w.Key("error");
@@ -391,7 +387,7 @@ void HttpServer::Routes() {
     w.Key("bytes_served");
     w.Uint64(counters_.bytes_served);
     w.Key("uptime_seconds");
-    w.Double(static_cast<double>(NowNs() - started_ns_) / 1e9);
+    w.Double(static_cast<double>(WallClockNs() - started_ns_) / 1e9);
     w.EndObject();
     w.EndObject();
     // The capture threads' own JSON files, spliced in as they are.

@@ -7,9 +7,17 @@
 
 #include "gtest/gtest.h"
 #include "query/query_parser.h"
+#include "index/test_frames.h"
 
 namespace rwd {
 namespace {
+
+using test_frames::Put16;
+using test_frames::Put32;
+using test_frames::Append;
+using test_frames::Ip4;
+using test_frames::Eth;
+using test_frames::Tag;
 
 using Bytes = std::vector<uint8_t>;
 
@@ -17,33 +25,9 @@ constexpr int64_t kSecond = 1000000000;
 constexpr int64_t kNow = int64_t{1795341600} * kSecond;  // 2026-11-22T10:00:00Z
 constexpr int64_t kT = int64_t{1767225600} * kSecond;    // 2026-01-01T00:00:00Z
 
-void Put16(Bytes* b, uint16_t v) {
-  b->push_back(v >> 8);
-  b->push_back(v & 0xff);
-}
-void Put32(Bytes* b, uint32_t v) {
-  Put16(b, v >> 16);
-  Put16(b, v & 0xffff);
-}
-void Append(Bytes* b, const Bytes& x) { b->insert(b->end(), x.begin(), x.end()); }
 
-constexpr uint32_t Ip4(int a, int b, int c, int d) {
-  return static_cast<uint32_t>(a) << 24 | static_cast<uint32_t>(b) << 16 | static_cast<uint32_t>(c) << 8 |
-         static_cast<uint32_t>(d);
-}
 
-Bytes Eth(uint16_t type) {
-  Bytes b = {0x00, 0x1b, 0x21, 0x0a, 0x0b, 0x0c, 0x00, 0x1b, 0x21, 0x0d, 0x0e, 0x0f};
-  Put16(&b, type);
-  return b;
-}
 
-Bytes Tag(uint16_t vid, uint16_t inner) {
-  Bytes b;
-  Put16(&b, vid);
-  Put16(&b, inner);
-  return b;
-}
 
 Bytes Ipv4(uint8_t proto, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport) {
   Bytes l4;

@@ -39,6 +39,7 @@ Status RunRemoteQuery(const RemoteQueryOptions& o, const std::string& query, Byt
     cli = std::make_unique<httplib::ClientImpl>(host, port);
   }
   cli->set_read_timeout(3600, 0);
+  cli->set_tcp_nodelay(true);
   if (!o.token.empty()) cli->set_bearer_token_auth(o.token.c_str());
   httplib::Params params{{"q", query}};
   if (o.limit) params.emplace("limit", std::to_string(o.limit));

@@ -77,6 +77,14 @@ Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader)
   return s;
 }
 
+void PacketFileReader::Prefetch(const BlockEntry& block, uint32_t offset, uint32_t length) {
+  if (block.flags & kBlockFlagZstd) {
+    offset = 0;
+    length = block.disk_length;
+  }
+  posix_fadvise(fd_, static_cast<off_t>(block.file_offset + offset), length, POSIX_FADV_WILLNEED);
+}
+
 Status PacketFileReader::ReadExtentAt(uint64_t file_offset, BlockReader* reader, uint32_t* disk_length,
                                       uint32_t* flags) {
   uint8_t head[kCompressedHeaderSize];

@@ -27,6 +27,9 @@ class PacketFileReader {
   // record structure is checked, not the whole block's checksum); a compressed block is read whole.
   // `*out` stays valid until the next call.
   Status ReadPacket(const BlockEntry& block, uint32_t offset, PacketView* out);
+  // Tells the kernel these bytes will be read soon (readahead in the background), so that many small
+  // reads of one query go to the disk together instead of one after another.
+  void Prefetch(const BlockEntry& block, uint32_t offset, uint32_t length);
   // Reads whatever extent starts at `file_offset` (raw or compressed; for repair, without an index) and
   // opens `*reader` on it. Sets `*disk_length` and `*flags` as a BlockEntry would hold them.
   Status ReadExtentAt(uint64_t file_offset, BlockReader* reader, uint32_t* disk_length, uint32_t* flags);

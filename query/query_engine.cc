@@ -56,6 +56,20 @@ class Query::FileCursor {
         if (item.offsets.size() > kSinglePacketReadLimit) item.whole = true;
         if ((item.whole || !item.offsets.empty()) && in_range(b)) work_.push_back(std::move(item));
       }
+      // Selective queries read scattered packets: ask for all of them up front so that the disk serves
+      // them in parallel (bounded, so a broad answer does not flood the page cache).
+      constexpr uint64_t kPrefetchBytes = 16 << 20;
+      uint64_t prefetched = 0;
+      for (const WorkItem& item : work_) {
+        if (prefetched >= kPrefetchBytes) break;
+        const BlockEntry& e = blocks[item.block];
+        if (item.whole) {
+          reader_->Prefetch(e, 0, e.disk_length);
+          prefetched += e.disk_length;
+        } else {
+          for (uint32_t off : item.offsets) reader_->Prefetch(e, off, 2048), prefetched += 2048;
+        }
+      }
     }
     Advance();
     return true;

@@ -95,7 +95,7 @@ Status IndexBuilder::AddBlock(uint32_t block, uint64_t file_offset, uint32_t dis
 
 size_t IndexBuilder::memory() const {
   size_t m = sizeof(*this) + blocks_.capacity() * sizeof(BlockEntry);
-  for (const auto& [k, v] : ipv4_) m += v.memory() + 16;
+  ipv4_.ForEach([&m](uint32_t, const PostingListBuilder& v) { m += v.memory() + 16; });
   for (const auto& [k, v] : ipv6_) m += v.memory() + 32;
   for (const auto& p : ports_) m += p.memory();
   for (const auto& v : vlans_) m += v.memory();
@@ -106,7 +106,11 @@ size_t IndexBuilder::memory() const {
 Status IndexBuilder::Finish(const std::string& path, uint64_t file_bytes) {
   summary_.file_bytes = file_bytes;
   std::vector<std::pair<std::string, const PostingListBuilder*>> lists;
-  AddSorted(ipv4_, [](uint32_t a) { return Ipv4Key(a); }, &lists);
+  {
+    size_t start = lists.size();
+    ipv4_.ForEach([&lists](uint32_t a, const PostingListBuilder& v) { lists.emplace_back(Ipv4Key(a), &v); });
+    std::sort(lists.begin() + start, lists.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  }
   AddSorted(ipv6_, [](const std::array<uint8_t, 16>& a) { return Ipv6Key(a.data()); }, &lists);
   for (uint32_t p = 0; p < ports_.size(); ++p) {
     if (ports_[p].size() > 0) lists.emplace_back(PortKey(static_cast<uint16_t>(p)), &ports_[p]);

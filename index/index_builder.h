@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "index/address_map.h"
 #include "index/index_format.h"
 #include "index/posting_list.h"
 #include "index/status.h"
@@ -45,7 +46,7 @@ class IndexBuilder {
   };
   FileSummary summary_;
   std::vector<BlockEntry> blocks_;
-  std::unordered_map<uint32_t, PostingListBuilder> ipv4_;
+  AddressMap ipv4_;
   std::unordered_map<std::array<uint8_t, 16>, PostingListBuilder, Ipv6Hash> ipv6_;
   std::vector<PostingListBuilder> ports_;  // indexed by port: 65536 entries
   std::unordered_map<uint16_t, PostingListBuilder> ethertypes_;

@@ -6,10 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <chrono>
 
 #include "index/block_format.h"
+#include "index/store_catalog.h"
 #include "index/wall_clock.h"
 
 namespace rwd {
@@ -46,7 +48,7 @@ void PacketFileWriter::IndexLoop() {
     l.unlock();
     uint64_t before = job.index->summary().packets;
     uint64_t bytes_before = job.index->summary().captured_bytes;
-    Status s = job.index->AddBlock(job.block_no, job.offset, job.disk_length, job.block, job.flags);
+    Status s = job.live->AddBlock(job.block_no, job.offset, job.disk_length, job.block, job.flags);
     uint64_t added = job.index->summary().packets - before;
     indexed_bytes_total_.fetch_add(job.index->summary().captured_bytes - bytes_before, std::memory_order_relaxed);
     l.lock();
@@ -71,6 +73,14 @@ void PacketFileWriter::Release(void* tag) {
 }
 
 void PacketFileWriter::WriteDone(void* tag) {
+  auto it = write_block_.find(tag);
+  if (it != write_block_.end()) {
+    uint32_t b = it->second;
+    write_block_.erase(it);
+    if (b < block_written_.size()) block_written_[b] = true;
+    while (written_prefix_ < block_written_.size() && block_written_[written_prefix_]) ++written_prefix_;
+    if (live_) live_->SetDurableBlocks(written_prefix_);
+  }
   if (extent_tags_.count(tag)) {
     free_extents_.push_back(static_cast<uint8_t*>(tag));
   } else {
@@ -90,11 +100,28 @@ Status PacketFileWriter::StartFile(int64_t now_ns) {
   std::string name = FileNameForTime(WallClockNs());
   if (!last_name_.empty() && name <= last_name_) name = FileNameForTime(std::stoll(last_name_) + 1);
   std::string path = PacketDirectory(options_.store, lock_.writer()) + "/" + name;
+  // The catalog lists the file before it exists, so no packet file is ever unknown to it (a crash leaves a
+  // "writing" entry that start-up repair resolves).
+  Status cs = RecordFileWriting(options_.store, lock_.writer(), name);
+  if (!cs.ok()) return cs;
   Result<std::unique_ptr<BlockWriter>> w = BlockWriter::Create(
       path, options_.max_writes_in_flight, std::min(options_.preallocate_bytes, options_.max_file_bytes));
-  if (!w.ok()) return w.status();
+  if (!w.ok()) {
+    CatalogEntry gone;
+    gone.writer = lock_.writer();
+    gone.name = name;
+    (void)RecordFileRemoved(options_.store, gone);
+    return w.status();
+  }
   file_ = std::move(*w);
   index_ = std::make_shared<IndexBuilder>();
+  if (options_.index) {
+    live_ = std::make_shared<LiveIndex>(index_);
+    RegisterLiveIndex(path, live_);
+  }
+  write_block_.clear();
+  block_written_.clear();
+  written_prefix_ = 0;
   name_ = last_name_ = name;
   packet_path_ = path;
   file_started_ns_ = now_ns;
@@ -156,8 +183,12 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
     if (holds > 0) holds_[tag] = holds;  // released by the write of the raw block and by the indexing
     else ready_.push_back(tag);
   }
+  write_block_[write_tag] = blocks_in_file_;
+  block_written_.push_back(false);
   Status s = file_->Submit(to_write, disk_length, write_tag);
   if (!s.ok()) {
+    write_block_.erase(write_tag);
+    block_written_.pop_back();
     if (write_tag != tag) free_extents_.push_back(static_cast<uint8_t*>(write_tag));
     std::lock_guard<std::mutex> l(mu_);
     if (holds_.erase(tag) > 0 || holds == 0) {
@@ -168,7 +199,7 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
   if (options_.index) {
     {
       std::lock_guard<std::mutex> l(mu_);
-      jobs_.push_back({index_, blocks_in_file_, offset, disk_length, flags, block, tag});
+      jobs_.push_back({index_, live_, blocks_in_file_, offset, disk_length, flags, block, tag});
     }
     cv_.notify_all();
   }
@@ -227,12 +258,26 @@ Status PacketFileWriter::FinishFile(std::vector<void*>* done) {
     std::string index_path = IndexDirectory(options_.store, lock_.writer()) + "/" + name_;
     s = index_->Finish(index_path, bytes);
     if (s.ok()) {
+      // Files whose catalog record could not be written before (a full disk) are retried first, in order.
+      for (size_t i = 0; i < catalog_backlog_.size();) {
+        if (!RecordFileCompleteFromIndex(options_.store, lock_.writer(), catalog_backlog_[i]).ok()) break;
+        catalog_backlog_.erase(catalog_backlog_.begin() + static_cast<long>(i));
+      }
+      Status cs = RecordFileComplete(options_.store, lock_.writer(), name_, index_->summary(), index_->table_bytes(),
+                                     index_->key_filter(), index_->unfiltered());
+      if (!cs.ok()) {
+        catalog_backlog_.push_back(name_);
+        std::fprintf(stderr, "rewind: cannot record %s in the store catalog (retried at the next file): %s\n",
+                     packet_path_.c_str(), cs.ToString().c_str());
+      }
       ++stats_.files;
       struct stat st;
       if (stat(index_path.c_str(), &st) == 0) stats_.index_bytes += static_cast<uint64_t>(st.st_size);
       if (options_.on_file_complete) options_.on_file_complete(packet_path_, index_path);
     }
   }
+  if (live_) UnregisterLiveIndex(packet_path_);  // after the catalog lists the file as complete
+  live_.reset();
   index_.reset();
   packet_path_.clear();
   if (s.ok() && !index_status.ok()) s = index_status;

@@ -22,6 +22,7 @@
 #include "capture/block_writer.h"
 #include "index/block_codec.h"
 #include "index/index_builder.h"
+#include "index/live_index.h"
 #include "index/status.h"
 #include "index/store_layout.h"
 
@@ -78,6 +79,7 @@ class PacketFileWriter {
  private:
   struct IndexJob {
     std::shared_ptr<IndexBuilder> index;
+    std::shared_ptr<LiveIndex> live;
     uint32_t block_no;
     uint64_t offset;
     uint32_t disk_length;
@@ -95,9 +97,14 @@ class PacketFileWriter {
   WriterLock lock_;
   std::unique_ptr<BlockWriter> file_;
   std::shared_ptr<IndexBuilder> index_;
+  std::shared_ptr<LiveIndex> live_;              // index_ as queries in this process see it while it grows
+  std::unordered_map<void*, uint32_t> write_block_;  // write tag -> block number, for writes in flight
+  std::vector<bool> block_written_;              // of the current file
+  uint32_t written_prefix_ = 0;                  // blocks [0, n) of the current file are on disk
   std::string name_;
   std::string packet_path_;
   std::string last_name_;
+  std::vector<std::string> catalog_backlog_;  // complete files the catalog does not list yet
   int64_t file_started_ns_ = 0;
   uint32_t blocks_in_file_ = 0;
   PacketFileWriterStats stats_;

@@ -35,6 +35,15 @@ class AddressMap {
   }
 
   size_t size() const { return size_; }
+  // The list of `key`, or null.
+  const PostingListBuilder* Find(uint32_t key) const {
+    size_t mask = slots_.size() - 1;
+    for (size_t i = Hash(key) & mask;; i = (i + 1) & mask) {
+      const Slot& s = slots_[i];
+      if (!s.used) return nullptr;
+      if (s.key == key) return &s.list;
+    }
+  }
   // Calls fn(key, list) for every entry, in no particular order.
   template <typename Fn>
   void ForEach(Fn fn) const {

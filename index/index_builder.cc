@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "index/block_format.h"
+#include "index/key_filter.h"
 #include "index/packet_dissector.h"
 
 namespace rwd {
@@ -93,6 +94,73 @@ Status IndexBuilder::AddBlock(uint32_t block, uint64_t file_offset, uint32_t dis
   return Status::OK();
 }
 
+Status IndexBuilder::LookupRange(const std::string& first, const std::string& last, uint32_t max_block,
+                                 std::vector<uint32_t>* out) const {
+  std::vector<uint32_t> got;
+  Status status;
+  auto take = [&](const PostingListBuilder& list) {
+    if (list.size() == 0 || !status.ok()) return;
+    size_t start = got.size();
+    status = DecodePostingList(list.Encode(), &got);
+    while (got.size() > start && PositionBlock(got.back()) >= max_block) got.pop_back();
+  };
+  auto in_range = [&](const std::string& key) { return key >= first && key <= last; };
+  // Numeric value of a key's bytes after the type byte (keys of at most 8 value bytes).
+  auto value = [](const std::string& key, size_t bytes) {
+    uint64_t v = 0;
+    for (size_t i = 1; i <= bytes; ++i) v = v << 8 | (i < key.size() ? static_cast<uint8_t>(key[i]) : 0);
+    return v;
+  };
+  if (first.empty() || last.empty()) return Status::OK();
+  uint8_t type = static_cast<uint8_t>(first[0]);
+  switch (type) {
+    case kKeyIpv4:
+      if (first == last && first.size() == 5) {
+        if (const PostingListBuilder* l = ipv4_.Find(static_cast<uint32_t>(value(first, 4)))) take(*l);
+      } else {
+        ipv4_.ForEach([&](uint32_t a, const PostingListBuilder& l) {
+          if (in_range(Ipv4Key(a))) take(l);
+        });
+      }
+      break;
+    case kKeyIpv6:
+      for (const auto& [a, l] : ipv6_) {
+        if (in_range(Ipv6Key(a.data()))) take(l);
+      }
+      break;
+    case kKeyPort:
+    case kKeyVlan: {
+      const std::vector<PostingListBuilder>& lists = type == kKeyPort ? ports_ : vlans_;
+      uint64_t lo = value(first, 2), hi = static_cast<uint8_t>(last[0]) == type ? value(last, 2) : 0xffff;
+      for (uint64_t v = lo; v <= hi && v < lists.size(); ++v) take(lists[v]);
+      break;
+    }
+    case kKeyProtocol: {
+      uint64_t lo = value(first, 1), hi = static_cast<uint8_t>(last[0]) == type ? value(last, 1) : 0xff;
+      for (uint64_t v = lo; v <= hi && v < protocols_.size(); ++v) take(protocols_[v]);
+      break;
+    }
+    case kKeyEthertype:
+      for (const auto& [t, l] : ethertypes_) {
+        if (in_range(EthertypeKey(t))) take(l);
+      }
+      break;
+    case kKeyIncomplete:
+      take(incomplete_);
+      break;
+    default:
+      break;
+  }
+  if (!status.ok()) return status;
+  NormalizePositions(&got);
+  if (out->empty()) {
+    *out = std::move(got);
+  } else {
+    *out = UnionPositions(*out, got);
+  }
+  return Status::OK();
+}
+
 size_t IndexBuilder::memory() const {
   size_t m = sizeof(*this) + blocks_.capacity() * sizeof(BlockEntry);
   ipv4_.ForEach([&m](uint32_t, const PostingListBuilder& v) { m += v.memory() + 16; });
@@ -135,8 +203,19 @@ Status IndexBuilder::Finish(const std::string& path, uint64_t file_bytes) {
   leveldb::TableBuilder table(options, file.get());
   table.Add(SummaryKey(), summary_.Encode());
   for (uint32_t i = 0; i < blocks_.size(); ++i) table.Add(BlockKey(i), blocks_[i].Encode());
-  for (const auto& [key, list] : lists) table.Add(key, list->Encode());
+  std::vector<uint64_t> hashes;
+  hashes.reserve(lists.size());
+  unfiltered_ = incomplete_.size() > 0;
+  for (const auto& [key, list] : lists) {
+    table.Add(key, list->Encode());
+    if (list != &incomplete_) hashes.push_back(KeyFilterHash(key));
+  }
+  for (const BlockEntry& b : blocks_) {
+    if (b.packets > 0 && !DissectorSupportsLinkType(b.linktype)) unfiltered_ = true;
+  }
+  key_filter_ = BuildKeyFilter(hashes);
   ls = table.Finish();
+  table_bytes_ = table.FileSize();
   if (ls.ok()) ls = file->Sync();
   if (ls.ok()) ls = file->Close();
   if (!ls.ok()) {

@@ -37,6 +37,16 @@ class IndexBuilder {
   Status Finish(const std::string& path, uint64_t file_bytes);
 
   const FileSummary& summary() const { return summary_; }
+  const std::vector<BlockEntry>& blocks() const { return blocks_; }
+  // Appends the union of the lists of keys in [first, last], restricted to blocks below `max_block`; sorted,
+  // duplicate-free. For reading the index of a file while it is written (LiveIndex), between AddBlock calls.
+  Status LookupRange(const std::string& first, const std::string& last, uint32_t max_block,
+                     std::vector<uint32_t>* out) const;
+  // After Finish(): the key filter of the table's posting-list keys (index/key_filter.h), and whether the file
+  // has packets every lookup must read (undecoded, or of a link type the dissector does not index).
+  const std::string& key_filter() const { return key_filter_; }
+  bool unfiltered() const { return unfiltered_; }
+  uint64_t table_bytes() const { return table_bytes_; }
   // Approximate heap bytes held by the builder.
   size_t memory() const;
 
@@ -45,6 +55,9 @@ class IndexBuilder {
     size_t operator()(const std::array<uint8_t, 16>& a) const;
   };
   FileSummary summary_;
+  std::string key_filter_;
+  bool unfiltered_ = false;
+  uint64_t table_bytes_ = 0;
   std::vector<BlockEntry> blocks_;
   AddressMap ipv4_;
   std::unordered_map<std::array<uint8_t, 16>, PostingListBuilder, Ipv6Hash> ipv6_;

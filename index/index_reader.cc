@@ -61,10 +61,6 @@ Result<std::unique_ptr<IndexReader>> IndexReader::Open(const std::string& path) 
   return r;
 }
 
-Status IndexReader::Lookup(const std::string& key, std::vector<uint32_t>* out) const {
-  return LookupRange(key, key, out);
-}
-
 Status IndexReader::LookupRange(const std::string& first, const std::string& last,
                                 std::vector<uint32_t>* out) const {
   leveldb::ReadOptions ro;
@@ -84,6 +80,24 @@ Status IndexReader::LookupRange(const std::string& first, const std::string& las
     NormalizePositions(&v);
     *out = std::move(v);
   }
+  return Status::OK();
+}
+
+uint64_t IndexReader::EstimateBytes(const std::string& first, const std::string& last) const {
+  // The first key after `last` bounds its list from above.
+  std::string after = last + std::string(1, '\0');
+  uint64_t a = table_->ApproximateOffsetOf(first), b = table_->ApproximateOffsetOf(after);
+  return b > a ? b - a : 0;
+}
+
+Status IndexReader::ForEachPostingKey(const std::function<void(std::string_view)>& fn) const {
+  leveldb::ReadOptions ro;
+  ro.verify_checksums = true;
+  std::unique_ptr<leveldb::Iterator> it(table_->NewIterator(ro));
+  for (it->Seek(std::string(1, static_cast<char>(kKeyIpv4))); it->Valid(); it->Next()) {
+    fn(std::string_view(it->key().data(), it->key().size()));
+  }
+  if (!it->status().ok()) return Corrupt(path_, it->status().ToString());
   return Status::OK();
 }
 

@@ -4,11 +4,14 @@
 #define REWIND_INDEX_INDEX_READER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string_view>
 #include <string>
 #include <vector>
 
 #include "index/index_format.h"
+#include "index/index_view.h"
 #include "index/status.h"
 
 namespace leveldb {
@@ -18,20 +21,22 @@ class Table;
 
 namespace rwd {
 
-class IndexReader {
+class IndexReader : public IndexView {
  public:
-  ~IndexReader();
+  ~IndexReader() override;
   // Opens the table at `path` and reads its summary and block directory.
   static Result<std::unique_ptr<IndexReader>> Open(const std::string& path);
 
-  const FileSummary& summary() const { return summary_; }
-  const std::vector<BlockEntry>& blocks() const { return blocks_; }
+  const FileSummary& summary() const override { return summary_; }
+  const std::vector<BlockEntry>& blocks() const override { return blocks_; }
   uint64_t table_bytes() const { return table_bytes_; }
 
-  // Appends the positions stored under `key` (none if absent). Result is sorted.
-  Status Lookup(const std::string& key, std::vector<uint32_t>* out) const;
-  // Appends the union of the lists of every key in [first, last]; result sorted and duplicate-free.
-  Status LookupRange(const std::string& first, const std::string& last, std::vector<uint32_t>* out) const;
+  Status LookupRange(const std::string& first, const std::string& last, std::vector<uint32_t>* out) const override;
+  // Approximate bytes of the table holding the lists of keys in [first, last] (0 for lists that share a
+  // small block with others): what reading them costs, before reading them.
+  uint64_t EstimateBytes(const std::string& first, const std::string& last) const override;
+  // Calls `fn` with every posting-list key (address, port, protocol, ethertype, VLAN, incomplete).
+  Status ForEachPostingKey(const std::function<void(std::string_view)>& fn) const;
 
  private:
   IndexReader() = default;

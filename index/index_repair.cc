@@ -12,6 +12,7 @@
 #include "index/index_builder.h"
 #include "index/index_reader.h"
 #include "index/packet_file_reader.h"
+#include "index/store_catalog.h"
 
 namespace rwd {
 namespace {
@@ -122,7 +123,39 @@ Status RepairStore(const std::string& store, int writer, std::vector<RepairResul
 }
 
 Status RepairUnindexedFiles(const std::string& store, int writer, std::vector<RepairResult>* results) {
-  return RepairStore(store, writer, results);
+  // Only the files the catalog lists as being written by this writer: a crash leaves at most the files its
+  // writer had open, so start-up work does not grow with the store.
+  auto catalog = StoreCatalog::Open(store);
+  if (!catalog.ok()) return catalog.status();
+  Status first;
+  for (const CatalogEntry& e : (*catalog)->Entries()) {
+    if (e.complete() || (writer >= 0 && e.writer != static_cast<uint32_t>(writer))) continue;
+    StoreFile f;
+    f.writer = e.writer;
+    f.name = e.name;
+    f.packet_path = e.packet_path(store);
+    f.index_path = e.index_path(store);
+    struct stat st;
+    Status s;
+    if (stat(f.index_path.c_str(), &st) == 0) {
+      s = RecordFileCompleteFromIndex(store, e.writer, e.name);  // the crash came after the index was written
+    } else if (stat(f.packet_path.c_str(), &st) != 0) {
+      s = RecordFileRemoved(store, e);  // never created, or removed since
+    } else {
+      RepairResult built;
+      s = RepairPacketFile(f, &built);
+      if (s.ok() && built.blocks_kept == 0) {
+        s = Quarantine(store, f.packet_path, &built.quarantined);
+        if (built.note.empty()) built.note = "no readable block";
+        if (s.ok()) s = RecordFileRemoved(store, e);
+      } else if (s.ok()) {
+        s = RecordFileCompleteFromIndex(store, e.writer, e.name);
+      }
+      results->push_back(built);
+    }
+    if (!s.ok() && first.ok()) first = s;
+  }
+  return first;
 }
 
 }  // namespace rwd

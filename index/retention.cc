@@ -10,6 +10,7 @@
 #include <map>
 
 #include "index/index_reader.h"
+#include "index/store_catalog.h"
 
 namespace rwd {
 namespace {
@@ -33,14 +34,24 @@ struct Entry {
   const char* reason = nullptr;  // set once the file is chosen for removal
 };
 
-// Removes one file, index first. ENOENT means someone else got there first.
-Status RemoveFile(const StoreFile& f) {
+// Removes one file: from the catalog, then its index, then the packet file. ENOENT means someone else got
+// there first.
+Status RemoveFile(const std::string& store, const StoreFile& f, const CatalogEntry* entry) {
+  CatalogEntry gone;
+  if (entry == nullptr) {
+    gone.writer = f.writer;
+    gone.name = f.name;
+    entry = &gone;
+  }
+  // On a full disk the record may not fit until the files are gone: then it is written after them.
+  bool recorded = RecordFileRemoved(store, *entry).ok();
   if (unlink(f.index_path.c_str()) != 0 && errno != ENOENT) {
     return Status::FromErrno("removing " + f.index_path + " (its packet file is kept)", errno);
   }
   if (unlink(f.packet_path.c_str()) != 0 && errno != ENOENT) {
     return Status::FromErrno("removing " + f.packet_path + " (its index is already gone)", errno);
   }
+  if (!recorded) return RecordFileRemoved(store, *entry);
   return Status::OK();
 }
 
@@ -65,6 +76,15 @@ Status PruneStore(const std::string& store, const RetentionPolicy& policy, int64
   auto listed = ListStoreFiles(store);  // sorted by name (creation time), then writer: oldest first
   if (!listed.ok()) return listed.status();
   const std::vector<StoreFile>& files = *listed;
+  // The catalog gives each file's time span without opening its index.
+  auto catalog = StoreCatalog::Open(store);
+  if (!catalog.ok()) return catalog.status();
+  std::map<std::pair<std::string, uint32_t>, CatalogEntry> known;
+  for (CatalogEntry& e : (*catalog)->Entries()) known[{e.name, e.writer}] = std::move(e);
+  auto entry_of = [&known](const StoreFile& f) -> const CatalogEntry* {
+    auto it = known.find({f.name, f.writer});
+    return it == known.end() ? nullptr : &it->second;
+  };
 
   // The file system's size and free space, measured before anything is removed.
   uint64_t fs_total = 0, fs_avail = 0;
@@ -94,6 +114,11 @@ Status PruneStore(const std::string& store, const RetentionPolicy& policy, int64
   if (policy.max_age_ns > 0) {
     int64_t cutoff = now_ns - policy.max_age_ns;
     for (Entry& e : candidates) {
+      const CatalogEntry* ce = entry_of(*e.file);
+      if (ce != nullptr && ce->complete()) {
+        if (ce->summary.packets == 0 || ce->summary.max_ts_ns < cutoff) choose(&e, "max_age");
+        continue;
+      }
       auto index = IndexReader::Open(e.file->index_path);
       if (!index.ok()) {
         struct stat st;
@@ -140,7 +165,7 @@ Status PruneStore(const std::string& store, const RetentionPolicy& policy, int64
   for (const Entry& e : candidates) {
     if (e.reason == nullptr) continue;
     if (!policy.dry_run) {
-      Status s = RemoveFile(*e.file);
+      Status s = RemoveFile(store, *e.file, entry_of(*e.file));
       if (!s.ok()) {
         if (first_error.ok()) first_error = s;
         freed -= e.bytes;
@@ -154,6 +179,10 @@ Status PruneStore(const std::string& store, const RetentionPolicy& policy, int64
   result->store_bytes = store_bytes - freed;
   result->complete_files = candidates.size() - result->files;
   if (fs_total > 0) result->free_percent = 100.0 * static_cast<double>(fs_avail + freed) / static_cast<double>(fs_total);
+  if (!policy.dry_run && result->files > 0) {
+    Status s = StoreCatalog::CompactIfWorthIt(store);
+    if (!s.ok() && first_error.ok()) first_error = s;
+  }
   return first_error;
 }
 

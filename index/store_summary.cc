@@ -3,8 +3,6 @@
 #include <cstdio>
 #include <ctime>
 
-#include "index/index_reader.h"
-#include "index/store_layout.h"
 
 namespace rwd {
 
@@ -20,35 +18,26 @@ std::string FormatRfc3339(int64_t ns) {
   return buf;
 }
 
-Result<StoreSummary> SummarizeStore(const std::string& store) {
-  auto files = ListStoreFiles(store);
-  if (!files.ok()) return files.status();
+StoreSummary SummarizeCatalog(const StoreCatalog& catalog) {
+  CatalogTotals t = catalog.Totals();
   StoreSummary sum;
-  for (const StoreFile& f : *files) {
-    if (!f.indexed) {
-      ++sum.unindexed_files;
-      continue;
-    }
-    auto idx = IndexReader::Open(f.index_path);
-    if (!idx.ok()) {
-      ++sum.damaged_indexes;
-      sum.problems.push_back(idx.status().ToString());
-      continue;
-    }
-    const FileSummary& s = (*idx)->summary();
-    ++sum.files;
-    if (s.packets > 0) {
-      if (sum.packets == 0 || s.min_ts_ns < sum.first_ts_ns) sum.first_ts_ns = s.min_ts_ns;
-      if (sum.packets == 0 || s.max_ts_ns > sum.last_ts_ns) sum.last_ts_ns = s.max_ts_ns;
-    }
-    sum.packets += s.packets;
-    sum.captured_bytes += s.captured_bytes;
-    sum.wire_bytes += s.wire_bytes;
-    sum.packet_file_bytes += s.file_bytes;
-    sum.blocks += s.blocks;
-    sum.index_bytes += (*idx)->table_bytes();
-  }
+  sum.files = t.files;
+  sum.unindexed_files = t.writing;
+  sum.packets = t.packets;
+  sum.captured_bytes = t.captured_bytes;
+  sum.wire_bytes = t.wire_bytes;
+  sum.packet_file_bytes = t.packet_file_bytes;
+  sum.blocks = t.blocks;
+  sum.index_bytes = t.index_bytes;
+  sum.first_ts_ns = t.first_ts_ns;
+  sum.last_ts_ns = t.last_ts_ns;
   return sum;
+}
+
+Result<StoreSummary> SummarizeStore(const std::string& store) {
+  auto catalog = StoreCatalog::Open(store);
+  if (!catalog.ok()) return catalog.status();
+  return SummarizeCatalog(**catalog);
 }
 
 }  // namespace rwd

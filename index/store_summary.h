@@ -1,5 +1,6 @@
-// StoreSummary: what a store holds — files, packets, bytes, time span, index size — read from the index
-// tables' summaries (no packet file is read). Free function; thread-safe.
+// StoreSummary: what a store holds — files, packets, bytes, time span, index size — read from the store
+// catalog (no index table or packet file is read; damaged tables are `rewind verify`'s to find).
+// Free functions; thread-safe.
 #ifndef REWIND_INDEX_STORE_SUMMARY_H_
 #define REWIND_INDEX_STORE_SUMMARY_H_
 
@@ -8,13 +9,14 @@
 #include <vector>
 
 #include "index/status.h"
+#include "index/store_catalog.h"
 
 namespace rwd {
 
 struct StoreSummary {
   uint64_t files = 0;             // indexed packet files
   uint64_t unindexed_files = 0;   // being written, or left by a crash
-  uint64_t damaged_indexes = 0;
+  uint64_t damaged_indexes = 0;  // not known from the catalog: always 0 here (see rewind verify)
   uint64_t packets = 0;
   uint64_t captured_bytes = 0;
   uint64_t wire_bytes = 0;
@@ -27,6 +29,7 @@ struct StoreSummary {
 };
 
 Result<StoreSummary> SummarizeStore(const std::string& store);
+StoreSummary SummarizeCatalog(const StoreCatalog& catalog);
 
 // RFC 3339 UTC with nanoseconds, e.g. 2026-11-22T10:00:00.000000000Z.
 std::string FormatRfc3339(int64_t ns);

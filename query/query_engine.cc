@@ -7,6 +7,8 @@
 #include <chrono>
 #include <queue>
 
+#include "index/key_filter.h"
+#include "index/live_index.h"
 #include "index/packet_file_reader.h"
 #include "index/wall_clock.h"
 
@@ -14,7 +16,7 @@ namespace rwd {
 namespace {
 
 // Below this many candidates in a block, packets are read one by one; above, the whole block is read.
-constexpr size_t kSinglePacketReadLimit = 48;
+constexpr size_t kSinglePacketReadLimit = 16;
 
 }  // namespace
 
@@ -28,9 +30,16 @@ class Query::FileCursor {
 
   // Prepares the work list and moves to the first match. False on a file-level error (reported as a warning).
   bool Start() {
-    const auto& blocks = file_->index->blocks();
+    if (file_->index) {
+      index_ = file_->index;
+    } else {
+      auto index = query_->OpenIndex(file_->file);
+      if (!index.ok()) return Fail(index.status());
+      index_ = std::move(*index);
+    }
+    const auto& blocks = index_->blocks();
     FileCandidates cand;
-    Status s = plan_->Candidates(*file_->index, &cand);
+    Status s = plan_->Candidates(*index_, &cand);
     if (!s.ok()) return Fail(s);
     auto reader = PacketFileReader::Open(file_->file.packet_path);
     if (!reader.ok()) return Fail(reader.status());
@@ -99,7 +108,7 @@ class Query::FileCursor {
       }
       if (item_ >= work_.size() || query_->ShouldStop()) return;
       const WorkItem& item = work_[item_];
-      const BlockEntry& entry = file_->index->blocks()[item.block];
+      const BlockEntry& entry = index_->blocks()[item.block];
       linktype_ = entry.linktype;
       if (item.whole) {
         uint64_t before = reader_->bytes_read();
@@ -164,6 +173,7 @@ class Query::FileCursor {
 
   const Query* query_;
   const OpenFile* file_;
+  std::shared_ptr<const IndexView> index_;
   const QueryPlan* plan_;
   PacketFilter* filter_;
   QueryStats* stats_;
@@ -197,44 +207,92 @@ Result<std::unique_ptr<Query>> Query::Prepare(const std::string& store, const st
   q->plan_ = QueryPlan::Build(q->parsed_.root.get());
   q->filter_ = std::make_unique<PacketFilter>(q->parsed_.root.get(), options.vlan_fold);
 
-  auto files = ListStoreFiles(store);
-  if (!files.ok()) return files.status();
-  std::vector<uint32_t> linktypes;
-  for (StoreFile& f : *files) {
-    if (!f.indexed) continue;
-    ++q->total_files_;
-    auto index = IndexReader::Open(f.index_path);
-    if (!index.ok()) {
-      struct stat st;
-      if (stat(f.index_path.c_str(), &st) != 0 && errno == ENOENT) {
-        --q->total_files_;  // removed by retention since the listing: not part of this store any more
-        continue;
+  std::shared_ptr<StoreCatalog> catalog = options.catalog;
+  if (!catalog) {
+    auto opened = StoreCatalog::Open(store);
+    if (!opened.ok()) return opened.status();
+    catalog = *opened;
+  } else {
+    Status s = catalog->Refresh();
+    if (!s.ok()) return s;
+  }
+  q->options_.catalog.reset();  // a query holds what it selected, not the catalog
+  CatalogTotals totals = catalog->Totals();
+  q->total_files_ = totals.files;
+
+  // The files of the time range, then of those the ones whose key filter allows a match: only their index
+  // tables are ever opened.
+  const TimeRange& tr = q->plan_.time_range();
+  bool filtered = q->plan_.uses_index();
+  uint64_t in_range = 0;
+  std::vector<CatalogEntry> selected = catalog->Select(tr.lo, tr.hi, [&](const CatalogEntry& e) {
+    ++in_range;
+    if (!filtered) return true;
+    return q->plan_.MayMatch([&](const std::string& key) { return catalog->MayContain(e, KeyFilterHash(key)); });
+  });
+  q->files_in_range_ = in_range;
+  for (CatalogEntry& e : selected) {
+    OpenFile f;
+    f.file.writer = e.writer;
+    f.file.name = e.name;
+    f.file.packet_path = e.packet_path(store);
+    f.file.index_path = e.index_path(store);
+    f.file.indexed = true;
+    if (!e.complete()) {
+      // Being written: its live index in this process, else its complete index if it appeared since the
+      // catalog was read, else the blocks already on disk, indexed now.
+      Result<std::shared_ptr<const IndexView>> view = Status::NotFound("");
+      if (std::shared_ptr<LiveIndex> live = FindLiveIndex(f.file.packet_path)) {
+        view = live->Snapshot();
+      } else {
+        struct stat st;
+        if (stat(f.file.index_path.c_str(), &st) == 0) view = q->OpenIndex(f.file);
+        else if (stat(f.file.packet_path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+          view = IndexFileBeingWritten(f.file.packet_path);
+        }
       }
-      q->open_warnings_.push_back("skipped: " + index.status().ToString());
-      continue;
+      if (!view.ok()) continue;
+      f.summary = (*view)->summary();
+      if (f.summary.packets == 0 || !tr.Overlaps(f.summary.min_ts_ns, f.summary.max_ts_ns)) continue;
+      f.index = *view;
+    } else {
+      f.summary = e.summary;
     }
-    for (uint32_t lt : (*index)->summary().linktypes) {
-      if (std::find(linktypes.begin(), linktypes.end(), lt) == linktypes.end()) linktypes.push_back(lt);
+    for (uint32_t lt : f.summary.linktypes) {
+      if (std::find(q->linktypes_.begin(), q->linktypes_.end(), lt) == q->linktypes_.end()) q->linktypes_.push_back(lt);
     }
-    q->files_.push_back({std::move(f), std::move(*index)});
+    q->files_.push_back(std::move(f));
+  }
+  std::sort(q->linktypes_.begin(), q->linktypes_.end());
+  std::vector<uint32_t> linktypes = totals.linktypes;
+  for (uint32_t lt : q->linktypes_) {
+    if (std::find(linktypes.begin(), linktypes.end(), lt) == linktypes.end()) linktypes.push_back(lt);
   }
   Status s = q->filter_->Validate(linktypes);
   if (!s.ok()) return s;
   return q;
 }
 
+Result<std::shared_ptr<const IndexView>> Query::OpenIndex(const StoreFile& file) const {
+  if (options_.index_cache != nullptr) {
+    auto cached = options_.index_cache->Get(file.index_path);
+    if (!cached.ok()) return cached.status();
+    return std::shared_ptr<const IndexView>(*cached);
+  }
+  auto opened = IndexReader::Open(file.index_path);
+  if (!opened.ok()) return opened.status();
+  return std::shared_ptr<const IndexView>(std::move(*opened));
+}
+
 Status Query::Run(bool (*emit)(void*, uint32_t, const PacketView&), void* ctx, QueryStats* stats) {
   *stats = QueryStats();
   stats->files = total_files_;
+  stats->files_in_range = files_in_range_;
   stats->warnings = open_warnings_;
-  const TimeRange& tr = plan_.time_range();
   std::vector<const OpenFile*> order;
-  for (const OpenFile& f : files_) {
-    const FileSummary& s = f.index->summary();
-    if (s.packets > 0 && tr.Overlaps(s.min_ts_ns, s.max_ts_ns)) order.push_back(&f);
-  }
+  for (const OpenFile& f : files_) order.push_back(&f);
   std::stable_sort(order.begin(), order.end(), [](const OpenFile* a, const OpenFile* b) {
-    return a->index->summary().min_ts_ns < b->index->summary().min_ts_ns;
+    return a->summary.min_ts_ns < b->summary.min_ts_ns;
   });
   stats->files_searched = order.size();
 
@@ -253,7 +311,7 @@ Status Query::Run(bool (*emit)(void*, uint32_t, const PacketView&), void* ctx, Q
       break;
     }
     while (next_file < order.size() &&
-           (heap.empty() || order[next_file]->index->summary().min_ts_ns <= heap.top().first)) {
+           (heap.empty() || order[next_file]->summary.min_ts_ns <= heap.top().first)) {
       auto c = std::make_unique<FileCursor>(this, order[next_file], &plan_, filter_.get(), stats);
       ++next_file;
       if (!c->Start() || !c->valid()) continue;
@@ -283,15 +341,21 @@ Status Query::Run(bool (*emit)(void*, uint32_t, const PacketView&), void* ctx, Q
 
 Status Query::Explain(std::string* out) const {
   *out = plan_.Describe() + "\n";
+  *out += std::to_string(total_files_) + " files in the store, " + std::to_string(files_in_range_) +
+          " in the time range, " + std::to_string(files_.size()) + " to search\n";
   const TimeRange& tr = plan_.time_range();
   for (const OpenFile& f : files_) {
-    const FileSummary& s = f.index->summary();
-    if (s.packets == 0 || !tr.Overlaps(s.min_ts_ns, s.max_ts_ns)) continue;
+    auto index = OpenIndex(f.file);
+    if (!index.ok()) {
+      *out += f.file.packet_path + ": " + index.status().ToString() + "\n";
+      continue;
+    }
+    const FileSummary& s = (*index)->summary();
     FileCandidates c;
-    Status st = plan_.Candidates(*f.index, &c);
+    Status st = plan_.Candidates(**index, &c);
     if (!st.ok()) return st;
     uint64_t blocks = 0;
-    for (const BlockEntry& b : f.index->blocks()) blocks += b.packets > 0 && tr.Overlaps(b.min_ts_ns, b.max_ts_ns);
+    for (const BlockEntry& b : (*index)->blocks()) blocks += b.packets > 0 && tr.Overlaps(b.min_ts_ns, b.max_ts_ns);
     *out += f.file.packet_path + ": " + std::to_string(s.packets) + " packets, " + std::to_string(blocks) +
             " blocks in range; candidates: " +
             (c.all ? "all" : std::to_string(c.positions.size()) + " packets + " +
@@ -301,20 +365,10 @@ Status Query::Explain(std::string* out) const {
 }
 
 std::vector<uint32_t> Query::OutputLinktypes() const {
-  std::vector<uint32_t> linktypes;
-  const TimeRange& tr = plan_.time_range();
-  for (const OpenFile& f : files_) {
-    const FileSummary& s = f.index->summary();
-    if (s.packets == 0 || !tr.Overlaps(s.min_ts_ns, s.max_ts_ns)) continue;
-    for (uint32_t lt : s.linktypes) {
-      if (std::find(linktypes.begin(), linktypes.end(), lt) == linktypes.end()) linktypes.push_back(lt);
-    }
-  }
-  std::sort(linktypes.begin(), linktypes.end());
+  std::vector<uint32_t> linktypes = linktypes_;
   if (linktypes.empty()) linktypes.push_back(1);  // an empty answer: Ethernet
   return linktypes;
 }
-
 Status Query::Execute(ByteSink* sink, QueryStats* stats) {
   std::vector<uint32_t> linktypes = OutputLinktypes();
   CaptureFormat format = WritesPcapng() ? CaptureFormat::kPcapng : CaptureFormat::kPcap;

@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "index/index_reader.h"
+#include "index/index_reader_cache.h"
 #include "index/status.h"
+#include "index/store_catalog.h"
 #include "index/store_layout.h"
 #include "query/packet_filter.h"
 #include "query/pcap_writer.h"
@@ -29,11 +31,15 @@ struct QueryOptions {
   int64_t now_ns = 0;          // "now" for relative times (0: the wall clock)
   const std::atomic<bool>* cancel = nullptr;  // set by another thread to stop the query
   int64_t deadline_ns = 0;     // wall-clock time after which the query stops (0: none)
+  // The store's catalog, shared by a long-running server (refreshed by each query); null: opened for this query.
+  std::shared_ptr<StoreCatalog> catalog;
+  IndexReaderCache* index_cache = nullptr;  // open index tables shared across queries (null: none)
 };
 
 struct QueryStats {
   uint64_t files = 0;             // indexed packet files in the store
-  uint64_t files_searched = 0;    // files whose time span overlaps the query
+  uint64_t files_in_range = 0;    // of them, files whose time span overlaps the query
+  uint64_t files_searched = 0;    // of those, files whose key filter allows a match (their index is read)
   uint64_t blocks_read = 0;       // whole blocks read
   uint64_t packets_read = 0;      // single packets read through the index
   uint64_t bytes_read = 0;        // packet-file bytes read
@@ -83,13 +89,18 @@ class Query {
   ParsedQuery parsed_;
   QueryPlan plan_;
   std::unique_ptr<PacketFilter> filter_;
+  // A file the query may read; its index is opened when the merge reaches the file.
   struct OpenFile {
     StoreFile file;
-    std::unique_ptr<IndexReader> index;
+    FileSummary summary;
+    std::shared_ptr<const IndexView> index;  // set at Prepare() for a file being written (its live index)
   };
+  Result<std::shared_ptr<const IndexView>> OpenIndex(const StoreFile& file) const;
   std::vector<OpenFile> files_;
+  std::vector<uint32_t> linktypes_;  // of the files in the time range
   std::vector<std::string> open_warnings_;
   uint64_t total_files_ = 0;
+  uint64_t files_in_range_ = 0;
 };
 
 template <typename Fn>

@@ -303,7 +303,69 @@ TimeRange BuildTime(const QueryNode* q) {
   return all;
 }
 
-Status Evaluate(const Expr& e, const IndexReader& index, std::vector<uint32_t>* out) {
+// Approximate bytes of posting lists an expression reads.
+uint64_t EstimateBytes(const Expr& e, const IndexView& index) {
+  switch (e.kind) {
+    case Expr::kAll:
+      return std::numeric_limits<uint64_t>::max();
+    case Expr::kKeys: {
+      uint64_t sum = 0;
+      for (const auto& [first, last] : e.ranges) sum += index.EstimateBytes(first, last);
+      return sum;
+    }
+    case Expr::kAnd:
+      return std::min(EstimateBytes(*e.children[0], index), EstimateBytes(*e.children[1], index));
+    case Expr::kOr: {
+      uint64_t a = EstimateBytes(*e.children[0], index), b = EstimateBytes(*e.children[1], index);
+      return a > std::numeric_limits<uint64_t>::max() - b ? std::numeric_limits<uint64_t>::max() : a + b;
+    }
+  }
+  return 0;
+}
+
+// The number of keys in [first, last] if both have the same type byte and length and it is at most `max`;
+// else 0.
+uint64_t SmallRangeSize(const std::string& first, const std::string& last, uint64_t max) {
+  if (first.size() != last.size() || first.empty() || first[0] != last[0] || first.size() > 9) return 0;
+  uint64_t a = 0, b = 0;
+  for (size_t i = 1; i < first.size(); ++i) {
+    a = a << 8 | static_cast<uint8_t>(first[i]);
+    b = b << 8 | static_cast<uint8_t>(last[i]);
+  }
+  if (b < a || b - a >= max) return 0;
+  return b - a + 1;
+}
+
+bool ExprMayMatch(const Expr& e, const std::function<bool(const std::string& key)>& may_contain) {
+  switch (e.kind) {
+    case Expr::kAll:
+      return true;
+    case Expr::kKeys:
+      for (const auto& [first, last] : e.ranges) {
+        if (first == last) {
+          if (may_contain(first)) return true;
+          continue;
+        }
+        uint64_t n = SmallRangeSize(first, last, 256);
+        if (n == 0) return true;
+        std::string key = first;
+        for (uint64_t i = 0; i < n; ++i) {
+          if (may_contain(key)) return true;
+          for (size_t j = key.size() - 1; j > 0; --j) {  // next key: big-endian increment
+            if (++reinterpret_cast<uint8_t&>(key[j]) != 0) break;
+          }
+        }
+      }
+      return false;
+    case Expr::kAnd:
+      return ExprMayMatch(*e.children[0], may_contain) && ExprMayMatch(*e.children[1], may_contain);
+    case Expr::kOr:
+      return ExprMayMatch(*e.children[0], may_contain) || ExprMayMatch(*e.children[1], may_contain);
+  }
+  return true;
+}
+
+Status Evaluate(const Expr& e, const IndexView& index, std::vector<uint32_t>* out) {
   switch (e.kind) {
     case Expr::kAll:
       return Status::InvalidArgument("internal: All inside an index expression");
@@ -315,13 +377,31 @@ Status Evaluate(const Expr& e, const IndexReader& index, std::vector<uint32_t>* 
       if (e.ranges.size() > 1) NormalizePositions(out);
       return Status::OK();
     }
-    case Expr::kAnd:
+    case Expr::kAnd: {
+      // Cheapest side first; an empty side ends it; a side that costs far more than the other is skipped.
+      const Expr* first = e.children[0].get();
+      const Expr* second = e.children[1].get();
+      uint64_t c1 = EstimateBytes(*first, index), c2 = EstimateBytes(*second, index);
+      if (c2 < c1) std::swap(first, second), std::swap(c1, c2);
+      std::vector<uint32_t> a, b;
+      Status s = Evaluate(*first, index, &a);
+      if (!s.ok()) return s;
+      constexpr uint64_t kSkipAbove = 64 * 1024;
+      if (a.empty() || (c2 > kSkipAbove && c2 / 4 > c1)) {
+        *out = std::move(a);
+        return Status::OK();
+      }
+      s = Evaluate(*second, index, &b);
+      if (!s.ok()) return s;
+      *out = IntersectPositions(a, b);
+      return Status::OK();
+    }
     case Expr::kOr: {
       std::vector<uint32_t> a, b;
       Status s = Evaluate(*e.children[0], index, &a);
       if (s.ok()) s = Evaluate(*e.children[1], index, &b);
       if (!s.ok()) return s;
-      *out = e.kind == Expr::kAnd ? IntersectPositions(a, b) : UnionPositions(a, b);
+      *out = UnionPositions(a, b);
       return Status::OK();
     }
   }
@@ -351,7 +431,7 @@ QueryPlan QueryPlan::Build(const QueryNode* root) {
 
 bool QueryPlan::uses_index() const { return expr_->kind != Expr::kAll; }
 
-Status QueryPlan::Candidates(const IndexReader& index, FileCandidates* out) const {
+Status QueryPlan::Candidates(const IndexView& index, FileCandidates* out) const {
   *out = FileCandidates();
   if (!uses_index()) {
     out->all = true;
@@ -368,6 +448,10 @@ Status QueryPlan::Candidates(const IndexReader& index, FileCandidates* out) cons
     if (blocks[b].packets > 0 && !DissectorSupportsLinkType(blocks[b].linktype)) out->whole_blocks.push_back(b);
   }
   return Status::OK();
+}
+
+bool QueryPlan::MayMatch(const std::function<bool(const std::string& key)>& may_contain) const {
+  return ExprMayMatch(*expr_, may_contain);
 }
 
 std::string QueryPlan::Describe() const {

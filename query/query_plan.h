@@ -7,6 +7,7 @@
 #define REWIND_QUERY_QUERY_PLAN_H_
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -40,7 +41,12 @@ class QueryPlan {
 
   const TimeRange& time_range() const { return time_; }
   bool uses_index() const;
-  Status Candidates(const IndexReader& index, FileCandidates* out) const;
+  // Of an AND, the side whose lists are cheaper is read first; the other side is not read at all when its lists
+  // are much larger (the candidates stay a superset; the filter decides).
+  Status Candidates(const IndexView& index, FileCandidates* out) const;
+  // False only if `may_contain` (asked about posting-list keys, e.g. by a file's key filter) proves that the
+  // index expression selects no packet of the file. Ranges of more than 256 keys are not enumerated (true).
+  bool MayMatch(const std::function<bool(const std::string& key)>& may_contain) const;
   // A one-line description, e.g. "time [..) index: and(ipv4 10.0.0.1, port 53)".
   std::string Describe() const;
 

@@ -14,7 +14,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "index/index_reader_cache.h"
 #include "index/packet_dissector.h"
+#include "index/store_catalog.h"
 #include "index/store_summary.h"
 #include "query/query_engine.h"
 #include "web/web_page.h"
@@ -109,7 +111,22 @@ std::string CaptureStatsArray(const std::string& store) {
 
 }  // namespace
 
-HttpServer::HttpServer(ServerOptions options) : options_(std::move(options)) {}
+HttpServer::HttpServer(ServerOptions options) : options_(std::move(options)) {
+  index_cache_ = std::make_unique<IndexReaderCache>(IndexCacheCapacityForFdLimit(256));
+}
+
+Result<std::shared_ptr<StoreCatalog>> HttpServer::Catalog() {
+  std::lock_guard<std::mutex> l(catalog_mu_);
+  if (!catalog_) {
+    auto opened = StoreCatalog::Open(options_.store);
+    if (!opened.ok()) return opened.status();
+    catalog_ = *opened;
+  } else {
+    Status s = catalog_->Refresh();
+    if (!s.ok()) return s;
+  }
+  return catalog_;
+}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -207,6 +224,9 @@ void HttpServer::Routes() {
     }
     // Releases the query slot exactly once, whenever the response is done with it.
     auto slot = std::shared_ptr<void>(nullptr, [this](void*) { --counters_.active; });
+    auto catalog = Catalog();
+    if (catalog.ok()) qo.catalog = *catalog;
+    qo.index_cache = index_cache_.get();
     auto q = Query::Prepare(options_.store, text, qo);
     if (!q.ok()) {
       ++counters_.queries_failed;
@@ -265,6 +285,9 @@ void HttpServer::Routes() {
     QueryOptions qo;
     qo.limit = scan;
     qo.vlan_fold = !(req.has_param("exact") && ParseBool(req.get_param_value("exact")));
+    auto catalog = Catalog();
+    if (catalog.ok()) qo.catalog = *catalog;
+    qo.index_cache = index_cache_.get();
     auto q = Query::Prepare(options_.store, text, qo);
     if (!q.ok()) {
       long pos = -1;
@@ -328,7 +351,8 @@ void HttpServer::Routes() {
 
   srv.Get("/stats", [this, authorized](const httplib::Request& req, httplib::Response& res) {
     if (!authorized(req, res)) return;
-    auto sum = SummarizeStore(options_.store);
+    auto catalog = Catalog();
+    Result<StoreSummary> sum = catalog.ok() ? Result<StoreSummary>(SummarizeCatalog(**catalog)) : catalog.status();
     rapidjson::StringBuffer buf;
     Json w(buf);
     w.StartObject();
@@ -408,7 +432,8 @@ void HttpServer::Routes() {
       std::snprintf(buf, sizeof(buf), "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
       m += buf;
     };
-    auto sum = SummarizeStore(options_.store);
+    auto catalog = Catalog();
+    Result<StoreSummary> sum = catalog.ok() ? Result<StoreSummary>(SummarizeCatalog(**catalog)) : catalog.status();
     if (sum.ok()) {
       metric("rewind_store_files", "gauge", "Indexed packet files.", static_cast<double>(sum->files));
       metric("rewind_store_packets", "gauge", "Packets in the store.", static_cast<double>(sum->packets));

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -18,6 +19,9 @@ class Server;
 }
 
 namespace rwd {
+
+class IndexReaderCache;
+class StoreCatalog;
 
 struct ServerOptions {
   std::string store;
@@ -56,7 +60,12 @@ class HttpServer {
 
  private:
   void Routes();
+  // The store's catalog, opened on first use (the store may not exist yet when the server starts).
+  Result<std::shared_ptr<StoreCatalog>> Catalog();
   ServerOptions options_;
+  std::mutex catalog_mu_;
+  std::shared_ptr<StoreCatalog> catalog_;        // guarded by catalog_mu_ until set
+  std::unique_ptr<IndexReaderCache> index_cache_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;

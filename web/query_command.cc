@@ -112,10 +112,11 @@ int RunQueryCommand(int argc, char** argv) {
   for (const auto& w : stats.warnings) std::fprintf(stderr, "rewind query: warning: %s\n", w.c_str());
   if (cl->Has("stats")) {
     std::fprintf(stderr,
-                 "matched %llu packets (%llu bytes); searched %llu of %llu files, read %llu blocks and %llu single "
-                 "packets (%llu bytes), examined %llu packets\n",
+                 "matched %llu packets (%llu bytes); searched %llu of %llu files (%llu in the time range), read %llu "
+                 "blocks and %llu single packets (%llu bytes), examined %llu packets\n",
                  (unsigned long long)stats.packets_matched, (unsigned long long)stats.bytes_matched,
                  (unsigned long long)stats.files_searched, (unsigned long long)stats.files,
+                 (unsigned long long)stats.files_in_range,
                  (unsigned long long)stats.blocks_read, (unsigned long long)stats.packets_read,
                  (unsigned long long)stats.bytes_read, (unsigned long long)stats.packets_examined);
   }

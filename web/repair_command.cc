@@ -8,6 +8,7 @@
 
 #include "index/index_repair.h"
 #include "web/command_line.h"
+#include "index/store_catalog.h"
 #include "web/commands.h"
 
 namespace rwd {
@@ -63,6 +64,16 @@ int RunRepairCommand(int argc, char** argv) {
     }
   }
   std::fprintf(stderr, "rewind repair: %zu file(s) re-indexed\n", repaired);
+  // The catalog is rebuilt from what the store holds now.
+  CatalogRebuildStats cat;
+  Status cs = StoreCatalog::Rebuild(dir, &cat);
+  if (!cs.ok()) {
+    std::fprintf(stderr, "rewind repair: rebuilding the catalog: %s\n", cs.ToString().c_str());
+    rc = 1;
+  } else {
+    std::fprintf(stderr, "rewind repair: catalog rebuilt: %llu complete file(s), %llu without an index\n",
+                 static_cast<unsigned long long>(cat.complete), static_cast<unsigned long long>(cat.writing));
+  }
   return rc;
 }
 

@@ -29,7 +29,7 @@ const char kRunUsage[] =
     "  {\"dir\": \"./store\",\n"
     "   \"capture\": {\"iface\": \"<default route's interface>\", \"threads\": 1, \"blocks\": 256,\n"
     "               \"fileage_sec\": 60, \"filesize_mb\": 1024, \"filter\": \"\", \"snaplen\": 262144,\n"
-    "               \"blockage_sec\": 1, \"compress\": \"none|zstd|zstd:N\", \"enabled\": true},\n"
+    "               \"blockage_ms\": 500, \"compress\": \"none|zstd|zstd:N\", \"enabled\": true},\n"
     "   \"server\":  {\"listen\": \"127.0.0.1:9123\", \"tls_cert\": \"\", \"tls_key\": \"\", \"tls_client_ca\": \"\",\n"
     "               \"token_file\": \"\", \"max_queries\": 8, \"query_time_limit_sec\": 0, \"query_byte_limit\": 0},\n"
     "   \"retention\": {\"max_store_mb\": 0, \"min_free_percent\": 10, \"max_files\": 0, \"max_age_sec\": 0,\n"
@@ -77,6 +77,9 @@ Status LoadConfig(const std::string& path, RunConfig* c) {
   c->capture.ring.iface = DefaultInterface();
   c->capture.ring.blocks = 256;
   c->capture.max_file_bytes = 1024ull << 20;
+  // A partly filled block is handed over (and written, and queryable) after half a second, so that a packet
+  // is in query answers within a second of arriving.
+  c->capture.ring.block_timeout_ms = 500;
   c->server.host = "127.0.0.1";
   c->server.port = 9123;
   c->retention.min_free_percent = 10;  // like Stenographer's default DiskFreePercentage
@@ -110,7 +113,7 @@ Status LoadConfig(const std::string& path, RunConfig* c) {
   if (d.HasMember("capture")) {
     const auto& cap = d["capture"];
     if (!cap.IsObject()) return Status::InvalidArgument(path + ": \"capture\" must be an object");
-    uint64_t threads = 1, blocks = 256, fileage = 60, filesize = 1024, snaplen = 262144, blockage = 1;
+    uint64_t threads = 1, blocks = 256, fileage = 60, filesize = 1024, snaplen = 262144, blockage = 0, blockage_ms = 500;
     str(cap, "iface", &c->capture.ring.iface);
     str(cap, "filter", &c->capture.ring.filter);
     std::string compress = "none";
@@ -123,19 +126,21 @@ Status LoadConfig(const std::string& path, RunConfig* c) {
     num(cap, "filesize_mb", &filesize);
     num(cap, "snaplen", &snaplen);
     num(cap, "blockage_sec", &blockage);
+    num(cap, "blockage_ms", &blockage_ms);
+    if (cap.HasMember("blockage_sec")) blockage_ms = blockage * 1000;
     if (cap.HasMember("enabled")) {
       if (!cap["enabled"].IsBool()) problem = "\"enabled\" must be true or false";
       else c->capture_enabled = cap["enabled"].GetBool();
     }
-    if (threads == 0 || threads > 64 || filesize == 0 || filesize > 4096 || blockage == 0 || blocks < 2) {
-      problem = "capture: need 1 <= threads <= 64, 1 <= filesize_mb <= 4096, blockage_sec >= 1, blocks >= 2";
+    if (threads == 0 || threads > 64 || filesize == 0 || filesize > 4096 || blockage_ms < 10 || blocks < 2) {
+      problem = "capture: need 1 <= threads <= 64, 1 <= filesize_mb <= 4096, blockage_sec >= 1 (or blockage_ms >= 10), blocks >= 2";
     }
     c->threads = static_cast<uint32_t>(threads);
     c->capture.ring.blocks = static_cast<uint32_t>(blocks);
     c->capture.max_file_age_ns = static_cast<int64_t>(fileage) * 1000000000;
     c->capture.max_file_bytes = filesize << 20;
     c->capture.ring.snaplen = static_cast<uint32_t>(snaplen);
-    c->capture.ring.block_timeout_ms = static_cast<uint32_t>(blockage * 1000);
+    c->capture.ring.block_timeout_ms = static_cast<uint32_t>(blockage_ms);
   }
   if (d.HasMember("server")) {
     const auto& srv = d["server"];

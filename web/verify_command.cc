@@ -1,12 +1,14 @@
 // `rewind verify`: reads the whole store and reports damaged index tables, blocks and files. Reads only;
 // `rewind repair` fixes what can be fixed.
 #include <cstdio>
+#include <set>
 #include <string>
 
 #include "index/index_reader.h"
 #include "index/packet_file_reader.h"
 #include "index/store_layout.h"
 #include "web/command_line.h"
+#include "index/store_catalog.h"
 #include "web/commands.h"
 
 namespace rwd {
@@ -28,6 +30,22 @@ int RunVerifyCommand(int argc, char** argv) {
     return 1;
   }
   uint64_t checked_files = 0, checked_blocks = 0, bad_blocks = 0, bad_files = 0, unindexed = 0, packets = 0;
+  // The catalog must list every packet file, or queries would not see it.
+  uint64_t uncatalogued = 0;
+  auto catalog = StoreCatalog::Open(cl->Get("dir"));
+  if (!catalog.ok()) {
+    std::fprintf(stderr, "rewind verify: catalog: %s\n", catalog.status().ToString().c_str());
+    ++bad_files;
+  } else {
+    std::set<std::pair<std::string, uint32_t>> listed;
+    for (const CatalogEntry& e : (*catalog)->Entries()) listed.insert({e.name, e.writer});
+    for (const StoreFile& f : *files) {
+      if (listed.count({f.name, f.writer})) continue;
+      ++uncatalogued;
+      std::fprintf(stderr, "%s: not in the store catalog (queries do not see it; rewind repair rebuilds the catalog)\n",
+                   f.packet_path.c_str());
+    }
+  }
   for (const StoreFile& f : *files) {
     if (!f.indexed) {
       ++unindexed;
@@ -79,7 +97,8 @@ int RunVerifyCommand(int argc, char** argv) {
                  (unsigned long long)checked_files, (unsigned long long)checked_blocks, (unsigned long long)packets,
                  (unsigned long long)bad_blocks, (unsigned long long)bad_files, (unsigned long long)unindexed);
   }
-  return bad_blocks || bad_files ? 1 : 0;
+  if (uncatalogued > 0) std::fprintf(stderr, "rewind verify: %llu file(s) missing from the catalog\n", (unsigned long long)uncatalogued);
+  return bad_blocks || bad_files || uncatalogued ? 1 : 0;
 }
 
 }  // namespace rwd

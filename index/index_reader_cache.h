@@ -1,0 +1,48 @@
+// IndexReaderCache: keeps up to `capacity` open index tables, least recently used out first, so that a
+// long-running server reopens hot tables without a system call and holds a bounded number of descriptors and
+// bounded memory whatever the store's size. Readers are shared: an evicted reader stays valid for the queries
+// that hold it. Thread-safe.
+#ifndef REWIND_INDEX_INDEX_READER_CACHE_H_
+#define REWIND_INDEX_INDEX_READER_CACHE_H_
+
+#include <cstddef>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "index/index_reader.h"
+#include "index/status.h"
+
+namespace rwd {
+
+class IndexReaderCache {
+ public:
+  explicit IndexReaderCache(size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
+  // The reader of the table at `path`, opened on a miss. A table that fails to open is not cached.
+  Result<std::shared_ptr<const IndexReader>> Get(const std::string& path);
+  // Drops `path` (its file was removed or replaced).
+  void Erase(const std::string& path);
+  size_t size() const;
+  size_t capacity() const { return capacity_; }
+  uint64_t hits() const;
+  uint64_t misses() const;
+
+ private:
+  using Lru = std::list<std::pair<std::string, std::shared_ptr<const IndexReader>>>;
+  const size_t capacity_;
+  mutable std::mutex mu_;
+  Lru lru_;                                                // guarded by mu_: most recent first
+  std::unordered_map<std::string, Lru::iterator> by_path_;  // guarded by mu_
+  uint64_t hits_ = 0, misses_ = 0;                          // guarded by mu_
+};
+
+// Raises the soft RLIMIT_NOFILE to the hard limit and returns how many index tables a cache may keep open
+// within it (a quarter of the limit, at most `max`), leaving the rest for packet files, sockets and capture.
+size_t IndexCacheCapacityForFdLimit(size_t max);
+
+}  // namespace rwd
+
+#endif  // REWIND_INDEX_INDEX_READER_CACHE_H_

@@ -1,0 +1,571 @@
+#include "index/store_catalog.h"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "index/crc32c.h"
+#include "index/index_reader.h"
+#include "index/key_filter.h"
+#include "index/packet_dissector.h"
+#include "index/store_layout.h"
+
+namespace rwd {
+namespace {
+
+// Record framing: magic, payload length, CRC-32C of the payload, payload. All little-endian.
+constexpr uint32_t kRecordMagic = 0x31544352;  // "RCT1"
+constexpr size_t kHeaderBytes = 12;
+constexpr uint32_t kMaxPayload = 1 << 20;
+
+enum RecordType : uint8_t { kRecWriting = 1, kRecComplete = 2, kRecRemoved = 3 };
+
+Status RebuildJournal(const std::string& store, bool force, CatalogRebuildStats* stats);
+
+std::string JournalPath(const std::string& store) { return store + "/CATALOG"; }
+std::string LockPath(const std::string& store) { return store + "/CATALOG.lock"; }
+std::string FilterPath(const std::string& store, uint32_t writer) { return IndexDirectory(store, writer) + "/FILTERS"; }
+
+template <typename T>
+void Put(std::string* s, T v) {
+  char buf[sizeof(T)];
+  std::memcpy(buf, &v, sizeof(T));
+  s->append(buf, sizeof(T));
+}
+
+template <typename T>
+bool Get(std::string_view* in, T* v) {
+  if (in->size() < sizeof(T)) return false;
+  std::memcpy(v, in->data(), sizeof(T));
+  in->remove_prefix(sizeof(T));
+  return true;
+}
+
+void PutString(std::string* s, const std::string& v) {
+  Put<uint32_t>(s, static_cast<uint32_t>(v.size()));
+  s->append(v);
+}
+
+bool GetString(std::string_view* in, std::string* v) {
+  uint32_t n;
+  if (!Get(in, &n) || in->size() < n) return false;
+  v->assign(in->data(), n);
+  in->remove_prefix(n);
+  return true;
+}
+
+std::string Frame(const std::string& payload) {
+  std::string out;
+  Put<uint32_t>(&out, kRecordMagic);
+  Put<uint32_t>(&out, static_cast<uint32_t>(payload.size()));
+  Put<uint32_t>(&out, Crc32c(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+  return out + payload;
+}
+
+std::string EncodeEntry(const CatalogEntry& e) {
+  std::string p;
+  Put<uint8_t>(&p, e.complete() ? kRecComplete : kRecWriting);
+  Put<uint32_t>(&p, e.writer);
+  PutString(&p, e.name);
+  if (e.complete()) {
+    PutString(&p, e.summary.Encode());
+    Put<uint64_t>(&p, e.index_bytes);
+    Put<uint64_t>(&p, e.filter_offset);
+    Put<uint32_t>(&p, e.filter_blocks);
+    Put<uint8_t>(&p, e.unfiltered ? 1 : 0);
+  }
+  return Frame(p);
+}
+
+std::string EncodeRemoved(uint32_t writer, const std::string& name) {
+  std::string p;
+  Put<uint8_t>(&p, kRecRemoved);
+  Put<uint32_t>(&p, writer);
+  PutString(&p, name);
+  return Frame(p);
+}
+
+// Decodes one payload. False if it does not parse.
+bool DecodePayload(std::string_view in, uint8_t* type, CatalogEntry* e) {
+  if (!Get(&in, type) || !Get(&in, &e->writer) || !GetString(&in, &e->name)) return false;
+  if (*type == kRecWriting || *type == kRecRemoved) {
+    e->state = CatalogEntry::State::kWriting;
+    return true;
+  }
+  if (*type != kRecComplete) return false;
+  std::string summary;
+  uint8_t unfiltered = 0;
+  if (!GetString(&in, &summary) || !FileSummary::Decode(summary, &e->summary).ok() || !Get(&in, &e->index_bytes) ||
+      !Get(&in, &e->filter_offset) || !Get(&in, &e->filter_blocks) || !Get(&in, &unfiltered)) {
+    return false;
+  }
+  e->state = CatalogEntry::State::kComplete;
+  e->unfiltered = unfiltered != 0;
+  return true;
+}
+
+// Holds an flock on `path` for as long as it lives.
+class FileLock {
+ public:
+  FileLock(const std::string& path, int op) {
+    fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+      error_ = Status::FromErrno("opening " + path, errno);
+      return;
+    }
+    while (flock(fd_, op) != 0) {
+      if (errno == EINTR) continue;
+      error_ = Status::FromErrno("locking " + path, errno);
+      return;
+    }
+  }
+  ~FileLock() {
+    if (fd_ >= 0) close(fd_);
+  }
+  const Status& status() const { return error_; }
+
+ private:
+  int fd_ = -1;
+  Status error_;
+};
+
+Status WriteAll(int fd, const std::string& bytes, const std::string& what) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::FromErrno("writing " + what, n < 0 ? errno : ENOSPC);
+    done += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+
+Status Append(const std::string& store, const std::string& record) {
+  std::string path = JournalPath(store);
+  for (int attempt = 0;; ++attempt) {
+    {
+      FileLock lock(LockPath(store), LOCK_SH);
+      if (!lock.status().ok()) return lock.status();
+      int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+      if (fd < 0 && !(errno == ENOENT && attempt == 0)) return Status::FromErrno("opening " + path, errno);
+      if (fd >= 0) {
+        // One write(2) with O_APPEND: records of concurrent appenders never interleave on a local file system.
+        ssize_t n = write(fd, record.data(), record.size());
+        Status s;
+        if (n != static_cast<ssize_t>(record.size())) {
+          s = Status::FromErrno("appending to " + path, n < 0 ? errno : ENOSPC);
+          // A short write leaves a torn record, which readers skip; cut it off where we can.
+          struct stat st;
+          if (n > 0 && fstat(fd, &st) == 0 && st.st_size >= n) (void)ftruncate(fd, st.st_size - n);
+        } else if (fdatasync(fd) != 0) {
+          s = Status::FromErrno("syncing " + path, errno);
+        }
+        close(fd);
+        return s;
+      }
+    }
+    // A store without a journal (made by an older version, or its journal was deleted): build it from the
+    // index tables first, so that appending does not start a journal that lacks the existing files.
+    CatalogRebuildStats stats;
+    Status s = RebuildJournal(store, false, &stats);
+    if (!s.ok()) return s;
+  }
+}
+
+// Appends `filter` to the writer's FILTERS file; sets *offset.
+Status AppendFilter(const std::string& store, uint32_t writer, const std::string& filter, uint64_t* offset) {
+  std::string path = FilterPath(store, writer);
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("opening " + path, errno);
+  Status s;
+  while (flock(fd, LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      s = Status::FromErrno("locking " + path, errno);
+      break;
+    }
+  }
+  struct stat st;
+  if (s.ok() && fstat(fd, &st) != 0) s = Status::FromErrno("sizing " + path, errno);
+  if (s.ok()) {
+    // Filters start at multiples of their block size, so a torn append never shifts the next one.
+    uint64_t at = (static_cast<uint64_t>(st.st_size) + kKeyFilterBlockBytes - 1) / kKeyFilterBlockBytes *
+                  kKeyFilterBlockBytes;
+    size_t done = 0;
+    while (s.ok() && done < filter.size()) {
+      ssize_t n = pwrite(fd, filter.data() + done, filter.size() - done, static_cast<off_t>(at + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) s = Status::FromErrno("writing " + path, n < 0 ? errno : ENOSPC);
+      else done += static_cast<size_t>(n);
+    }
+    if (s.ok() && fdatasync(fd) != 0) s = Status::FromErrno("syncing " + path, errno);
+    *offset = at;
+  }
+  close(fd);  // releases the lock
+  return s;
+}
+
+// Applies the records in bytes[0, n) to `entries`; returns how many bytes were consumed (a torn record at
+// the end is left for the next read) and counts records.
+size_t ApplyRecords(const char* bytes, size_t n, std::map<std::pair<std::string, uint32_t>, CatalogEntry>* entries,
+                    uint64_t* records) {
+  size_t pos = 0;
+  while (pos + kHeaderBytes <= n) {
+    uint32_t magic, len, crc;
+    std::memcpy(&magic, bytes + pos, 4);
+    std::memcpy(&len, bytes + pos + 4, 4);
+    std::memcpy(&crc, bytes + pos + 8, 4);
+    if (magic != kRecordMagic || len > kMaxPayload) {
+      ++pos;  // not a record here (garbage after a torn write): find the next one
+      continue;
+    }
+    if (pos + kHeaderBytes + len > n) break;  // not all there yet
+    const char* payload = bytes + pos + kHeaderBytes;
+    CatalogEntry e;
+    uint8_t type = 0;
+    if (Crc32c(reinterpret_cast<const uint8_t*>(payload), len) != crc ||
+        !DecodePayload(std::string_view(payload, len), &type, &e)) {
+      ++pos;
+      continue;
+    }
+    pos += kHeaderBytes + len;
+    ++*records;
+    auto key = std::make_pair(e.name, e.writer);
+    if (type == kRecRemoved) {
+      entries->erase(key);
+    } else if (type == kRecComplete) {
+      (*entries)[key] = std::move(e);
+    } else {
+      entries->emplace(key, std::move(e));  // never turns a complete file back into one being written
+    }
+  }
+  return pos;
+}
+
+Status FilterFromIndex(const IndexReader& index, std::string* filter, bool* unfiltered) {
+  std::vector<uint64_t> hashes;
+  bool incomplete = false;
+  Status s = index.ForEachPostingKey([&](std::string_view key) {
+    if (key == IncompleteKey()) incomplete = true;
+    else hashes.push_back(KeyFilterHash(key));
+  });
+  if (!s.ok()) return s;
+  *unfiltered = incomplete;
+  for (const BlockEntry& b : index.blocks()) {
+    if (b.packets > 0 && !DissectorSupportsLinkType(b.linktype)) *unfiltered = true;
+  }
+  *filter = BuildKeyFilter(hashes);
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string CatalogEntry::packet_path(const std::string& store) const {
+  return PacketDirectory(store, writer) + "/" + name;
+}
+
+std::string CatalogEntry::index_path(const std::string& store) const {
+  return IndexDirectory(store, writer) + "/" + name;
+}
+
+Status RecordFileWriting(const std::string& store, uint32_t writer, const std::string& name) {
+  CatalogEntry e;
+  e.writer = writer;
+  e.name = name;
+  return Append(store, EncodeEntry(e));
+}
+
+Status RecordFileComplete(const std::string& store, uint32_t writer, const std::string& name,
+                          const FileSummary& summary, uint64_t index_bytes, const std::string& filter,
+                          bool unfiltered) {
+  CatalogEntry e;
+  e.writer = writer;
+  e.name = name;
+  e.state = CatalogEntry::State::kComplete;
+  e.summary = summary;
+  e.index_bytes = index_bytes;
+  e.unfiltered = unfiltered;
+  if (!filter.empty() && filter.size() % kKeyFilterBlockBytes == 0) {
+    Status s = AppendFilter(store, writer, filter, &e.filter_offset);
+    // Without its filter the file is still listed; lookups then read its index.
+    if (s.ok()) e.filter_blocks = static_cast<uint32_t>(filter.size() / kKeyFilterBlockBytes);
+  }
+  return Append(store, EncodeEntry(e));
+}
+
+Status RecordFileRemoved(const std::string& store, const CatalogEntry& entry) {
+  Status s = Append(store, EncodeRemoved(entry.writer, entry.name));
+  if (s.ok() && entry.filter_blocks > 0) {
+    // Give the filter's space back; the offsets of the other filters stay. Best effort: a file system that
+    // cannot punch holes keeps the bytes.
+    int fd = open(FilterPath(store, entry.writer).c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(entry.filter_offset),
+                      static_cast<off_t>(uint64_t{entry.filter_blocks} * kKeyFilterBlockBytes));
+      close(fd);
+    }
+  }
+  return s;
+}
+
+Status RecordFileCompleteFromIndex(const std::string& store, uint32_t writer, const std::string& name) {
+  std::string path = IndexDirectory(store, writer) + "/" + name;
+  auto index = IndexReader::Open(path);
+  if (!index.ok()) return index.status();
+  std::string filter;
+  bool unfiltered = false;
+  Status s = FilterFromIndex(**index, &filter, &unfiltered);
+  if (!s.ok()) return s;
+  return RecordFileComplete(store, writer, name, (*index)->summary(), (*index)->table_bytes(), filter, unfiltered);
+}
+
+StoreCatalog::~StoreCatalog() {
+  if (fd_ >= 0) close(fd_);
+  for (const auto& [w, fd] : filter_fds_) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+Result<std::shared_ptr<StoreCatalog>> StoreCatalog::Open(const std::string& store) {
+  struct stat st;
+  if (stat(store.c_str(), &st) != 0) return Status::FromErrno("opening store " + store, errno);
+  if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument(store + " is not a directory");
+  if (stat(JournalPath(store).c_str(), &st) != 0) {
+    if (errno != ENOENT) return Status::FromErrno("opening " + JournalPath(store), errno);
+    CatalogRebuildStats stats;
+    Status s = RebuildJournal(store, false, &stats);
+    if (!s.ok()) return s;
+  }
+  std::shared_ptr<StoreCatalog> c(new StoreCatalog(store));
+  Status s = c->Refresh();
+  if (!s.ok()) return s;
+  return c;
+}
+
+Status StoreCatalog::Refresh() {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  std::string path = JournalPath(store_);
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT && fd_ < 0) return Status::OK();  // nothing recorded yet
+    if (errno != ENOENT) return Status::FromErrno("reading " + path, errno);
+  } else if (fd_ < 0 || static_cast<uint64_t>(st.st_ino) != inode_) {
+    // First read, or the journal was replaced (rebuilt or compacted): read the new one from the start.
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno("opening " + path, errno);
+    struct stat fst;
+    fstat(fd, &fst);
+    if (fd_ >= 0) close(fd_);
+    fd_ = fd;
+    inode_ = static_cast<uint64_t>(fst.st_ino);
+    read_offset_ = 0;
+    records_ = 0;
+    entries_.clear();
+  }
+  return ReadNew();
+}
+
+Status StoreCatalog::ReadNew() {
+  struct stat st;
+  if (fstat(fd_, &st) != 0) return Status::FromErrno("reading the catalog of " + store_, errno);
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size <= read_offset_) return Status::OK();
+  std::string buf(size - read_offset_, '\0');
+  size_t got = 0;
+  while (got < buf.size()) {
+    ssize_t n = pread(fd_, buf.data() + got, buf.size() - got, static_cast<off_t>(read_offset_ + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno("reading the catalog of " + store_, errno);
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  read_offset_ += ApplyRecords(buf.data(), got, &entries_, &records_);
+  return Status::OK();
+}
+
+std::vector<CatalogEntry> StoreCatalog::Select(int64_t lo, int64_t hi,
+                                               const std::function<bool(const CatalogEntry&)>& keep) const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  std::vector<CatalogEntry> out;
+  for (const auto& [key, e] : entries_) {
+    if (e.complete()) {
+      const FileSummary& s = e.summary;
+      if (s.packets == 0 || s.max_ts_ns < lo || s.min_ts_ns >= hi) continue;
+      if (keep && !keep(e)) continue;
+    }
+    out.push_back(e);
+  }
+  return out;
+}
+
+std::vector<CatalogEntry> StoreCatalog::Entries() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  std::vector<CatalogEntry> out;
+  out.reserve(entries_.size());
+  for (const auto& [key, e] : entries_) out.push_back(e);
+  return out;
+}
+
+CatalogTotals StoreCatalog::Totals() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  CatalogTotals t;
+  for (const auto& [key, e] : entries_) {
+    if (!e.complete()) {
+      ++t.writing;
+      continue;
+    }
+    const FileSummary& s = e.summary;
+    ++t.files;
+    if (s.packets > 0) {
+      if (t.packets == 0 || s.min_ts_ns < t.first_ts_ns) t.first_ts_ns = s.min_ts_ns;
+      if (t.packets == 0 || s.max_ts_ns > t.last_ts_ns) t.last_ts_ns = s.max_ts_ns;
+    }
+    t.packets += s.packets;
+    t.captured_bytes += s.captured_bytes;
+    t.wire_bytes += s.wire_bytes;
+    t.packet_file_bytes += s.file_bytes;
+    t.blocks += s.blocks;
+    t.index_bytes += e.index_bytes;
+    for (uint32_t lt : s.linktypes) {
+      if (std::find(t.linktypes.begin(), t.linktypes.end(), lt) == t.linktypes.end()) t.linktypes.push_back(lt);
+    }
+  }
+  std::sort(t.linktypes.begin(), t.linktypes.end());
+  return t;
+}
+
+std::vector<uint32_t> StoreCatalog::Linktypes() const { return Totals().linktypes; }
+
+uint64_t StoreCatalog::journal_bytes() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  return read_offset_;
+}
+
+uint64_t StoreCatalog::journal_records() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  return records_;
+}
+
+int StoreCatalog::FilterFd(uint32_t writer) const {
+  std::lock_guard<std::mutex> l(filter_mu_);
+  auto it = filter_fds_.find(writer);
+  if (it != filter_fds_.end() && it->second >= 0) return it->second;
+  int fd = open(FilterPath(store_, writer).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd >= 0) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      close(fd);
+      fd = -1;
+    }
+  }
+  filter_fds_[writer] = fd;  // -1 is retried next time
+  return fd;
+}
+
+bool StoreCatalog::MayContain(const CatalogEntry& entry, uint64_t key_hash) const {
+  if (!entry.complete()) return true;
+  if (entry.unfiltered || entry.filter_blocks == 0) return true;
+  int fd = FilterFd(entry.writer);
+  if (fd < 0) return true;
+  uint32_t block = KeyFilterBlockFor(key_hash, entry.filter_blocks);
+  uint8_t data[kKeyFilterBlockBytes];
+  off_t at = static_cast<off_t>(entry.filter_offset + uint64_t{block} * kKeyFilterBlockBytes);
+  if (pread(fd, data, sizeof(data), at) != static_cast<ssize_t>(sizeof(data))) return true;
+  return KeyFilterBlockMayContain(data, block, key_hash);
+}
+
+Status StoreCatalog::Rebuild(const std::string& store, CatalogRebuildStats* stats) {
+  return RebuildJournal(store, true, stats);
+}
+
+namespace {
+
+Status RebuildJournal(const std::string& store, bool force, CatalogRebuildStats* stats) {
+  *stats = CatalogRebuildStats();
+  FileLock lock(LockPath(store), LOCK_EX);
+  if (!lock.status().ok()) return lock.status();
+  struct stat jst;
+  if (!force && stat(JournalPath(store).c_str(), &jst) == 0) return Status::OK();  // someone else built it
+  auto files = ListStoreFiles(store);
+  if (!files.ok()) return files.status();
+  std::string journal;
+  std::vector<uint32_t> truncated;
+  for (const StoreFile& f : *files) {
+    if (std::find(truncated.begin(), truncated.end(), f.writer) == truncated.end()) {
+      // The filters are written anew. A filter another process appends meanwhile may be cut off; its file
+      // then reads as "may contain anything" (a damaged filter never hides a file).
+      truncated.push_back(f.writer);
+      int ffd = open(FilterPath(store, f.writer).c_str(), O_RDWR | O_CLOEXEC);
+      if (ffd >= 0) {
+        if (flock(ffd, LOCK_EX) == 0) (void)ftruncate(ffd, 0);
+        close(ffd);
+      }
+    }
+    CatalogEntry e;
+    e.writer = f.writer;
+    e.name = f.name;
+    if (f.indexed) {
+      auto index = IndexReader::Open(f.index_path);
+      if (!index.ok()) {
+        stats->problems.push_back(index.status().ToString());
+        continue;
+      }
+      std::string filter;
+      Status s = FilterFromIndex(**index, &filter, &e.unfiltered);
+      if (s.ok()) {
+        s = AppendFilter(store, f.writer, filter, &e.filter_offset);
+        if (s.ok()) e.filter_blocks = static_cast<uint32_t>(filter.size() / kKeyFilterBlockBytes);
+      }
+      e.state = CatalogEntry::State::kComplete;
+      e.summary = (*index)->summary();
+      e.index_bytes = (*index)->table_bytes();
+      ++stats->complete;
+    } else {
+      ++stats->writing;
+    }
+    journal += EncodeEntry(e);
+  }
+  std::string tmp = JournalPath(store) + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("creating " + tmp, errno);
+  Status s = WriteAll(fd, journal, tmp);
+  if (s.ok() && fdatasync(fd) != 0) s = Status::FromErrno("syncing " + tmp, errno);
+  close(fd);
+  if (s.ok() && rename(tmp.c_str(), JournalPath(store).c_str()) != 0) {
+    s = Status::FromErrno("renaming " + tmp, errno);
+  }
+  if (!s.ok()) unlink(tmp.c_str());
+  return s;
+}
+
+}  // namespace
+
+Status StoreCatalog::CompactIfWorthIt(const std::string& store) {
+  FileLock lock(LockPath(store), LOCK_EX);
+  if (!lock.status().ok()) return lock.status();
+  StoreCatalog c(store);
+  Status s = c.Refresh();
+  if (!s.ok()) return s;
+  // Worth it when at least half the records are history and there are enough to matter.
+  if (c.records_ < 4096 || c.records_ < 2 * c.entries_.size()) return Status::OK();
+  std::string journal;
+  for (const auto& [key, e] : c.entries_) journal += EncodeEntry(e);
+  std::string tmp = JournalPath(store) + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("creating " + tmp, errno);
+  s = WriteAll(fd, journal, tmp);
+  if (s.ok() && fdatasync(fd) != 0) s = Status::FromErrno("syncing " + tmp, errno);
+  close(fd);
+  if (s.ok() && rename(tmp.c_str(), JournalPath(store).c_str()) != 0) s = Status::FromErrno("renaming " + tmp, errno);
+  if (!s.ok()) unlink(tmp.c_str());
+  return s;
+}
+
+}  // namespace rwd

@@ -1,0 +1,139 @@
+// StoreCatalog: the store-wide list of packet files, so that a query finds the files of its time range (and,
+// through each file's key filter, the files that may hold a value) without listing directories or opening
+// index tables outside what it needs.
+//
+// On disk (docs/format.md, "Catalog"):
+//   DIR/CATALOG        an append-only journal of records (file being written, file complete with its summary,
+//                      file removed), each framed with a length and a CRC-32C; appended with one O_APPEND
+//                      write(2) and fdatasync by any process that changes the store, read without locks.
+//   DIR/CATALOG.lock   flock: shared while appending, exclusive while the journal is rebuilt or compacted
+//                      (replaced by rename, so a reader holding the old one keeps a consistent view).
+//   DIR/IDX<n>/FILTERS the key filters (index/key_filter.h) of writer n's files, appended under an flock of
+//                      that file; a removed file's filter is punched out (the offsets of the others stay).
+// It is not a LevelDB database on purpose: a LevelDB database can be open in one process only, and a store
+// is written and read by several (capture, import, prune, queries, the server) at once.
+//
+// Invariants:
+// - A writer records a file as "writing" before it creates the packet file, and "complete" after the index
+//   table is durable; so every packet file a writer made is in the catalog, and a "complete" entry's index
+//   exists unless retention removed it since (queries treat a missing index of a complete file as removed).
+// - Retention records "removed" before it unlinks the index and the packet file; a crash in between leaves
+//   files the catalog no longer lists, which `rewind repair` (Rebuild) takes back.
+// - A store without a journal gets one built from its index tables on first Open (Rebuild).
+//
+// Thread-safety: Open() returns an object whose methods may be called from several threads at once. The
+// Record*() functions are free functions, safe from any process and thread.
+#ifndef REWIND_INDEX_STORE_CATALOG_H_
+#define REWIND_INDEX_STORE_CATALOG_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "index/index_format.h"
+#include "index/status.h"
+
+namespace rwd {
+
+struct CatalogEntry {
+  enum class State : uint8_t { kWriting = 1, kComplete = 2 };
+  uint32_t writer = 0;
+  std::string name;              // the file's name in PKT<writer>/ and IDX<writer>/
+  State state = State::kWriting;
+  FileSummary summary;           // complete files only: packets, bytes, blocks, time span, link types
+  uint64_t index_bytes = 0;      // size of the index table
+  uint64_t filter_offset = 0;    // where its key filter starts in IDX<writer>/FILTERS
+  uint32_t filter_blocks = 0;    // 0: no filter (every lookup reads the index)
+  bool unfiltered = false;       // the file has packets every lookup must read (undecoded, undissected link type)
+
+  bool complete() const { return state == State::kComplete; }
+  std::string packet_path(const std::string& store) const;
+  std::string index_path(const std::string& store) const;
+};
+
+struct CatalogTotals {
+  uint64_t files = 0;          // complete
+  uint64_t writing = 0;        // being written, or left without an index by a crash
+  uint64_t packets = 0;
+  uint64_t captured_bytes = 0;
+  uint64_t wire_bytes = 0;
+  uint64_t packet_file_bytes = 0;
+  uint64_t index_bytes = 0;
+  uint64_t blocks = 0;
+  int64_t first_ts_ns = 0;     // valid when packets > 0
+  int64_t last_ts_ns = 0;
+  std::vector<uint32_t> linktypes;  // ascending
+};
+
+// Appends one record. Durable (fdatasync) when it returns OK.
+Status RecordFileWriting(const std::string& store, uint32_t writer, const std::string& name);
+// `filter` is BuildKeyFilter()'s output (may be empty: no filter). `unfiltered`: see CatalogEntry.
+Status RecordFileComplete(const std::string& store, uint32_t writer, const std::string& name,
+                          const FileSummary& summary, uint64_t index_bytes, const std::string& filter,
+                          bool unfiltered);
+// Records `entry` (writer, name) as removed and frees its key filter.
+Status RecordFileRemoved(const std::string& store, const CatalogEntry& entry);
+// Reads an index table and records its file as complete, with the filter built from its keys.
+Status RecordFileCompleteFromIndex(const std::string& store, uint32_t writer, const std::string& name);
+
+struct CatalogRebuildStats {
+  uint64_t complete = 0;
+  uint64_t writing = 0;                // packet files without an index
+  std::vector<std::string> problems;   // index tables that could not be read (left out)
+};
+
+class StoreCatalog {
+ public:
+  ~StoreCatalog();
+  // Opens the catalog of `store` and reads it; builds it from the index tables first if the store has none.
+  // NotFound if the store does not exist.
+  static Result<std::shared_ptr<StoreCatalog>> Open(const std::string& store);
+  // Rebuilds the journal from the store's directories and index tables (exclusive; replaces it atomically).
+  static Status Rebuild(const std::string& store, CatalogRebuildStats* stats);
+  // Rewrites the journal with only its live entries when most of it is history (cheap no-op otherwise).
+  static Status CompactIfWorthIt(const std::string& store);
+
+  // Reads what was appended since the last read, by any process (one stat when nothing changed); reloads
+  // from the start if the journal was replaced.
+  Status Refresh();
+
+  const std::string& store() const { return store_; }
+  // Complete files whose time span overlaps [lo, hi) and for which `keep` (optional) holds, plus every file
+  // being written; in name order (creation time), then writer.
+  std::vector<CatalogEntry> Select(int64_t lo, int64_t hi, const std::function<bool(const CatalogEntry&)>& keep) const;
+  std::vector<CatalogEntry> Entries() const;
+  CatalogTotals Totals() const;
+  // Link types of every complete file, ascending.
+  std::vector<uint32_t> Linktypes() const;
+  // False only if the file's key filter proves it holds no posting list under the key with this hash
+  // (KeyFilterHash). Reads 64 bytes of the writer's FILTERS file; a damaged or missing filter answers true.
+  bool MayContain(const CatalogEntry& entry, uint64_t key_hash) const;
+  // Bytes of the journal, and how many records it held at the last read (for compaction decisions).
+  uint64_t journal_bytes() const;
+  uint64_t journal_records() const;
+
+ private:
+  explicit StoreCatalog(std::string store) : store_(std::move(store)) {}
+  Status ReadNew();  // requires mu_ held exclusively
+  int FilterFd(uint32_t writer) const;
+
+  const std::string store_;
+  mutable std::shared_mutex mu_;
+  int fd_ = -1;                   // guarded by mu_
+  uint64_t inode_ = 0;            // guarded by mu_
+  uint64_t read_offset_ = 0;      // guarded by mu_: bytes of the journal applied
+  uint64_t records_ = 0;          // guarded by mu_
+  std::map<std::pair<std::string, uint32_t>, CatalogEntry> entries_;  // guarded by mu_: by (name, writer)
+  mutable std::mutex filter_mu_;
+  mutable std::map<uint32_t, int> filter_fds_;  // guarded by filter_mu_
+};
+
+}  // namespace rwd
+
+#endif  // REWIND_INDEX_STORE_CATALOG_H_

@@ -1,0 +1,266 @@
+#include "index/store_catalog.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "capture/packet_file_writer.h"
+#include "capture/pcap_importer.h"
+#include "gtest/gtest.h"
+#include "index/index_reader.h"
+#include "index/key_filter.h"
+#include "index/retention.h"
+#include "index/store_layout.h"
+#include "query/query_engine.h"
+
+namespace rwd {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kSec = 1000000000;
+constexpr int64_t kBase = 1700000000 * kSec;
+
+class TempDir {
+ public:
+  TempDir() {
+    char buf[] = "/tmp/rwd_catalog_test_XXXXXX";
+    char* d = mkdtemp(buf);
+    EXPECT_NE(d, nullptr);
+    path_ = d ? d : "/tmp";
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A nanosecond pcap of `n` UDP frames 10.0.0.1:port -> 10.0.0.2:53, one per second from `first_ns`.
+void WritePcap(const std::string& path, int64_t first_ns, int n, uint16_t port) {
+  std::string f(120, '\0');
+  auto* p = reinterpret_cast<uint8_t*>(f.data());
+  p[12] = 0x08, p[14] = 0x45, p[17] = 106, p[22] = 64, p[23] = 17;
+  p[26] = 10, p[29] = 1, p[30] = 10, p[33] = 2;
+  p[34] = port >> 8, p[35] = port & 0xff, p[37] = 53, p[39] = 86;
+  std::ofstream out(path, std::ios::binary);
+  auto u32 = [&](uint32_t v) { out.write(reinterpret_cast<const char*>(&v), 4); };
+  auto u16 = [&](uint16_t v) { out.write(reinterpret_cast<const char*>(&v), 2); };
+  u32(0xa1b23c4d), u16(2), u16(4), u32(0), u32(0), u32(65535), u32(1);
+  for (int i = 0; i < n; ++i) {
+    int64_t t = first_ns + i * kSec;
+    u32(static_cast<uint32_t>(t / kSec)), u32(static_cast<uint32_t>(t % kSec));
+    u32(static_cast<uint32_t>(f.size())), u32(static_cast<uint32_t>(f.size()));
+    out.write(f.data(), static_cast<std::streamsize>(f.size()));
+  }
+}
+
+// Imports `files` small captures into writer 0, one packet file each; file i holds 10 packets from port
+// 1000 + i starting at kBase + i * 100 s.
+void MakeStore(const std::string& dir, const std::string& store, int files) {
+  for (int i = 0; i < files; ++i) {
+    std::string pcap = dir + "/in" + std::to_string(i) + ".pcap";
+    WritePcap(pcap, kBase + i * 100 * kSec, 10, static_cast<uint16_t>(1000 + i));
+    auto lock = WriterLock::Acquire(store, 0);
+    ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+    PacketFileWriterOptions o;
+    o.store = store;
+    o.max_file_bytes = 1 << 20;
+    PacketFileWriter w(o, std::move(*lock));
+    PcapImporter importer(&w);
+    ImportFileStats st;
+    ASSERT_TRUE(importer.ImportFile(pcap, &st, nullptr).ok());
+    ASSERT_TRUE(importer.Finish().ok());
+  }
+}
+
+uint64_t Count(const std::string& store, const std::string& text, QueryStats* stats,
+               std::shared_ptr<StoreCatalog> catalog = nullptr) {
+  QueryOptions o;
+  o.now_ns = kBase;
+  o.catalog = std::move(catalog);
+  auto q = Query::Prepare(store, text, o);
+  EXPECT_TRUE(q.ok()) << q.status().ToString();
+  if (!q.ok()) return 0;
+  uint64_t n = 0;
+  EXPECT_TRUE((*q)->ForEach([&](const Query::Match&) { return ++n, true; }, stats).ok());
+  return n;
+}
+
+TEST(KeyFilter, NoFalseNegativesAndFewFalsePositives) {
+  std::vector<uint64_t> in;
+  for (uint32_t a = 0; a < 5000; ++a) in.push_back(KeyFilterHash(Ipv4Key(a)));
+  std::string f = BuildKeyFilter(in);
+  uint32_t blocks = static_cast<uint32_t>(f.size() / kKeyFilterBlockBytes);
+  auto may = [&](uint64_t h) {
+    uint32_t b = KeyFilterBlockFor(h, blocks);
+    return KeyFilterBlockMayContain(reinterpret_cast<const uint8_t*>(f.data()) + b * kKeyFilterBlockBytes, b, h);
+  };
+  for (uint64_t h : in) ASSERT_TRUE(may(h));
+  int fp = 0;
+  for (uint32_t a = 100000; a < 110000; ++a) fp += may(KeyFilterHash(Ipv4Key(a)));
+  EXPECT_LT(fp, 300);  // ~1% expected at 12 bits per key
+  // A damaged block answers "may contain" for everything and says so.
+  f[3] ^= 0x10;
+  bool damaged = false;
+  uint32_t b0 = 0;
+  EXPECT_TRUE(KeyFilterBlockMayContain(reinterpret_cast<const uint8_t*>(f.data()), b0, 12345, &damaged));
+  EXPECT_TRUE(damaged);
+}
+
+TEST(StoreCatalog, WritersRecordEveryFileWithItsIndexSummary) {
+  TempDir dir;
+  std::string store = dir.path() + "/store";
+  MakeStore(dir.path(), store, 4);
+  auto c = StoreCatalog::Open(store);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  std::vector<CatalogEntry> all = (*c)->Entries();
+  ASSERT_EQ(all.size(), 4u);
+  for (size_t i = 0; i < all.size(); ++i) {
+    const CatalogEntry& e = all[i];
+    EXPECT_TRUE(e.complete());
+    auto index = IndexReader::Open(e.index_path(store));
+    ASSERT_TRUE(index.ok());
+    EXPECT_EQ(e.summary.Encode(), (*index)->summary().Encode());
+    EXPECT_EQ(e.index_bytes, (*index)->table_bytes());
+    EXPECT_EQ(e.summary.min_ts_ns, kBase + static_cast<int64_t>(i) * 100 * kSec);
+    EXPECT_GT(e.filter_blocks, 0u);
+    // The filter proves which file holds which port.
+    for (size_t j = 0; j < all.size(); ++j) {
+      EXPECT_EQ((*c)->MayContain(e, KeyFilterHash(PortKey(static_cast<uint16_t>(1000 + j)))), i == j) << i << " " << j;
+    }
+  }
+  CatalogTotals t = (*c)->Totals();
+  EXPECT_EQ(t.files, 4u);
+  EXPECT_EQ(t.packets, 40u);
+  EXPECT_EQ(t.writing, 0u);
+  // A time range selects only the files that overlap it.
+  std::vector<CatalogEntry> sel = (*c)->Select(kBase + 150 * kSec, kBase + 250 * kSec, nullptr);
+  ASSERT_EQ(sel.size(), 1u);
+  EXPECT_EQ(sel[0].name, all[2].name);
+}
+
+TEST(StoreCatalog, QueriesOpenOnlyFilesTheFilterAllows) {
+  TempDir dir;
+  std::string store = dir.path() + "/store";
+  MakeStore(dir.path(), store, 5);
+  QueryStats st;
+  EXPECT_EQ(Count(store, "port 1003", &st), 10u);
+  EXPECT_EQ(st.files, 5u);
+  EXPECT_EQ(st.files_in_range, 5u);
+  EXPECT_EQ(st.files_searched, 1u);
+  EXPECT_EQ(Count(store, "port 1003 or port 1001", &st), 20u);
+  EXPECT_EQ(st.files_searched, 2u);
+  EXPECT_EQ(Count(store, "portrange 1001-1002 and host 10.0.0.1", &st), 20u);
+  EXPECT_EQ(st.files_searched, 2u);
+  EXPECT_EQ(Count(store, "port 999", &st), 0u);
+  EXPECT_EQ(st.files_searched, 0u);
+  // Not indexable: every file in range is read, and the answer is the same as without any filter.
+  EXPECT_EQ(Count(store, "not port 1003", &st), 40u);
+  EXPECT_EQ(st.files_searched, 5u);
+  // A one-second window reads one file.
+  EXPECT_EQ(Count(store, "after 2023-11-14T22:16:40Z and before 2023-11-14T22:16:41Z", &st), 1u);
+  EXPECT_EQ(st.files_searched, 1u);
+}
+
+TEST(StoreCatalog, RebuiltFromIndexTablesWhenMissing) {
+  TempDir dir;
+  std::string store = dir.path() + "/store";
+  MakeStore(dir.path(), store, 3);
+  auto before = StoreCatalog::Open(store);
+  ASSERT_TRUE(before.ok());
+  std::vector<CatalogEntry> a = (*before)->Entries();
+  ASSERT_EQ(unlink((store + "/CATALOG").c_str()), 0);
+  auto after = StoreCatalog::Open(store);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  std::vector<CatalogEntry> b = (*after)->Entries();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].name, b[i].name);
+    EXPECT_EQ(a[i].summary.Encode(), b[i].summary.Encode());
+    EXPECT_TRUE(b[i].complete());
+    EXPECT_TRUE((*after)->MayContain(b[i], KeyFilterHash(PortKey(static_cast<uint16_t>(1000 + i)))));
+  }
+  // A packet file without an index is listed as not complete.
+  std::string orphan = PacketDirectory(store, 0) + "/" + FileNameForTime(kBase);
+  std::ofstream(orphan) << "x";
+  CatalogRebuildStats rs;
+  ASSERT_TRUE(StoreCatalog::Rebuild(store, &rs).ok());
+  EXPECT_EQ(rs.complete, 3u);
+  EXPECT_EQ(rs.writing, 1u);
+}
+
+TEST(StoreCatalog, ReadersSkipTornRecordsAndSeeLaterAppends) {
+  TempDir dir;
+  std::string store = dir.path() + "/store";
+  MakeStore(dir.path(), store, 2);
+  auto reader = StoreCatalog::Open(store);
+  ASSERT_TRUE(reader.ok());
+  ASSERT_EQ((*reader)->Entries().size(), 2u);
+  {
+    // A writer killed in the middle of a record leaves part of it.
+    int fd = open((store + "/CATALOG").c_str(), O_WRONLY | O_APPEND);
+    ASSERT_GE(fd, 0);
+    const char torn[] = "RCT1\x40\x00\x00\x00garbage";
+    ASSERT_EQ(write(fd, torn, sizeof(torn) - 1), static_cast<ssize_t>(sizeof(torn) - 1));
+    close(fd);
+  }
+  ASSERT_TRUE((*reader)->Refresh().ok());
+  EXPECT_EQ((*reader)->Entries().size(), 2u);
+  // Appends after the torn record are found (by this reader, tailing, and by a new one).
+  ASSERT_TRUE(RecordFileWriting(store, 0, FileNameForTime(kBase + 5)).ok());
+  ASSERT_TRUE((*reader)->Refresh().ok());
+  EXPECT_EQ((*reader)->Entries().size(), 3u);
+  auto fresh = StoreCatalog::Open(store);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ((*fresh)->Entries().size(), 3u);
+  EXPECT_EQ((*fresh)->Totals().writing, 1u);
+}
+
+TEST(StoreCatalog, DamagedFiltersNeverHideAFile) {
+  TempDir dir;
+  std::string store = dir.path() + "/store";
+  MakeStore(dir.path(), store, 2);
+  {
+    std::fstream f(IndexDirectory(store, 0) + "/FILTERS", std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.good());
+    f.seekp(5);
+    f.put('\x7f');
+  }
+  QueryStats st;
+  EXPECT_EQ(Count(store, "port 1000", &st), 10u);
+  EXPECT_EQ(Count(store, "port 1001", &st), 10u);
+}
+
+TEST(StoreCatalog, RetentionRemovesEntriesAndAServerSideCatalogFollows) {
+  TempDir dir;
+  std::string store = dir.path() + "/store";
+  MakeStore(dir.path(), store, 4);
+  auto shared = StoreCatalog::Open(store);
+  ASSERT_TRUE(shared.ok());
+  QueryStats st;
+  EXPECT_EQ(Count(store, "udp", &st, *shared), 40u);
+  RetentionPolicy p;
+  p.max_files_per_writer = 1;
+  PruneResult r;
+  ASSERT_TRUE(PruneStore(store, p, kBase, &r).ok());
+  EXPECT_EQ(r.files, 3u);
+  EXPECT_EQ(Count(store, "udp", &st, *shared), 10u);
+  EXPECT_FALSE(st.cut_short);
+  EXPECT_EQ(st.files, 1u);
+  EXPECT_EQ((*shared)->Entries().size(), 1u);
+  // New files appear in the shared catalog without reopening it.
+  ASSERT_TRUE(RecordFileWriting(store, 3, FileNameForTime(kBase)).ok());
+  ASSERT_TRUE((*shared)->Refresh().ok());
+  EXPECT_EQ((*shared)->Totals().writing, 1u);
+}
+
+}  // namespace
+}  // namespace rwd

@@ -212,6 +212,17 @@ Status AppendFilter(const std::string& store, uint32_t writer, const std::string
   return s;
 }
 
+// True if a record with a valid checksum lies whole at bytes[pos, n).
+bool WholeRecordAt(const char* bytes, size_t n, size_t pos) {
+  uint32_t magic, len, crc;
+  if (pos + kHeaderBytes > n) return false;
+  std::memcpy(&magic, bytes + pos, 4);
+  std::memcpy(&len, bytes + pos + 4, 4);
+  std::memcpy(&crc, bytes + pos + 8, 4);
+  if (magic != kRecordMagic || len > kMaxPayload || pos + kHeaderBytes + len > n) return false;
+  return Crc32c(reinterpret_cast<const uint8_t*>(bytes + pos + kHeaderBytes), len) == crc;
+}
+
 // Applies the records in bytes[0, n) to `entries`; returns how many bytes were consumed (a torn record at
 // the end is left for the next read) and counts records.
 size_t ApplyRecords(const char* bytes, size_t n, std::map<std::pair<std::string, uint32_t>, CatalogEntry>* entries,
@@ -226,7 +237,14 @@ size_t ApplyRecords(const char* bytes, size_t n, std::map<std::pair<std::string,
       ++pos;  // not a record here (garbage after a torn write): find the next one
       continue;
     }
-    if (pos + kHeaderBytes + len > n) break;  // not all there yet
+    if (pos + kHeaderBytes + len > n) {
+      // Not all there yet, or a record torn by a writer that died: then a whole record follows it.
+      size_t next = pos + 1;
+      while (next + kHeaderBytes <= n && !WholeRecordAt(bytes, n, next)) ++next;
+      if (next + kHeaderBytes > n) break;
+      pos = next;
+      continue;
+    }
     const char* payload = bytes + pos + kHeaderBytes;
     CatalogEntry e;
     uint8_t type = 0;
@@ -418,7 +436,9 @@ CatalogTotals StoreCatalog::Totals() const {
   CatalogTotals t;
   for (const auto& [key, e] : entries_) {
     if (!e.complete()) {
-      ++t.writing;
+      // A stale entry (its file was never created: a full disk refused it) is not a file without an index.
+      struct stat st;
+      if (stat(e.packet_path(store_).c_str(), &st) == 0) ++t.writing;
       continue;
     }
     const FileSummary& s = e.summary;

@@ -216,6 +216,7 @@ TEST(StoreCatalog, ReadersSkipTornRecordsAndSeeLaterAppends) {
   EXPECT_EQ((*reader)->Entries().size(), 2u);
   // Appends after the torn record are found (by this reader, tailing, and by a new one).
   ASSERT_TRUE(RecordFileWriting(store, 0, FileNameForTime(kBase + 5)).ok());
+  std::ofstream(PacketDirectory(store, 0) + "/" + FileNameForTime(kBase + 5)) << "x";  // counted once it exists
   ASSERT_TRUE((*reader)->Refresh().ok());
   EXPECT_EQ((*reader)->Entries().size(), 3u);
   auto fresh = StoreCatalog::Open(store);
@@ -257,8 +258,10 @@ TEST(StoreCatalog, RetentionRemovesEntriesAndAServerSideCatalogFollows) {
   EXPECT_EQ(st.files, 1u);
   EXPECT_EQ((*shared)->Entries().size(), 1u);
   // New files appear in the shared catalog without reopening it.
-  ASSERT_TRUE(RecordFileWriting(store, 3, FileNameForTime(kBase)).ok());
+  ASSERT_TRUE(RecordFileWriting(store, 0, FileNameForTime(kBase)).ok());
   ASSERT_TRUE((*shared)->Refresh().ok());
+  EXPECT_EQ((*shared)->Totals().writing, 0u);  // listed, but its packet file was never created
+  std::ofstream(PacketDirectory(store, 0) + "/" + FileNameForTime(kBase)) << "x";
   EXPECT_EQ((*shared)->Totals().writing, 1u);
 }
 

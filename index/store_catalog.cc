@@ -148,6 +148,20 @@ Status WriteAll(int fd, const std::string& bytes, const std::string& what) {
 }
 
 
+// Replaces the journal with `journal` atomically (a temporary file, fdatasync, rename). Caller holds the
+// exclusive lock.
+Status ReplaceJournal(const std::string& store, const std::string& journal) {
+  std::string tmp = JournalPath(store) + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("creating " + tmp, errno);
+  Status s = WriteAll(fd, journal, tmp);
+  if (s.ok() && fdatasync(fd) != 0) s = Status::FromErrno("syncing " + tmp, errno);
+  close(fd);
+  if (s.ok() && rename(tmp.c_str(), JournalPath(store).c_str()) != 0) s = Status::FromErrno("renaming " + tmp, errno);
+  if (!s.ok()) unlink(tmp.c_str());
+  return s;
+}
+
 Status Append(const std::string& store, const std::string& record) {
   std::string path = JournalPath(store);
   for (int attempt = 0;; ++attempt) {
@@ -461,18 +475,6 @@ CatalogTotals StoreCatalog::Totals() const {
   return t;
 }
 
-std::vector<uint32_t> StoreCatalog::Linktypes() const { return Totals().linktypes; }
-
-uint64_t StoreCatalog::journal_bytes() const {
-  std::shared_lock<std::shared_mutex> l(mu_);
-  return read_offset_;
-}
-
-uint64_t StoreCatalog::journal_records() const {
-  std::shared_lock<std::shared_mutex> l(mu_);
-  return records_;
-}
-
 int StoreCatalog::FilterFd(uint32_t writer) const {
   std::lock_guard<std::mutex> l(filter_mu_);
   auto it = filter_fds_.find(writer);
@@ -552,17 +554,7 @@ Status RebuildJournal(const std::string& store, bool force, CatalogRebuildStats*
     }
     journal += EncodeEntry(e);
   }
-  std::string tmp = JournalPath(store) + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno("creating " + tmp, errno);
-  Status s = WriteAll(fd, journal, tmp);
-  if (s.ok() && fdatasync(fd) != 0) s = Status::FromErrno("syncing " + tmp, errno);
-  close(fd);
-  if (s.ok() && rename(tmp.c_str(), JournalPath(store).c_str()) != 0) {
-    s = Status::FromErrno("renaming " + tmp, errno);
-  }
-  if (!s.ok()) unlink(tmp.c_str());
-  return s;
+  return ReplaceJournal(store, journal);
 }
 
 }  // namespace
@@ -577,15 +569,7 @@ Status StoreCatalog::CompactIfWorthIt(const std::string& store) {
   if (c.records_ < 4096 || c.records_ < 2 * c.entries_.size()) return Status::OK();
   std::string journal;
   for (const auto& [key, e] : c.entries_) journal += EncodeEntry(e);
-  std::string tmp = JournalPath(store) + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno("creating " + tmp, errno);
-  s = WriteAll(fd, journal, tmp);
-  if (s.ok() && fdatasync(fd) != 0) s = Status::FromErrno("syncing " + tmp, errno);
-  close(fd);
-  if (s.ok() && rename(tmp.c_str(), JournalPath(store).c_str()) != 0) s = Status::FromErrno("renaming " + tmp, errno);
-  if (!s.ok()) unlink(tmp.c_str());
-  return s;
+  return ReplaceJournal(store, journal);
 }
 
 }  // namespace rwd

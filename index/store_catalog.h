@@ -109,14 +109,9 @@ class StoreCatalog {
   std::vector<CatalogEntry> Select(int64_t lo, int64_t hi, const std::function<bool(const CatalogEntry&)>& keep) const;
   std::vector<CatalogEntry> Entries() const;
   CatalogTotals Totals() const;
-  // Link types of every complete file, ascending.
-  std::vector<uint32_t> Linktypes() const;
   // False only if the file's key filter proves it holds no posting list under the key with this hash
   // (KeyFilterHash). Reads 64 bytes of the writer's FILTERS file; a damaged or missing filter answers true.
   bool MayContain(const CatalogEntry& entry, uint64_t key_hash) const;
-  // Bytes of the journal, and how many records it held at the last read (for compaction decisions).
-  uint64_t journal_bytes() const;
-  uint64_t journal_records() const;
 
  private:
   explicit StoreCatalog(std::string store) : store_(std::move(store)) {}

@@ -1,16 +1,16 @@
 // BlockWriter: appends aligned blocks to one file with O_DIRECT through libaio, keeping up to a fixed
 // number of writes in flight. The caller's buffer must stay untouched until its tag comes back from Reap().
-// Not thread-safe: one thread submits and reaps.
+// The libaio context is borrowed (AioContext, one per writer, shared by its files) and must outlive it.
+// Not thread-safe: one thread submits and reaps, the same that uses the AioContext.
 #ifndef REWIND_CAPTURE_BLOCK_WRITER_H_
 #define REWIND_CAPTURE_BLOCK_WRITER_H_
-
-#include <libaio.h>
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "capture/aio_context.h"
 #include "index/status.h"
 
 namespace rwd {
@@ -20,7 +20,7 @@ class BlockWriter {
   ~BlockWriter();
   // Creates `path` (which must not exist). Falls back to buffered I/O where the file system refuses
   // O_DIRECT (tmpfs), see direct(). `preallocate_bytes` > 0 reserves space with fallocate.
-  static Result<std::unique_ptr<BlockWriter>> Create(const std::string& path, int max_in_flight,
+  static Result<std::unique_ptr<BlockWriter>> Create(AioContext* aio, const std::string& path, int max_in_flight,
                                                      uint64_t preallocate_bytes);
 
   // Queues a write of `len` bytes (a multiple of 4096) from `buf` (4096-aligned) at the current end.
@@ -29,25 +29,36 @@ class BlockWriter {
   // Waits until at least `min` writes have completed (fewer if fewer are pending) and appends their
   // tags to `*done`. A failed or short write is reported after all tags are collected.
   Status Reap(int min, std::vector<void*>* done);
-  // Waits for every write, trims preallocated space, flushes to stable storage and closes.
+  // Waits for every write of this file (not those of other files sharing the context), trims
+  // preallocated space, flushes to stable storage and closes.
   Status Close(std::vector<void*>* done);
 
-  int in_flight() const { return in_flight_; }
+  // Writes submitted whose tags Reap() has not handed back yet.
+  int in_flight() const { return in_kernel_ + static_cast<int>(completed_.size()); }
   uint64_t bytes_written() const { return end_offset_; }
   bool direct() const { return direct_; }
 
  private:
+  struct Write : AioRequest {
+    BlockWriter* owner = nullptr;
+    void* tag = nullptr;
+    void Complete(long res) override { owner->Completed(this, res); }
+  };
   BlockWriter() = default;
+  void Completed(Write* w, long res);  // called by aio_ (on this thread), maybe inside another file's wait
+  Status WaitForOwn(int min);          // until completed_ holds `min` tags or nothing is in the kernel
+
+  AioContext* aio_ = nullptr;
   std::string path_;
   int fd_ = -1;
   bool direct_ = true;
-  io_context_t ctx_ = nullptr;
   int max_in_flight_ = 0;
-  int in_flight_ = 0;
+  int in_kernel_ = 0;                  // submitted, not completed
+  std::vector<void*> completed_;       // tags completed, not reaped
   uint64_t end_offset_ = 0;
   uint64_t preallocated_ = 0;
-  std::vector<iocb> iocbs_;
-  std::vector<iocb*> free_iocbs_;
+  std::vector<Write> writes_;
+  std::vector<Write*> free_writes_;
   Status error_;
 };
 

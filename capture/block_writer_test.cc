@@ -59,6 +59,16 @@ std::string ReadAll(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// One context for the whole test binary, as a PacketFileWriter keeps one for all its files.
+AioContext* TestContext() {
+  static AioContext* ctx = [] {
+    auto c = AioContext::Create(64);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? c->release() : nullptr;
+  }();
+  return ctx;
+}
+
 // Whether `dir`'s file system accepts O_DIRECT opens.
 bool AcceptsODirect(const std::string& dir) {
   std::string probe = dir + "/probe";
@@ -73,7 +83,7 @@ bool AcceptsODirect(const std::string& dir) {
 // that every tag comes back exactly once and that the file holds the buffers in order.
 void WriteAndCheck(const std::string& path, int n, uint32_t len, int max_in_flight, uint64_t preallocate,
                    bool* direct) {
-  auto w = BlockWriter::Create(path, max_in_flight, preallocate);
+  auto w = BlockWriter::Create(TestContext(), path, max_in_flight, preallocate);
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   BlockWriter& bw = **w;
   *direct = bw.direct();
@@ -131,7 +141,7 @@ TEST(BlockWriter, SmallAlignedWrites) {
 
 TEST(BlockWriter, ReapReturnsAtLeastMinAndAtMostPending) {
   TempDir dir;
-  auto w = BlockWriter::Create(dir.path() + "/f", 4, 0);
+  auto w = BlockWriter::Create(TestContext(), dir.path() + "/f", 4, 0);
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   std::vector<Buffer> bufs;
   for (int i = 0; i < 4; ++i) {
@@ -164,7 +174,7 @@ TEST(BlockWriter, SubmitBeyondMaxInFlightIsRefusedWithoutLosingState) {
   // The header says Submit "blocks in Reap() first"; it cannot hand the reaped tags back, so it refuses
   // instead and the caller reaps (as PacketFileWriter does). Either way nothing may be lost.
   TempDir dir;
-  auto w = BlockWriter::Create(dir.path() + "/f", 2, 0);
+  auto w = BlockWriter::Create(TestContext(), dir.path() + "/f", 2, 0);
   ASSERT_TRUE(w.ok());
   Buffer a = MakeBuffer(4096, 1), b = MakeBuffer(4096, 2), c = MakeBuffer(4096, 3);
   ASSERT_TRUE((*w)->Submit(a.get(), 4096, a.get()).ok());
@@ -193,23 +203,23 @@ TEST(BlockWriter, CreateOnAnExistingPathFails) {
     std::ofstream out(path);
     out << "keep me";
   }
-  auto w = BlockWriter::Create(path, 4, 0);
+  auto w = BlockWriter::Create(TestContext(), path, 4, 0);
   EXPECT_FALSE(w.ok());
   EXPECT_EQ(ReadAll(path), "keep me") << "an existing file must not be touched";
   // Also when a BlockWriter made it.
   const std::string path2 = dir.path() + "/made";
-  auto w1 = BlockWriter::Create(path2, 1, 0);
+  auto w1 = BlockWriter::Create(TestContext(), path2, 1, 0);
   ASSERT_TRUE(w1.ok());
-  auto w2 = BlockWriter::Create(path2, 1, 0);
+  auto w2 = BlockWriter::Create(TestContext(), path2, 1, 0);
   EXPECT_FALSE(w2.ok());
   // And in a missing directory.
-  EXPECT_FALSE(BlockWriter::Create(dir.path() + "/no/such/file", 1, 0).ok());
+  EXPECT_FALSE(BlockWriter::Create(TestContext(), dir.path() + "/no/such/file", 1, 0).ok());
 }
 
 TEST(BlockWriter, CloseTrimsPreallocatedSpace) {
   TempDir dir;
   const std::string path = dir.path() + "/f";
-  auto w = BlockWriter::Create(path, 2, 8 * uint64_t{kMiB});
+  auto w = BlockWriter::Create(TestContext(), path, 2, 8 * uint64_t{kMiB});
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   struct stat st;
   ASSERT_EQ(0, stat(path.c_str(), &st));
@@ -236,7 +246,7 @@ TEST(BlockWriter, CloseTrimsPreallocatedSpace) {
 TEST(BlockWriter, CloseWithoutWritesLeavesAnEmptyFile) {
   TempDir dir;
   const std::string path = dir.path() + "/f";
-  auto w = BlockWriter::Create(path, 2, 4 * uint64_t{kMiB});
+  auto w = BlockWriter::Create(TestContext(), path, 2, 4 * uint64_t{kMiB});
   ASSERT_TRUE(w.ok());
   std::vector<void*> done;
   ASSERT_TRUE((*w)->Close(&done).ok());
@@ -249,7 +259,7 @@ TEST(BlockWriter, DestructorWaitsForPendingWrites) {
   const std::string path = dir.path() + "/f";
   std::vector<Buffer> bufs;
   {
-    auto w = BlockWriter::Create(path, 4, 0);
+    auto w = BlockWriter::Create(TestContext(), path, 4, 0);
     ASSERT_TRUE(w.ok());
     for (int i = 0; i < 4; ++i) {
       bufs.push_back(MakeBuffer(kMiB, 40 + i));
@@ -259,6 +269,59 @@ TEST(BlockWriter, DestructorWaitsForPendingWrites) {
   std::string content = ReadAll(path);
   ASSERT_EQ(content.size(), 4u * kMiB);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(0, std::memcmp(content.data() + uint64_t{kMiB} * i, bufs[i].get(), kMiB));
+}
+
+TEST(BlockWriter, FilesSharingAContextGetOnlyTheirOwnTags) {
+  TempDir dir;
+  auto ctx = AioContext::Create(6);
+  ASSERT_TRUE(ctx.ok()) << ctx.status().ToString();
+  auto a = BlockWriter::Create(ctx->get(), dir.path() + "/a", 3, 0);
+  auto b = BlockWriter::Create(ctx->get(), dir.path() + "/b", 3, 0);
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::vector<Buffer> bufs;
+  for (int i = 0; i < 6; ++i) bufs.push_back(MakeBuffer(kMiB, 100 + i));
+  for (int i = 0; i < 6; ++i) {  // interleaved: a gets the even buffers, b the odd ones
+    BlockWriter& w = i % 2 == 0 ? **a : **b;
+    ASSERT_TRUE(w.Submit(bufs[i].get(), kMiB, bufs[i].get()).ok());
+  }
+  // Waiting on a may collect b's completions too; they must stay b's.
+  std::vector<void*> done_a, done_b;
+  ASSERT_TRUE((*a)->Close(&done_a).ok());
+  EXPECT_EQ((*a)->in_flight(), 0);
+  ASSERT_TRUE((*b)->Reap(3, &done_b).ok());
+  ASSERT_TRUE((*b)->Close(&done_b).ok());
+  std::sort(done_a.begin(), done_a.end());
+  std::sort(done_b.begin(), done_b.end());
+  std::vector<void*> want_a = {bufs[0].get(), bufs[2].get(), bufs[4].get()};
+  std::vector<void*> want_b = {bufs[1].get(), bufs[3].get(), bufs[5].get()};
+  std::sort(want_a.begin(), want_a.end());
+  std::sort(want_b.begin(), want_b.end());
+  EXPECT_EQ(done_a, want_a);
+  EXPECT_EQ(done_b, want_b);
+  EXPECT_EQ((*ctx)->in_flight(), 0);
+  std::string ca = ReadAll(dir.path() + "/a"), cb = ReadAll(dir.path() + "/b");
+  ASSERT_EQ(ca.size(), 3u * kMiB);
+  ASSERT_EQ(cb.size(), 3u * kMiB);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(0, std::memcmp(ca.data() + uint64_t{kMiB} * i, bufs[2 * i].get(), kMiB)) << i;
+    EXPECT_EQ(0, std::memcmp(cb.data() + uint64_t{kMiB} * i, bufs[2 * i + 1].get(), kMiB)) << i;
+  }
+}
+
+TEST(BlockWriter, ManyFilesThroughOneContext) {
+  TempDir dir;
+  auto ctx = AioContext::Create(2);
+  ASSERT_TRUE(ctx.ok());
+  Buffer buf = MakeBuffer(4096, 7);
+  for (int f = 0; f < 300; ++f) {
+    auto w = BlockWriter::Create(ctx->get(), dir.path() + "/" + std::to_string(f), 2, 8192);
+    ASSERT_TRUE(w.ok()) << f << ": " << w.status().ToString();
+    std::vector<void*> done;
+    ASSERT_TRUE((*w)->Submit(buf.get(), 4096, buf.get()).ok());
+    ASSERT_TRUE((*w)->Close(&done).ok());
+    ASSERT_EQ(done.size(), 1u);
+    ASSERT_EQ(fs::file_size(dir.path() + "/" + std::to_string(f)), 4096u);
+  }
 }
 
 TEST(BlockWriter, WorksOnTmpfs) {

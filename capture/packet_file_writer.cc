@@ -100,12 +100,17 @@ Status PacketFileWriter::StartFile(int64_t now_ns) {
   std::string name = FileNameForTime(WallClockNs());
   if (!last_name_.empty() && name <= last_name_) name = FileNameForTime(std::stoll(last_name_) + 1);
   std::string path = PacketDirectory(options_.store, lock_.writer()) + "/" + name;
+  if (!aio_) {
+    auto aio = AioContext::Create(options_.max_writes_in_flight);
+    if (!aio.ok()) return aio.status();
+    aio_ = std::move(*aio);
+  }
   // The catalog lists the file before it exists, so no packet file is ever unknown to it (a crash leaves a
   // "writing" entry that start-up repair resolves).
   Status cs = RecordFileWriting(options_.store, lock_.writer(), name);
   if (!cs.ok()) return cs;
   Result<std::unique_ptr<BlockWriter>> w = BlockWriter::Create(
-      path, options_.max_writes_in_flight, std::min(options_.preallocate_bytes, options_.max_file_bytes));
+      aio_.get(), path, options_.max_writes_in_flight, std::min(options_.preallocate_bytes, options_.max_file_bytes));
   if (!w.ok()) {
     CatalogEntry gone;
     gone.writer = lock_.writer();

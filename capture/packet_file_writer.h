@@ -19,6 +19,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "capture/aio_context.h"
 #include "capture/block_writer.h"
 #include "index/block_codec.h"
 #include "index/index_builder.h"
@@ -95,6 +96,7 @@ class PacketFileWriter {
 
   PacketFileWriterOptions options_;
   WriterLock lock_;
+  std::unique_ptr<AioContext> aio_;     // set up with the first file, shared by all; outlives file_
   std::unique_ptr<BlockWriter> file_;
   std::shared_ptr<IndexBuilder> index_;
   std::shared_ptr<LiveIndex> live_;              // index_ as queries in this process see it while it grows

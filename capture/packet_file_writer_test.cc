@@ -1,0 +1,142 @@
+#include "capture/packet_file_writer.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "index/block_format.h"
+#include "index/index_reader.h"
+#include "index/packet_file_reader.h"
+#include "index/store_layout.h"
+
+namespace rwd {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/rwd_packet_file_writer_test_XXXXXX";
+    char* d = mkdtemp(tmpl);
+    EXPECT_NE(d, nullptr);
+    path_ = d ? d : "/tmp";
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// An Ethernet/IPv4/UDP frame whose payload names (block, packet).
+std::vector<uint8_t> Frame(uint32_t block, uint32_t packet) {
+  std::vector<uint8_t> f(14 + 20 + 8 + 16, 0);
+  f[12] = 0x08;  // ethertype IPv4
+  uint8_t* ip = f.data() + 14;
+  ip[0] = 0x45;
+  ip[3] = static_cast<uint8_t>(f.size() - 14);
+  ip[8] = 64;
+  ip[9] = 17;  // UDP
+  ip[12] = 10, ip[15] = 1;
+  ip[16] = 10, ip[19] = 2;
+  uint8_t* udp = ip + 20;
+  udp[1] = 53, udp[3] = 53, udp[5] = 24;
+  std::memcpy(udp + 8, &block, 4);
+  std::memcpy(udp + 12, &packet, 4);
+  return f;
+}
+
+constexpr uint32_t kPacketsPerBlock = 40;
+
+// Many small files through one writer (one aio context for all of them): every packet comes back, in order,
+// from indexed files of the expected size.
+TEST(PacketFileWriter, ManyFilesReadBackExactly) {
+  TempDir dir;
+  auto lock = WriterLock::Acquire(dir.path(), 0);
+  ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+  PacketFileWriterOptions o;
+  o.store = dir.path();
+  o.max_file_bytes = 2 * uint64_t{kBlockSize};  // two blocks per file
+  o.preallocate_bytes = o.max_file_bytes;
+  o.max_writes_in_flight = 4;
+  PacketFileWriter w(o, std::move(*lock));
+
+  constexpr uint32_t kBlocks = 301;  // 151 files, the last one with a single block
+  std::vector<uint8_t*> all, free_bufs;
+  for (int i = 0; i < 8; ++i) {
+    all.push_back(static_cast<uint8_t*>(std::aligned_alloc(kBlockAlignment, kBlockSize)));
+    free_bufs.push_back(all.back());
+  }
+  std::vector<void*> done;
+  BlockBuilder b;
+  for (uint32_t blk = 0; blk < kBlocks; ++blk) {
+    if (free_bufs.empty()) {
+      done.clear();
+      Status s = w.Reap(1, &done);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      for (void* t : done) free_bufs.push_back(static_cast<uint8_t*>(t));
+      ASSERT_FALSE(free_bufs.empty());
+    }
+    uint8_t* buf = free_bufs.back();
+    free_bufs.pop_back();
+    b.Reset(buf, 1, 65535, blk);
+    for (uint32_t p = 0; p < kPacketsPerBlock; ++p) {
+      std::vector<uint8_t> f = Frame(blk, p);
+      ASSERT_TRUE(b.Add(1700000000 + blk, p * 1000, static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()),
+                        f.data()));
+    }
+    b.Finish();
+    Status s = w.WriteBlock(buf, buf, 0);
+    ASSERT_TRUE(s.ok()) << blk << ": " << s.ToString();
+  }
+  done.clear();
+  ASSERT_TRUE(w.FinishFile(&done).ok());
+  for (void* t : done) free_bufs.push_back(static_cast<uint8_t*>(t));
+  done.clear();
+  ASSERT_TRUE(w.Reap(0, &done).ok());
+  for (void* t : done) free_bufs.push_back(static_cast<uint8_t*>(t));
+  EXPECT_EQ(free_bufs.size(), all.size()) << "every buffer handed back";
+  EXPECT_EQ(w.stats().files, (kBlocks + 1) / 2);
+  EXPECT_EQ(w.stats().packets, uint64_t{kBlocks} * kPacketsPerBlock);
+
+  auto files = ListStoreFiles(dir.path());
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  ASSERT_EQ(files->size(), (kBlocks + 1) / 2);
+  uint32_t next_block = 0;
+  for (const StoreFile& f : *files) {
+    ASSERT_TRUE(f.indexed) << f.packet_path;
+    auto index = IndexReader::Open(f.index_path);
+    ASSERT_TRUE(index.ok()) << index.status().ToString();
+    auto reader = PacketFileReader::Open(f.packet_path);
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    EXPECT_EQ((*reader)->size(), (*index)->blocks().size() * uint64_t{kBlockSize}) << "preallocation trimmed";
+    for (const BlockEntry& e : (*index)->blocks()) {
+      BlockReader br;
+      Status s = (*reader)->ReadBlock(e, &br);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      PacketView pv;
+      uint32_t p = 0;
+      while (br.Next(&pv)) {
+        ASSERT_EQ(pv.ts_sec, 1700000000 + next_block);
+        std::vector<uint8_t> want = Frame(next_block, p);
+        ASSERT_EQ(pv.caplen, want.size());
+        ASSERT_EQ(0, std::memcmp(pv.data, want.data(), want.size())) << "block " << next_block << " packet " << p;
+        ++p;
+      }
+      ASSERT_TRUE(br.status().ok()) << br.status().ToString();
+      ASSERT_EQ(p, kPacketsPerBlock);
+      ++next_block;
+    }
+  }
+  EXPECT_EQ(next_block, kBlocks);
+  for (uint8_t* p : all) std::free(p);
+}
+
+}  // namespace
+}  // namespace rwd

@@ -14,6 +14,7 @@
 
 #include "index/block_format.h"
 #include "index/index_repair.h"
+#include "index/store_catalog.h"
 #include "index/wall_clock.h"
 
 namespace rwd {
@@ -48,6 +49,8 @@ Result<std::unique_ptr<CaptureWorker>> OpenCaptureWorker(const CaptureConfig& co
     }
   }
   if (!s.ok()) std::fprintf(stderr, "rewind capture[%u]: repair: %s\n", thread, s.ToString().c_str());
+  s = HandCatalogTo(config.store, config.uid, config.gid);
+  if (!s.ok()) return s;
   auto ring = PacketRing::Open(config.ring);
   if (!ring.ok()) return ring.status();
   PacketFileWriterOptions wo;

@@ -348,6 +348,26 @@ Status RecordFileRemoved(const std::string& store, const CatalogEntry& entry) {
   return s;
 }
 
+Status HandCatalogTo(const std::string& store, int uid, int gid) {
+  struct stat st;
+  if (stat(JournalPath(store).c_str(), &st) != 0) {
+    CatalogRebuildStats stats;
+    Status s = RebuildJournal(store, false, &stats);
+    if (!s.ok()) return s;
+  }
+  {
+    FileLock lock(LockPath(store), LOCK_SH);  // creates the lock file
+    if (!lock.status().ok()) return lock.status();
+  }
+  if (uid < 0 && gid < 0) return Status::OK();
+  for (const std::string& path : {JournalPath(store), LockPath(store)}) {
+    if (chown(path.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0) {
+      return Status::FromErrno("chown " + path, errno);
+    }
+  }
+  return Status::OK();
+}
+
 Status RecordFileCompleteFromIndex(const std::string& store, uint32_t writer, const std::string& name) {
   std::string path = IndexDirectory(store, writer) + "/" + name;
   auto index = IndexReader::Open(path);
@@ -492,16 +512,32 @@ int StoreCatalog::FilterFd(uint32_t writer) const {
   return fd;
 }
 
-bool StoreCatalog::MayContain(const CatalogEntry& entry, uint64_t key_hash) const {
+bool StoreCatalog::MayContain(const CatalogEntry& entry, uint64_t key_hash, FilterWindows* windows) const {
   if (!entry.complete()) return true;
   if (entry.unfiltered || entry.filter_blocks == 0) return true;
   int fd = FilterFd(entry.writer);
   if (fd < 0) return true;
   uint32_t block = KeyFilterBlockFor(key_hash, entry.filter_blocks);
-  uint8_t data[kKeyFilterBlockBytes];
-  off_t at = static_cast<off_t>(entry.filter_offset + uint64_t{block} * kKeyFilterBlockBytes);
-  if (pread(fd, data, sizeof(data), at) != static_cast<ssize_t>(sizeof(data))) return true;
-  return KeyFilterBlockMayContain(data, block, key_hash);
+  uint64_t at = entry.filter_offset + uint64_t{block} * kKeyFilterBlockBytes;
+  if (windows == nullptr) {
+    uint8_t data[kKeyFilterBlockBytes];
+    if (pread(fd, data, sizeof(data), static_cast<off_t>(at)) != static_cast<ssize_t>(sizeof(data))) return true;
+    return KeyFilterBlockMayContain(data, block, key_hash);
+  }
+  FilterWindows::Window& w = windows->by_writer_[entry.writer];
+  if (at < w.start || at + kKeyFilterBlockBytes > w.start + w.bytes.size()) {
+    // Read on from this file's filter (a filter is at most kKeyFilterMaxBlocks blocks, less than a window).
+    w.start = entry.filter_offset;
+    w.bytes.resize(FilterWindows::kFilterWindowBytes);
+    ssize_t n;
+    do {
+      n = pread(fd, w.bytes.data(), w.bytes.size(), static_cast<off_t>(w.start));
+    } while (n < 0 && errno == EINTR);
+    w.bytes.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    if (at < w.start || at + kKeyFilterBlockBytes > w.start + w.bytes.size()) return true;
+  }
+  return KeyFilterBlockMayContain(reinterpret_cast<const uint8_t*>(w.bytes.data()) + (at - w.start), block,
+                                  key_hash);
 }
 
 Status StoreCatalog::Rebuild(const std::string& store, CatalogRebuildStats* stats) {

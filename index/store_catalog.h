@@ -82,6 +82,10 @@ Status RecordFileRemoved(const std::string& store, const CatalogEntry& entry);
 // Reads an index table and records its file as complete, with the filter built from its keys.
 Status RecordFileCompleteFromIndex(const std::string& store, uint32_t writer, const std::string& name);
 
+// Makes sure the journal (rebuilt from the index tables if missing) and its lock file exist, and hands
+// both to `uid`/`gid` (-1: unchanged), so that a writer that drops privileges after start-up can append.
+Status HandCatalogTo(const std::string& store, int uid, int gid);
+
 struct CatalogRebuildStats {
   uint64_t complete = 0;
   uint64_t writing = 0;                // packet files without an index
@@ -109,9 +113,26 @@ class StoreCatalog {
   std::vector<CatalogEntry> Select(int64_t lo, int64_t hi, const std::function<bool(const CatalogEntry&)>& keep) const;
   std::vector<CatalogEntry> Entries() const;
   CatalogTotals Totals() const;
+  // What one caller has read of the FILTERS files: a window of each writer's file. Probing files in name
+  // order (as Select returns them) then reads each FILTERS file sequentially, one pread per window instead
+  // of one per file. Owned by one thread (e.g. one query); bounded by kFilterWindowBytes per writer.
+  class FilterWindows {
+   public:
+    static constexpr size_t kFilterWindowBytes = 256 * 1024;
+
+   private:
+    friend class StoreCatalog;
+    struct Window {
+      uint64_t start = 0;
+      std::string bytes;
+    };
+    std::map<uint32_t, Window> by_writer_;
+  };
+
   // False only if the file's key filter proves it holds no posting list under the key with this hash
-  // (KeyFilterHash). Reads 64 bytes of the writer's FILTERS file; a damaged or missing filter answers true.
-  bool MayContain(const CatalogEntry& entry, uint64_t key_hash) const;
+  // (KeyFilterHash). Reads the writer's FILTERS file through `windows` (may be null: 64 bytes per call);
+  // a damaged or missing filter answers true.
+  bool MayContain(const CatalogEntry& entry, uint64_t key_hash, FilterWindows* windows = nullptr) const;
 
  private:
   explicit StoreCatalog(std::string store) : store_(std::move(store)) {}

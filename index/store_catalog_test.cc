@@ -132,9 +132,16 @@ TEST(StoreCatalog, WritersRecordEveryFileWithItsIndexSummary) {
     EXPECT_EQ(e.index_bytes, (*index)->table_bytes());
     EXPECT_EQ(e.summary.min_ts_ns, kBase + static_cast<int64_t>(i) * 100 * kSec);
     EXPECT_GT(e.filter_blocks, 0u);
-    // The filter proves which file holds which port.
+    // The filter proves which file holds which port, read 64 bytes at a time or through windows.
     for (size_t j = 0; j < all.size(); ++j) {
       EXPECT_EQ((*c)->MayContain(e, KeyFilterHash(PortKey(static_cast<uint16_t>(1000 + j)))), i == j) << i << " " << j;
+    }
+  }
+  StoreCatalog::FilterWindows windows;
+  for (size_t j = 0; j < all.size(); ++j) {
+    for (size_t i = 0; i < all.size(); ++i) {  // every file per key: the window moves on and back
+      uint64_t h = KeyFilterHash(PortKey(static_cast<uint16_t>(1000 + j)));
+      EXPECT_EQ((*c)->MayContain(all[i], h, &windows), i == j) << i << " " << j;
     }
   }
   CatalogTotals t = (*c)->Totals();

@@ -1,5 +1,6 @@
 #include "query/packet_filter.h"
 
+#include <cctype>
 #include <cstring>
 #include <mutex>
 
@@ -31,6 +32,7 @@ bool CompileBpf(const std::string& expr, uint32_t linktype, bpf_program* prog, s
 struct PacketFilter::Program {
   bool usable = false;
   bpf_program prog{};
+  std::string error;  // libpcap's reason when not usable
   ~Program() {
     if (usable) pcap_freecode(&prog);
   }
@@ -46,11 +48,6 @@ struct PacketFilter::Node {
   std::map<uint32_t, std::unique_ptr<Program>> programs;  // by link type
 };
 
-PacketFilter::PacketFilter(const QueryNode* root, bool vlan_fold) : root_(root), vlan_fold_(vlan_fold) {
-  tree_ = root ? Build(root) : std::make_unique<Node>();
-}
-
-PacketFilter::~PacketFilter() = default;
 
 namespace {
 
@@ -63,16 +60,68 @@ void FlattenAnd(const QueryNode* q, std::vector<const QueryNode*>* out) {
   }
 }
 
+// Collects the operands of a left-to-right chain of `kind` nodes (`a or b or c` is Or(Or(a, b), c)).
+void FlattenChain(const QueryNode* q, QueryNode::Kind kind, std::vector<const QueryNode*>* out) {
+  std::vector<const QueryNode*> right;  // iterative: a chain of thousands of terms is a tree that deep
+  while (q->kind == kind) {
+    right.push_back(q->children[1].get());
+    q = q->children[0].get();
+  }
+  out->push_back(q);
+  for (auto it = right.rbegin(); it != right.rend(); ++it) {
+    if ((*it)->kind == kind) {
+      FlattenChain(*it, kind, out);  // a parenthesized chain of the same connective
+    } else {
+      out->push_back(*it);
+    }
+  }
+}
+
+size_t CountPrimitives(const QueryNode& q) {
+  size_t n = 0;
+  std::vector<const QueryNode*> stack = {&q};
+  while (!stack.empty()) {
+    const QueryNode* x = stack.back();
+    stack.pop_back();
+    if (x->kind == QueryNode::Kind::kPrimitive) ++n;
+    for (const auto& c : x->children) stack.push_back(c.get());
+  }
+  return n;
+}
+
+// True if a primitive of `q` makes libpcap read the primitives after it at other offsets.
+bool ShiftsLaterOffsets(const QueryNode& q) {
+  std::vector<const QueryNode*> stack = {&q};
+  while (!stack.empty()) {
+    const QueryNode* x = stack.back();
+    stack.pop_back();
+    for (const auto& w : x->words) {
+      std::string l;
+      for (char c : w) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (l == "vlan" || l == "mpls" || l == "pppoes" || l == "geneve" || l == "vxlan") return true;
+    }
+    for (const auto& c : x->children) stack.push_back(c.get());
+  }
+  return false;
+}
+
 }  // namespace
+
+PacketFilter::PacketFilter(const QueryNode* root, bool vlan_fold) : root_(root), vlan_fold_(vlan_fold) {
+  tree_ = root ? Build(root) : std::make_unique<Node>();
+  size_t primitives = root ? CountPrimitives(*root) : 0;
+  if (primitives > kMaxPrimitives) {
+    build_error_ = Status::InvalidArgument("at position 0: too many terms (" + std::to_string(primitives) +
+                                           "; at most " + std::to_string(kMaxPrimitives) + ")");
+  }
+}
+
+PacketFilter::~PacketFilter() = default;
 
 std::unique_ptr<PacketFilter::Node> PacketFilter::Build(const QueryNode* q) {
   auto n = std::make_unique<Node>();
   n->position = q->begin;
-  if (!ContainsTime(*q)) {
-    n->kind = Node::kBpf;
-    n->bpf_text = q->text;
-    return n;
-  }
+  if (!ContainsTime(*q)) return BuildLibpcap({q}, QueryNode::Kind::kAnd);
   switch (q->kind) {
     case QueryNode::Kind::kTime:
       n->kind = Node::kTime;
@@ -93,54 +142,126 @@ std::unique_ptr<PacketFilter::Node> PacketFilter::Build(const QueryNode* q) {
       n->kind = Node::kAnd;
       std::vector<const QueryNode*> operands;
       FlattenAnd(q, &operands);
-      std::string joined;
-      size_t position = 0;
+      std::vector<const QueryNode*> libpcap_operands;
       for (const QueryNode* o : operands) {
         if (ContainsTime(*o)) {
           n->children.push_back(Build(o));
         } else {
-          if (joined.empty()) position = o->begin;
-          joined += joined.empty() ? "(" + o->text + ")" : " and (" + o->text + ")";
+          libpcap_operands.push_back(o);
         }
       }
-      if (!joined.empty()) {
-        auto b = std::make_unique<Node>();
-        b->kind = Node::kBpf;
-        b->bpf_text = joined;
-        b->position = position;
-        n->children.insert(n->children.begin(), std::move(b));
+      if (!libpcap_operands.empty()) {
+        n->children.insert(n->children.begin(), BuildLibpcap(libpcap_operands, QueryNode::Kind::kAnd));
       }
       return n;
     }
     case QueryNode::Kind::kPrimitive:
       break;
   }
+  return BuildLibpcap({q}, QueryNode::Kind::kAnd);
+}
+
+std::unique_ptr<PacketFilter::Node> PacketFilter::BpfLeaf(const std::vector<const QueryNode*>& operands,
+                                                          QueryNode::Kind connective) {
+  auto n = std::make_unique<Node>();
   n->kind = Node::kBpf;
-  n->bpf_text = q->text;
+  n->position = operands.front()->begin;
+  if (operands.size() == 1) {
+    n->bpf_text = operands.front()->text;
+    return n;
+  }
+  const char* op = connective == QueryNode::Kind::kOr ? " or " : " and ";
+  for (const QueryNode* o : operands) {
+    if (!n->bpf_text.empty()) n->bpf_text += op;
+    n->bpf_text += "(" + o->text + ")";
+  }
   return n;
 }
 
-Status PacketFilter::Validate(const std::vector<uint32_t>& linktypes) const {
+std::unique_ptr<PacketFilter::Node> PacketFilter::BuildLibpcap(const std::vector<const QueryNode*>& operands,
+                                                               QueryNode::Kind connective) {
+  size_t total = 0;
+  for (const QueryNode* o : operands) total += CountPrimitives(*o);
+  if (total <= kMaxPrimitivesPerProgram) return BpfLeaf(operands, connective);
+  if (operands.size() == 1 && operands.front()->kind == QueryNode::Kind::kNot) {
+    auto n = std::make_unique<Node>();
+    n->kind = Node::kNot;
+    n->position = operands.front()->begin;
+    n->children.push_back(BuildLibpcap({operands.front()->children[0].get()}, QueryNode::Kind::kAnd));
+    return n;
+  }
+  // Too large for one program: split the chain of operands into programs of a few primitives each, evaluated
+  // in order. Exact while no operand shifts libpcap's offsets for the ones after it; from the first that
+  // does, the rest of the chain stays one program.
+  std::vector<const QueryNode*> chain;
+  if (operands.size() == 1 && (operands.front()->kind == QueryNode::Kind::kAnd ||
+                               operands.front()->kind == QueryNode::Kind::kOr)) {
+    connective = operands.front()->kind;
+    FlattenChain(operands.front(), connective, &chain);
+  } else {
+    chain = operands;
+  }
+  auto n = std::make_unique<Node>();
+  n->kind = connective == QueryNode::Kind::kOr ? Node::kOr : Node::kAnd;
+  n->position = chain.front()->begin;
+  std::vector<const QueryNode*> group;
+  size_t group_primitives = 0;
+  auto close_group = [&] {
+    if (!group.empty()) n->children.push_back(BpfLeaf(group, connective));
+    group.clear();
+    group_primitives = 0;
+  };
+  for (size_t i = 0; i < chain.size(); ++i) {
+    const QueryNode* o = chain[i];
+    if (ShiftsLaterOffsets(*o)) {
+      close_group();
+      std::vector<const QueryNode*> rest(chain.begin() + static_cast<long>(i), chain.end());
+      size_t rest_primitives = 0;
+      for (const QueryNode* r : rest) rest_primitives += CountPrimitives(*r);
+      if (rest_primitives > kMaxPrimitivesPerProgram && build_error_.ok()) {
+        build_error_ = Status::InvalidArgument(
+            "at position " + std::to_string(o->begin) + ": too many terms after a vlan/mpls/pppoes/geneve/vxlan term (" +
+            std::to_string(rest_primitives) + "; at most " + std::to_string(kMaxPrimitivesPerProgram) +
+            "): libpcap compiles them as one program and its optimizer would take minutes");
+      }
+      n->children.push_back(BpfLeaf(rest, connective));
+      return n;
+    }
+    size_t p = CountPrimitives(*o);
+    if (p > kPrimitivesPerChunk) {
+      close_group();
+      n->children.push_back(BuildLibpcap({o}, QueryNode::Kind::kAnd));
+      continue;
+    }
+    if (group_primitives + p > kPrimitivesPerChunk) close_group();
+    group.push_back(o);
+    group_primitives += p;
+  }
+  close_group();
+  return n;
+}
+
+Status PacketFilter::Validate(const std::vector<uint32_t>& linktypes) {
+  if (!build_error_.ok()) return build_error_;
   std::vector<uint32_t> lts = linktypes;
   if (lts.empty()) lts.push_back(1);  // Ethernet
-  // Find every BPF leaf; each must compile for at least one link type.
-  std::vector<const Node*> stack = {tree_.get()};
+  // Find every BPF leaf; each must compile for at least one link type. The programs compiled here are the
+  // ones Matches() runs: each leaf is compiled at most once per link type.
+  std::vector<Node*> stack = {tree_.get()};
   while (!stack.empty()) {
-    const Node* n = stack.back();
+    Node* n = stack.back();
     stack.pop_back();
     for (const auto& c : n->children) stack.push_back(c.get());
     if (n->kind != Node::kBpf) continue;
     std::string first_error;
     bool ok = false;
     for (uint32_t lt : lts) {
-      bpf_program prog;
-      std::string err;
-      if (CompileBpf(n->bpf_text, lt, &prog, &err)) {
-        pcap_freecode(&prog);
+      const Program& prog = ProgramFor(n, lt);
+      if (prog.usable) {
         ok = true;
         break;
       }
-      if (first_error.empty()) first_error = err;
+      if (first_error.empty()) first_error = prog.error;
     }
     if (ok) continue;
     // Name the first primitive libpcap rejects on its own, else the whole part.
@@ -178,7 +299,16 @@ Status PacketFilter::Validate(const std::vector<uint32_t>& linktypes) const {
   return Status::OK();
 }
 
-bool PacketFilter::Eval(const Node& n, uint32_t linktype, const PacketView& pkt) {
+const PacketFilter::Program& PacketFilter::ProgramFor(Node* n, uint32_t linktype) {
+  auto& slot = n->programs[linktype];
+  if (!slot) {
+    slot = std::make_unique<Program>();
+    slot->usable = CompileBpf(n->bpf_text, linktype, &slot->prog, &slot->error);
+  }
+  return *slot;
+}
+
+bool PacketFilter::Eval(Node& n, uint32_t linktype, const PacketView& pkt) {
   switch (n.kind) {
     case Node::kTrue:
       return true;
@@ -197,21 +327,19 @@ bool PacketFilter::Eval(const Node& n, uint32_t linktype, const PacketView& pkt)
       }
       return false;
     case Node::kBpf: {
-      auto& slot = const_cast<Node&>(n).programs[linktype];
-      if (!slot) {
-        slot = std::make_unique<Program>();
-        std::string err;
-        slot->usable = CompileBpf(n.bpf_text, linktype, &slot->prog, &err);
-        if (!slot->usable) inapplicable_.emplace(linktype, err);
+      const Program& prog = ProgramFor(&n, linktype);
+      if (!prog.usable) {
+        inapplicable_.emplace(linktype, prog.error);
+        return false;
       }
-      if (!slot->usable) return false;
-      return bpf_filter(slot->prog.bf_insns, pkt.data, pkt.len, pkt.caplen) != 0;
+      return bpf_filter(prog.prog.bf_insns, pkt.data, pkt.len, pkt.caplen) != 0;
     }
   }
   return false;
 }
 
 bool PacketFilter::Matches(uint32_t linktype, const PacketView& pkt) {
+  if (!build_error_.ok()) return false;
   if (Eval(*tree_, linktype, pkt)) return true;
   if (!vlan_fold_ || linktype != 1 || pkt.caplen < 18) return false;
   uint16_t type = static_cast<uint16_t>(pkt.data[12] << 8 | pkt.data[13]);

@@ -269,3 +269,83 @@ TEST(PacketFilter, ValidateAcceptsAQueryValidForAnyOfTheLinkTypes) {
 
 }  // namespace
 }  // namespace rwd
+
+namespace rwd {
+namespace {
+
+// "port first or port first+1 or ... port last", with `glue` between the terms.
+std::string PortChain(int first, int last, const std::string& glue = " or ") {
+  std::string q;
+  for (int p = first; p <= last; ++p) q += (q.empty() ? "" : glue) + "port " + std::to_string(p);
+  return q;
+}
+
+// The verdicts of libpcap's own program for the whole expression, as tcpdump has them.
+std::vector<bool> WholeProgramMatches(const std::string& text, const std::vector<const Frame*>& frames) {
+  bpf_program prog;
+  std::string err;
+  EXPECT_TRUE(CompileBpf(text, 1, &prog, &err)) << err;
+  std::vector<bool> m;
+  for (const Frame* f : frames) {
+    PacketView v = f->View();
+    m.push_back(bpf_filter(prog.bf_insns, v.data, v.len, v.caplen) != 0);
+  }
+  pcap_freecode(&prog);
+  return m;
+}
+
+TEST(PacketFilter, AThousandTermQueryIsSplitIntoSmallPrograms) {
+  Filter in(PortChain(1, 1000));
+  ASSERT_TRUE(in.get().Validate({1}).ok());
+  EXPECT_TRUE(in.Matches(kTcp80));
+  EXPECT_TRUE(in.Matches(kUdp80));
+  Filter out(PortChain(1001, 2000));
+  ASSERT_TRUE(out.get().Validate({1}).ok());
+  EXPECT_FALSE(out.Matches(kTcp80));
+  Filter negated("not (" + PortChain(1, 1000) + ")");
+  ASSERT_TRUE(negated.get().Validate({1}).ok());
+  EXPECT_FALSE(negated.Matches(kTcp80));
+  Filter both("tcp and (" + PortChain(70, 1000) + ") and after 2025-01-01");
+  ASSERT_TRUE(both.get().Validate({1}).ok());
+  EXPECT_TRUE(both.Matches(kTcp80));
+  EXPECT_FALSE(both.Matches(kUdp80));
+}
+
+TEST(PacketFilter, SplitProgramsAgreeWithTheWholeProgram) {
+  // Just above the split threshold, where libpcap still compiles the whole expression in reasonable time.
+  const std::vector<std::string> queries = {
+      PortChain(60, 100),
+      "tcp and (" + PortChain(60, 100) + ")",
+      PortChain(60, 100) + " and udp",
+      "host 10.0.0.2 and " + PortChain(60, 100),
+      "(" + PortChain(60, 80) + ") and not (" + PortChain(81, 100) + ")",
+      PortChain(82, 120) + " or vlan 100 or port 80",
+      PortChain(60, 100, " and not "),
+  };
+  const std::vector<const Frame*> frames = {&kTcp80, &kTcp81, &kUdp80, &kVlanTcp, &kQinQ};
+  for (const std::string& q : queries) {
+    Filter exact(q, /*vlan_fold=*/false);
+    ASSERT_TRUE(exact.get().Validate({1}).ok()) << q;
+    std::vector<bool> want = WholeProgramMatches(q, frames);
+    for (size_t i = 0; i < frames.size(); ++i) EXPECT_EQ(exact.Matches(*frames[i]), want[i]) << q << " frame " << i;
+  }
+}
+
+TEST(PacketFilter, RefusesQueriesTooLargeToCompile) {
+  Filter after_vlan("vlan and (" + PortChain(1, 100) + ")");
+  Status s = after_vlan.get().Validate({1});
+  EXPECT_EQ(s.code(), Status::kInvalidArgument);
+  EXPECT_NE(s.message().find("at position 0: too many terms after a vlan"), std::string::npos) << s.message();
+  // Beyond 1,024 terms the parser refuses the query before any filter is built (PacketFilter's own bound,
+  // kMaxPrimitives, is above that).
+  ParsedQuery huge;
+  QuerySyntaxError e;
+  EXPECT_FALSE(ParseQuery(PortChain(1, 5000), kNow, &huge, &e));
+  EXPECT_NE(e.ToString().find("more than 1024 terms"), std::string::npos) << e.ToString();
+  Filter largest(PortChain(1, 1024));
+  EXPECT_TRUE(largest.get().Validate({1}).ok());
+  EXPECT_TRUE(largest.Matches(kTcp80));
+}
+
+}  // namespace
+}  // namespace rwd

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <map>
 #include <queue>
 
 #include "index/key_filter.h"
@@ -225,10 +226,16 @@ Result<std::unique_ptr<Query>> Query::Prepare(const std::string& store, const st
   const TimeRange& tr = q->plan_.time_range();
   bool filtered = q->plan_.uses_index();
   uint64_t in_range = 0;
+  StoreCatalog::FilterWindows windows;
+  std::map<std::string, uint64_t> hashes;  // of the plan's keys, computed once
   std::vector<CatalogEntry> selected = catalog->Select(tr.lo, tr.hi, [&](const CatalogEntry& e) {
     ++in_range;
     if (!filtered) return true;
-    return q->plan_.MayMatch([&](const std::string& key) { return catalog->MayContain(e, KeyFilterHash(key)); });
+    return q->plan_.MayMatch([&](const std::string& key) {
+      auto h = hashes.find(key);
+      if (h == hashes.end()) h = hashes.emplace(key, KeyFilterHash(key)).first;
+      return catalog->MayContain(e, h->second, &windows);
+    });
   });
   q->files_in_range_ = in_range;
   for (CatalogEntry& e : selected) {

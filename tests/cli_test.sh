@@ -10,6 +10,8 @@ trap 'rm -rf "$work"' EXIT
 passed=0 failed=0
 ok() { passed=$((passed + 1)); }
 fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+# grep that reads all its input: with pipefail, grep -q exiting at the first match can fail the writer.
+has() { grep "$@" > /dev/null; }
 
 # What tcpdump prints for a capture: nanosecond times, lengths and every byte.
 dump() { tcpdump --time-stamp-precision=nano -tt -nn -xx -r "$@" 2>/dev/null; }
@@ -53,7 +55,7 @@ times=$("$REWIND" query --dir "$multi" --nanos "" | tcpdump --time-stamp-precisi
 [ "$(echo "$times" | wc -l)" -eq "$n_in" ] && ok || fail "multi-file store returned $(echo "$times" | wc -l) of $n_in packets"
 [ "$times" == "$(echo "$times" | sort -n)" ] && ok || fail "multi-file answer not in timestamp order"
 stats=$("$REWIND" stats --dir "$multi" --json)
-echo "$stats" | grep -q "\"packets\":$n_in," && ok || fail "stats packets: $stats"
+echo "$stats" | has "\"packets\":$n_in," && ok || fail "stats packets: $stats"
 
 # 4. --limit stops early; a reader that hangs up is not an error.
 [ "$("$REWIND" query --dir "$multi" --limit 7 "" | tcpdump -r - 2>/dev/null | wc -l)" -eq 7 ] && ok || fail "--limit 7"
@@ -64,7 +66,7 @@ echo "$stats" | grep -q "\"packets\":$n_in," && ok || fail "stats packets: $stat
 check_bad() {  # query, expected position
   local out rc
   out=$("$REWIND" query --dir "$multi" --stats "$1" 2>&1 >/dev/null); rc=$?
-  [ $rc -eq 2 ] && echo "$out" | grep -q "at position $2" && ! echo "$out" | grep -q "matched" && ok ||
+  [ $rc -eq 2 ] && echo "$out" | has "at position $2" && ! echo "$out" | has "matched" && ok ||
     fail "bad query '$1': rc=$rc, output: $out"
 }
 check_bad "host 10.0.0.1 and (port 80" 18
@@ -79,7 +81,7 @@ cut="$work/cut.pcap"
 head -c 20000 "$PCAPS/arkime/IKEv2.pcap" > "$cut"
 good=$(tcpdump -r "$cut" 2>/dev/null | wc -l)
 out=$("$REWIND" import --dir "$work/cut" "$cut" 2>&1); rc=$?
-[ $rc -eq 1 ] && echo "$out" | grep -q "stopped at packet $((good + 1))" && ok || fail "truncated import: rc=$rc $out"
+[ $rc -eq 1 ] && echo "$out" | has "stopped at packet $((good + 1))" && ok || fail "truncated import: rc=$rc $out"
 [ "$("$REWIND" query --dir "$work/cut" "" | tcpdump -r - 2>/dev/null | wc -l)" -eq "$good" ] && ok || fail "truncated import kept the wrong count"
 for b in ndpi/fuzz-2021-10-13.pcap suricata/bug-1450-04__tls_DER-incomplete-header.pcap libpcap/pcap-invalid-version-1.pcap; do
   good=$(tcpdump -r "$PCAPS/$b" 2>/dev/null | wc -l)
@@ -122,14 +124,15 @@ in_first=$("$REWIND" query --dir "$dmg" --explain "" 2>&1 | grep "${pkts[0]}" | 
 printf 'XXXXXXXX' | dd of="${pkts[0]}" bs=1 seek=48 conv=notrunc 2>/dev/null   # the block's magic
 err=$("$REWIND" query --dir "$dmg" "" 2>&1 >"$work/d.pcap"); rc=$?
 got=$(tcpdump -r "$work/d.pcap" 2>/dev/null | wc -l)
-[ $rc -eq 0 ] && [ "$got" -eq $((total - in_first)) ] && echo "$err" | grep -q "bad magic\|checksum mismatch" && ok ||
+[ $rc -eq 0 ] && [ "$got" -eq $((total - in_first)) ] && echo "$err" | has "bad magic\|checksum mismatch" && ok ||
   fail "damaged block: rc=$rc got $got of $((total - in_first)), stderr: $err"
 idx="$dmg/IDX0/$(basename "${pkts[1]}")"
 head -c 40 "$idx" > "$idx.cut" && mv "$idx.cut" "$idx"
 err=$("$REWIND" query --dir "$dmg" "" 2>&1 >"$work/d.pcap"); rc=$?
-[ $rc -eq 0 ] && echo "$err" | grep -q "skipped" && ok || fail "damaged index: rc=$rc stderr: $err"
+[ $rc -eq 0 ] && echo "$err" | has "skipped" && ok || fail "damaged index: rc=$rc stderr: $err"
 # stats reads the catalog, not the tables; verify reads every table and names the damaged one.
-"$REWIND" verify --dir "$dmg" 2>&1 | grep -q "$idx: damaged index" && ok || fail "verify should name the damaged index"
+out=$("$REWIND" verify --dir "$dmg" 2>&1)
+echo "$out" | has "$idx: damaged index" && ok || fail "verify should name the damaged index $idx: $out"
 
 # 8. Integrity: a flipped byte is caught by the block checksum (verify reports it, query skips the block and
 #    says so, returning every good packet); a damaged index is rebuilt by repair; a packet file cut short
@@ -142,9 +145,9 @@ total=$("$REWIND" query --dir "$ig" "" | tcpdump -r - 2>/dev/null | wc -l)
 first=$("$REWIND" query --dir "$ig" --explain "" 2>&1 | grep "${pkts[0]}" | sed 's/.*: \([0-9]*\) packets.*/\1/')
 printf '\x55' | dd of="${pkts[0]}" bs=1 seek=300 conv=notrunc 2>/dev/null     # a byte inside the first packet
 out=$("$REWIND" verify --dir "$ig" 2>&1); rc=$?
-[ $rc -eq 1 ] && echo "$out" | grep -q "block 0: .*checksum mismatch" && ok || fail "verify missed a flipped byte: $out"
+[ $rc -eq 1 ] && echo "$out" | has "block 0: .*checksum mismatch" && ok || fail "verify missed a flipped byte: $out"
 err=$("$REWIND" query --dir "$ig" "" 2>&1 >"$work/ig.pcap")
-[ "$(tcpdump -r "$work/ig.pcap" 2>/dev/null | wc -l)" -eq $((total - first)) ] && echo "$err" | grep -q "checksum mismatch" && ok ||
+[ "$(tcpdump -r "$work/ig.pcap" 2>/dev/null | wc -l)" -eq $((total - first)) ] && echo "$err" | has "checksum mismatch" && ok ||
   fail "query over a damaged block: $err"
 idx="$ig/IDX0/$(basename "${pkts[1]}")"
 printf 'garbage' | dd of="$idx" bs=1 seek=10 conv=notrunc 2>/dev/null
@@ -184,7 +187,7 @@ cmp -s <("$REWIND" query --dir "$zs" "") <("$REWIND" query --dir "$rs" "") && ok
 z1=$(ls "$zs"/PKT0/0* | head -1)
 printf '\x55\x55' | dd of="$z1" bs=1 seek=200 conv=notrunc 2>/dev/null   # inside the first compressed frame
 out=$("$REWIND" verify --dir "$zs" 2>&1); rc=$?
-[ $rc -eq 1 ] && echo "$out" | grep -q "compressed block checksum mismatch" && ok || fail "verify missed damage in a compressed block: $out"
+[ $rc -eq 1 ] && echo "$out" | has "compressed block checksum mismatch" && ok || fail "verify missed damage in a compressed block: $out"
 
 echo "cli_test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

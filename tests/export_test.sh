@@ -16,6 +16,8 @@ trap 'rm -rf "$work"' EXIT
 passed=0 failed=0
 ok() { passed=$((passed + 1)); }
 fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+# grep that reads all its input: with pipefail, grep -q exiting at the first match can fail the writer.
+has() { grep "$@" > /dev/null; }
 
 # What tcpdump prints for a capture: nanosecond times, lengths and every byte (-S: absolute TCP sequence
 # numbers, which do not depend on what came before in the same file).
@@ -128,8 +130,8 @@ grep -q "at position 8" "$work/bad.log" && ok || fail "libpcap error position: $
 bad "filter escaping its parentheses" --dir "$store" --out "$work/bad-out" --filter 'tcp) or (udp' --after "$after"
 "$REWIND" export --dir "$work/nope" --out "$work/bad-out" >/dev/null 2>&1; rc=$?
 [ $rc -eq 1 ] && ok || fail "missing store: exit $rc"
-"$REWIND" export --help | grep -q -- "--split" && ok || fail "--help"
-"$REWIND" --help | grep -q "export" && ok || fail "export not in rewind --help"
+"$REWIND" export --help | has -- "--split" && ok || fail "--help"
+"$REWIND" --help | has "export" && ok || fail "export not in rewind --help"
 
 # 6. Never overwrite: a second export into the same directory fails and leaves the first intact.
 sum1=$(cat "$work/all"/* | md5sum)
@@ -151,7 +153,7 @@ if unshare -Urm true 2>/dev/null || unshare -m true 2>/dev/null; then
     [ "$(cat "$work/full.rc")" -eq 1 ] && grep -q "No space" "$work/full.log" &&
       grep -q "$full/x/rewind-" "$work/full.log" && ok || fail "disk full: rc $(cat "$work/full.rc"), $(cat "$work/full.log")"
     names=$(ls -A "$work/full-copy")
-    [ -n "$names" ] && ! echo "$names" | grep -q -e '^\.' -e partial && ok || fail "disk full left: $names"
+    [ -n "$names" ] && ! echo "$names" | has -e '^\.' -e partial && ok || fail "disk full left: $names"
     got=$(dump_dir "$work/full-copy" '*.pcap' cat)
     [ -n "$got" ] && [ "$got" == "$(echo "$want" | head -n "$(echo "$got" | wc -l)")" ] && ok ||
       fail "files kept after the disk filled are not a prefix of the answer"

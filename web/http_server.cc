@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <httplib.h>
+#include <malloc.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <sys/statvfs.h>
@@ -19,8 +20,9 @@
 #include "index/store_catalog.h"
 #include "index/store_summary.h"
 #include "query/query_engine.h"
-#include "web/web_page.h"
 #include "index/wall_clock.h"
+#include "web/request_deadline.h"
+#include "web/web_page.h"
 
 namespace rwd {
 namespace {
@@ -79,6 +81,18 @@ class HttpByteSink : public ByteSink {
   Status error_;
 };
 
+// A query that read this much gives the allocator's free memory back to the system when it ends.
+constexpr uint64_t kTrimAfterBytesRead = 64 << 20;
+
+// glibc keeps freed memory in per-thread arenas (up to 8 per core) and serves 128 KiB and larger buffers from
+// the heap once the first such buffer is freed, so broad queries leave hundreds of MB behind per arena. Few
+// arenas, large buffers always mmapped (and unmapped when freed), and free heap tops given back. Process-wide.
+void LimitAllocatorRetention() {
+  mallopt(M_ARENA_MAX, 4);
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
+}
+
 bool ParseBool(const std::string& v) { return v == "1" || v == "true" || v == "yes"; }
 
 std::string AddressText(const PacketFields::Flow& f, const std::array<uint8_t, 16>& a) {
@@ -111,7 +125,8 @@ std::string CaptureStatsArray(const std::string& store) {
 
 }  // namespace
 
-HttpServer::HttpServer(ServerOptions options) : options_(std::move(options)) {
+HttpServer::HttpServer(ServerOptions options)
+    : options_(std::move(options)), admission_(std::make_unique<QueryAdmission>(options_.lookups, options_.scans)) {
   index_cache_ = std::make_unique<IndexReaderCache>(IndexCacheCapacityForFdLimit(256));
 }
 
@@ -147,14 +162,24 @@ Status HttpServer::Start() {
     if (!options_.tls_client_ca.empty()) return Status::InvalidArgument("a client CA needs TLS (a certificate and key)");
     server_ = std::make_unique<httplib::Server>();
   }
-  int threads = options_.max_concurrent_queries + 8;  // room to answer 429s and /stats while queries run
-  server_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  LimitAllocatorRetention();
+  const AdmissionLimits& l = admission_->limits(QueryClass::kLookup);
+  const AdmissionLimits& sc = admission_->limits(QueryClass::kScan);
+  size_t threads = static_cast<size_t>(l.running + l.queued + sc.running + sc.queued + kSpareThreads);
+  auto request_timeout = std::chrono::milliseconds(std::max<int64_t>(options_.request_timeout_sec, 1) * 1000);
+  server_->new_task_queue = [threads, request_timeout] { return new DeadlineThreadPool(threads, request_timeout); };
   server_->set_payload_max_length(options_.max_request_bytes);
   // Answers end with a small final chunk; without TCP_NODELAY, Nagle's algorithm holds it until the client's
   // delayed ACK (~40 ms per request on a kept-alive connection).
   server_->set_tcp_nodelay(true);
-  server_->set_read_timeout(10, 0);
-  server_->set_write_timeout(30, 0);
+  server_->set_keep_alive_timeout(std::max<int64_t>(options_.idle_timeout_sec, 1));
+  server_->set_keep_alive_max_count(100);
+  server_->set_read_timeout(std::max<int64_t>(options_.request_timeout_sec, 1), 0);
+  server_->set_write_timeout(std::max<int64_t>(options_.write_timeout_sec, 1), 0);
+  // The next request on a kept-alive connection is due once this answer is out.
+  server_->set_logger([request_timeout](const httplib::Request&, const httplib::Response&) {
+    RequestDeadline::Arm(RequestDeadline::Clock::now() + request_timeout);
+  });
   Routes();
   if (options_.port == 0) {
     port_ = server_->bind_to_any_port(options_.host);
@@ -173,8 +198,34 @@ Status HttpServer::Start() {
 
 void HttpServer::Stop() {
   stopping_.store(true);
+  admission_->Close();
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
+}
+
+bool HttpServer::Admit(const QueryPlan& plan, httplib::Response& res, QueryAdmission::Slot* slot) {
+  QueryClass c = ClassifyQuery(plan, WallClockNs());
+  auto deadline = QueryAdmission::Clock::now() + std::chrono::seconds(std::max<int64_t>(options_.queue_wait_sec, 0));
+  QueryAdmission::Outcome outcome = admission_->Admit(c, deadline, slot);
+  if (outcome == QueryAdmission::Outcome::kAdmitted) return true;
+  const char* name = QueryClassName(c);
+  AdmissionLimits l = admission_->limits(c);
+  switch (outcome) {
+    case QueryAdmission::Outcome::kQueueFull:
+      res.set_header("Retry-After", c == QueryClass::kLookup ? "1" : "5");
+      SendJsonError(res, 429, std::string("too many ") + name + " queries (" + std::to_string(l.running) +
+                                  " running, " + std::to_string(l.queued) + " waiting); retry shortly");
+      break;
+    case QueryAdmission::Outcome::kTimedOut:
+      res.set_header("Retry-After", "5");
+      SendJsonError(res, 503, std::string("waited ") + std::to_string(options_.queue_wait_sec) + " s for one of " +
+                                  std::to_string(l.running) + " " + name + " query slots; retry later");
+      break;
+    default:
+      SendJsonError(res, 503, "the server is stopping");
+      break;
+  }
+  return false;
 }
 
 void HttpServer::Routes() {
@@ -214,16 +265,6 @@ void HttpServer::Routes() {
     qo.pcapng = format == "pcapng";
     qo.vlan_fold = !(req.has_param("exact") && ParseBool(req.get_param_value("exact")));
     if (options_.query_time_limit_sec > 0) qo.deadline_ns = WallClockNs() + options_.query_time_limit_sec * 1000000000;
-    if (++counters_.active > options_.max_concurrent_queries) {
-      --counters_.active;
-      ++counters_.queries_rejected;
-      res.set_header("Retry-After", "1");
-      SendJsonError(res, 429, "too many queries running (" + std::to_string(options_.max_concurrent_queries) +
-                                  "); retry shortly");
-      return;
-    }
-    // Releases the query slot exactly once, whenever the response is done with it.
-    auto slot = std::shared_ptr<void>(nullptr, [this](void*) { --counters_.active; });
     auto catalog = Catalog();
     if (catalog.ok()) qo.catalog = *catalog;
     qo.index_cache = index_cache_.get();
@@ -237,6 +278,9 @@ void HttpServer::Routes() {
       else SendJsonError(res, 500, s.ToString());
       return;
     }
+    // Held until the answer is written (or abandoned); released exactly once with the provider.
+    auto slot = std::make_shared<QueryAdmission::Slot>();
+    if (!Admit((*q)->plan(), res, slot.get())) return;
     ++counters_.queries;
     std::shared_ptr<Query> shared(std::move(*q));
     bool pcapng = shared->WritesPcapng();
@@ -248,6 +292,7 @@ void HttpServer::Routes() {
     res.set_chunked_content_provider(
         pcapng ? "application/x-pcapng" : "application/vnd.tcpdump.pcap",
         [this, shared, slot, byte_limit](size_t, httplib::DataSink& sink) {
+          (void)slot;
           LowerIoPriority();
           HttpByteSink out(&sink, byte_limit);
           QueryStats st;
@@ -255,6 +300,7 @@ void HttpServer::Routes() {
           if (s.ok()) s = out.Flush();
           counters_.packets_served += st.packets_matched;
           counters_.bytes_served += out.written();
+          if (st.bytes_read >= kTrimAfterBytesRead) malloc_trim(0);
           if (!s.ok()) {
             // Cut short (client gone, a limit, an error): end without the final chunk, so the client sees
             // an incomplete transfer rather than a silently short answer.
@@ -295,6 +341,8 @@ void HttpServer::Routes() {
       SendJsonError(res, q.status().code() == Status::kInvalidArgument ? 400 : 500, q.status().message(), pos);
       return;
     }
+    QueryAdmission::Slot slot;
+    if (!Admit((*q)->plan(), res, &slot)) return;
     LowerIoPriority();
     rapidjson::StringBuffer buf;
     Json w(buf);
@@ -403,18 +451,46 @@ void HttpServer::Routes() {
     w.Uint64(counters_.queries);
     w.Key("queries_failed");
     w.Uint64(counters_.queries_failed);
+    QueryAdmission::Counters lookups = admission_->counters(QueryClass::kLookup);
+    QueryAdmission::Counters scans = admission_->counters(QueryClass::kScan);
     w.Key("queries_rejected");
-    w.Uint64(counters_.queries_rejected);
+    w.Uint64(lookups.rejected + scans.rejected);
     w.Key("queries_cut_short");
     w.Uint64(counters_.queries_cancelled);
     w.Key("queries_running");
-    w.Int(counters_.active);
+    w.Int(lookups.running + scans.running);
     w.Key("packets_served");
     w.Uint64(counters_.packets_served);
     w.Key("bytes_served");
     w.Uint64(counters_.bytes_served);
     w.Key("uptime_seconds");
     w.Double(static_cast<double>(WallClockNs() - started_ns_) / 1e9);
+    w.Key("admission");
+    w.StartObject();
+    for (QueryClass c : {QueryClass::kLookup, QueryClass::kScan}) {
+      QueryAdmission::Counters k = admission_->counters(c);
+      AdmissionLimits l = admission_->limits(c);
+      w.Key(QueryClassName(c));
+      w.StartObject();
+      w.Key("max_running");
+      w.Int(l.running);
+      w.Key("max_waiting");
+      w.Int(l.queued);
+      w.Key("running");
+      w.Int(k.running);
+      w.Key("waiting");
+      w.Int(k.waiting);
+      w.Key("admitted");
+      w.Uint64(k.admitted);
+      w.Key("queued");
+      w.Uint64(k.queued);
+      w.Key("rejected");
+      w.Uint64(k.rejected);
+      w.Key("timed_out");
+      w.Uint64(k.timed_out);
+      w.EndObject();
+    }
+    w.EndObject();
     w.EndObject();
     w.EndObject();
     // The capture threads' own JSON files, spliced in as they are.
@@ -454,11 +530,32 @@ void HttpServer::Routes() {
     metric("rewind_queries_total", "counter", "Queries answered.", static_cast<double>(counters_.queries));
     metric("rewind_queries_failed_total", "counter", "Queries refused as malformed or failed.",
            static_cast<double>(counters_.queries_failed));
+    QueryAdmission::Counters lookups = admission_->counters(QueryClass::kLookup);
+    QueryAdmission::Counters scans = admission_->counters(QueryClass::kScan);
     metric("rewind_queries_rejected_total", "counter", "Queries refused with 429.",
-           static_cast<double>(counters_.queries_rejected));
+           static_cast<double>(lookups.rejected + scans.rejected));
     metric("rewind_queries_cut_short_total", "counter", "Queries ended early (client gone, limits).",
            static_cast<double>(counters_.queries_cancelled));
-    metric("rewind_queries_running", "gauge", "Queries running now.", static_cast<double>(counters_.active));
+    metric("rewind_queries_running", "gauge", "Queries running now.",
+           static_cast<double>(lookups.running + scans.running));
+    // Per admission class, labelled class="lookup" or class="scan".
+    auto per_class = [&m, &lookups, &scans](const char* name, const char* type, const char* help, auto field) {
+      char buf[512];
+      std::snprintf(buf, sizeof(buf), "# HELP %s %s\n# TYPE %s %s\n%s{class=\"lookup\"} %.17g\n%s{class=\"scan\"} %.17g\n",
+                    name, help, name, type, name, static_cast<double>(field(lookups)), name,
+                    static_cast<double>(field(scans)));
+      m += buf;
+    };
+    using C = QueryAdmission::Counters;
+    per_class("rewind_admission_admitted_total", "counter", "Queries given a slot.", [](const C& c) { return c.admitted; });
+    per_class("rewind_admission_queued_total", "counter", "Queries that waited for a slot.",
+              [](const C& c) { return c.queued; });
+    per_class("rewind_admission_rejected_total", "counter", "Queries refused with 429: the queue was full.",
+              [](const C& c) { return c.rejected; });
+    per_class("rewind_admission_timed_out_total", "counter", "Queries that gave up waiting (503).",
+              [](const C& c) { return c.timed_out; });
+    per_class("rewind_admission_running", "gauge", "Queries running now.", [](const C& c) { return c.running; });
+    per_class("rewind_admission_waiting", "gauge", "Queries waiting now.", [](const C& c) { return c.waiting; });
     metric("rewind_packets_served_total", "counter", "Packets sent to clients.",
            static_cast<double>(counters_.packets_served));
     res.set_content(m, "text/plain; version=0.0.4");

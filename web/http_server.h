@@ -1,6 +1,10 @@
 // HttpServer: rewind's HTTP API over the query engine (cpp-httplib). POST /query (query in the body) and
 // GET /query?q= stream pcap with chunked encoding; GET /preview returns the first matches as JSON; GET
 // /stats, /metrics (Prometheus) and /healthz report the sensor; GET / serves the web page.
+// Queries are admitted by QueryAdmission (lookups and scans bounded apart; 429 when a class's queue is full).
+// Each connection has a thread of the server's pool: the pool holds every running and waiting query plus
+// kSpareThreads for /healthz, /stats and idle connections, and a request must arrive whole within
+// `request_timeout_sec` (RequestDeadline) so that slow or silent clients give their thread back.
 // Start() and Stop() from one thread; requests are served on the server's own threads.
 #ifndef REWIND_WEB_HTTP_SERVER_H_
 #define REWIND_WEB_HTTP_SERVER_H_
@@ -13,9 +17,11 @@
 #include <thread>
 
 #include "index/status.h"
+#include "web/query_admission.h"
 
 namespace httplib {
 class Server;
+struct Response;
 }
 
 namespace rwd {
@@ -30,7 +36,12 @@ struct ServerOptions {
   std::string tls_cert, tls_key;       // both set: HTTPS
   std::string tls_client_ca;           // set (with TLS): clients must present a certificate this CA signed
   std::string bearer_token;            // set: requests need "Authorization: Bearer <token>"
-  int max_concurrent_queries = 8;      // more get 429 with Retry-After
+  AdmissionLimits lookups{32, 64};     // index lookups, narrow time ranges: running at once, waiting
+  AdmissionLimits scans{2, 64};        // every other query; past both bounds: 429 with Retry-After
+  int64_t queue_wait_sec = 60;         // a waiting query gives up after this (503 with Retry-After)
+  int64_t request_timeout_sec = 10;    // a request must arrive whole within this of its connection going idle
+  int64_t idle_timeout_sec = 5;        // keep-alive connections are closed after this long without a request
+  int64_t write_timeout_sec = 30;      // a reader that takes nothing for this long is dropped
   size_t max_request_bytes = 64 * 1024;
   int64_t query_time_limit_sec = 0;    // 0: none (large exports are never cut off by default)
   uint64_t query_byte_limit = 0;       // 0: none
@@ -39,15 +50,16 @@ struct ServerOptions {
 struct ServerCounters {
   std::atomic<uint64_t> queries{0};
   std::atomic<uint64_t> queries_failed{0};
-  std::atomic<uint64_t> queries_rejected{0};  // 429
   std::atomic<uint64_t> queries_cancelled{0};  // client went away or a limit was hit
   std::atomic<uint64_t> packets_served{0};
   std::atomic<uint64_t> bytes_served{0};
-  std::atomic<int> active{0};
 };
 
 class HttpServer {
  public:
+  // Threads beyond those the admission bounds need: /healthz, /stats, refused queries, idle connections.
+  static constexpr int kSpareThreads = 32;
+
   explicit HttpServer(ServerOptions options);
   ~HttpServer();
   // Binds and starts serving on background threads.
@@ -57,11 +69,14 @@ class HttpServer {
   int port() const { return port_; }
   bool tls() const { return !options_.tls_cert.empty(); }
   const ServerCounters& counters() const { return counters_; }
+  const QueryAdmission& admission() const { return *admission_; }
 
  private:
   void Routes();
   // The store's catalog, opened on first use (the store may not exist yet when the server starts).
   Result<std::shared_ptr<StoreCatalog>> Catalog();
+  // Waits for a slot of the query's class into *slot; otherwise answers 429/503 and returns false.
+  bool Admit(const QueryPlan& plan, httplib::Response& res, QueryAdmission::Slot* slot);
   ServerOptions options_;
   std::mutex catalog_mu_;
   std::shared_ptr<StoreCatalog> catalog_;        // guarded by catalog_mu_ until set
@@ -71,6 +86,7 @@ class HttpServer {
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   ServerCounters counters_;
+  std::unique_ptr<QueryAdmission> admission_;
   int64_t started_ns_ = 0;
 };
 

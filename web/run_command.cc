@@ -31,7 +31,9 @@ const char kRunUsage[] =
     "               \"fileage_sec\": 60, \"filesize_mb\": 1024, \"filter\": \"\", \"snaplen\": 262144,\n"
     "               \"blockage_ms\": 500, \"compress\": \"none|zstd|zstd:N\", \"enabled\": true},\n"
     "   \"server\":  {\"listen\": \"127.0.0.1:9123\", \"tls_cert\": \"\", \"tls_key\": \"\", \"tls_client_ca\": \"\",\n"
-    "               \"token_file\": \"\", \"max_queries\": 8, \"query_time_limit_sec\": 0, \"query_byte_limit\": 0},\n"
+    "               \"token_file\": \"\", \"max_lookups\": 32, \"lookup_queue\": 64, \"max_scans\": 2,\n"
+    "               \"scan_queue\": 64, \"queue_wait_sec\": 60, \"request_timeout_sec\": 10,\n"
+    "               \"idle_timeout_sec\": 5, \"query_time_limit_sec\": 0, \"query_byte_limit\": 0},\n"
     "   \"retention\": {\"max_store_mb\": 0, \"min_free_percent\": 10, \"max_files\": 0, \"max_age_sec\": 0,\n"
     "               \"interval_sec\": 10}}\n"
     "Retention removes the oldest complete packet files (each with its index) while the store uses more than\n"
@@ -146,19 +148,36 @@ Status LoadConfig(const std::string& path, RunConfig* c) {
     const auto& srv = d["server"];
     if (!srv.IsObject()) return Status::InvalidArgument(path + ": \"server\" must be an object");
     std::string listen = "127.0.0.1:9123";
-    uint64_t maxq = 8, tl = 0, bl = 0;
+    ServerOptions def;
+    uint64_t lookups = static_cast<uint64_t>(def.lookups.running);
+    uint64_t lookup_queue = static_cast<uint64_t>(def.lookups.queued);
+    uint64_t scans = static_cast<uint64_t>(def.scans.running), scan_queue = static_cast<uint64_t>(def.scans.queued);
+    uint64_t wait = static_cast<uint64_t>(def.queue_wait_sec), request = static_cast<uint64_t>(def.request_timeout_sec);
+    uint64_t idle = static_cast<uint64_t>(def.idle_timeout_sec), tl = 0, bl = 0;
     str(srv, "listen", &listen);
     str(srv, "tls_cert", &c->server.tls_cert);
     str(srv, "tls_key", &c->server.tls_key);
     str(srv, "tls_client_ca", &c->server.tls_client_ca);
     str(srv, "token_file", &c->token_file);
-    num(srv, "max_queries", &maxq);
+    num(srv, "max_lookups", &lookups);
+    num(srv, "lookup_queue", &lookup_queue);
+    num(srv, "max_queries", &scans);  // the old name of max_scans
+    num(srv, "max_scans", &scans);
+    num(srv, "scan_queue", &scan_queue);
+    num(srv, "queue_wait_sec", &wait);
+    num(srv, "request_timeout_sec", &request);
+    num(srv, "idle_timeout_sec", &idle);
     num(srv, "query_time_limit_sec", &tl);
     num(srv, "query_byte_limit", &bl);
     Status s = ParseListen(listen, &c->server.host, &c->server.port);
     if (!s.ok()) problem = s.message();
-    if (maxq == 0) problem = "server: max_queries must be at least 1";
-    c->server.max_concurrent_queries = static_cast<int>(maxq);
+    Status limits = CheckServerLimits(lookups, lookup_queue, scans, scan_queue, request, idle);
+    if (!limits.ok()) problem = "server: " + limits.message();
+    c->server.lookups = {static_cast<int>(lookups), static_cast<int>(lookup_queue)};
+    c->server.scans = {static_cast<int>(scans), static_cast<int>(scan_queue)};
+    c->server.queue_wait_sec = static_cast<int64_t>(wait);
+    c->server.request_timeout_sec = static_cast<int64_t>(request);
+    c->server.idle_timeout_sec = static_cast<int64_t>(idle);
     c->server.query_time_limit_sec = static_cast<int64_t>(tl);
     c->server.query_byte_limit = bl;
   }

@@ -17,7 +17,13 @@ const char kServeUsage[] =
     "  --tls_cert F --tls_key F    serve HTTPS\n"
     "  --tls_client_ca F           require client certificates signed by this CA (mutual TLS)\n"
     "  --token_file F              require 'Authorization: Bearer <the file's first line>'\n"
-    "  --max_queries N             concurrent queries before 429 (default 8)\n"
+    "  --max_lookups N             lookups (index, or at most 5 minutes) running at once (default 32)\n"
+    "  --lookup_queue N            lookups waiting for a slot before 429 (default 64)\n"
+    "  --max_scans N               other queries running at once (default 2; --max_queries: old name)\n"
+    "  --scan_queue N              scans waiting for a slot before 429 (default 64)\n"
+    "  --queue_wait_sec N          a waiting query gives up after N s with 503 (default 60)\n"
+    "  --request_timeout_sec N     a request must arrive whole within N s (default 10)\n"
+    "  --idle_timeout_sec N        close kept-alive connections idle for N s (default 5)\n"
     "  --query_time_limit_sec N    cut queries off after N s (default: never)\n"
     "  --query_byte_limit N        cut answers off after N bytes (default: never)\n";
 
@@ -40,6 +46,19 @@ Status ParseListen(const std::string& listen, std::string* host, int* port) {
   return Status::OK();
 }
 
+Status CheckServerLimits(uint64_t lookups, uint64_t lookup_queue, uint64_t scans, uint64_t scan_queue,
+                         uint64_t request_timeout_sec, uint64_t idle_timeout_sec) {
+  if (lookups < 1 || scans < 1) return Status::InvalidArgument("max_lookups and max_scans must be at least 1");
+  if (lookups + lookup_queue + scans + scan_queue > 4096) {
+    return Status::InvalidArgument("max_lookups + lookup_queue + max_scans + scan_queue must be at most 4096 "
+                                   "(each is a server thread)");
+  }
+  if (request_timeout_sec < 1 || idle_timeout_sec < 1) {
+    return Status::InvalidArgument("request_timeout_sec and idle_timeout_sec must be at least 1");
+  }
+  return Status::OK();
+}
+
 Status ReadTokenFile(const std::string& path, std::string* token) {
   std::ifstream f(path);
   if (!f) return Status::IOError("cannot read token file " + path);
@@ -52,7 +71,9 @@ Status ReadTokenFile(const std::string& path, std::string* token) {
 int RunServeCommand(int argc, char** argv) {
   auto cl = CommandLine::Parse(argc, argv,
                                {"dir", "listen", "tls_cert", "tls_key", "tls_client_ca", "token_file", "max_queries",
-                                "query_time_limit_sec", "query_byte_limit"},
+                                "max_lookups", "lookup_queue", "max_scans", "scan_queue", "queue_wait_sec",
+                                "request_timeout_sec", "idle_timeout_sec", "query_time_limit_sec",
+                                "query_byte_limit"},
                                {"help"});
   if (!cl.ok() || (!cl->Has("help") && !cl->Has("dir"))) {
     std::fprintf(stderr, "rewind serve: %s\n%s", cl.ok() ? "needs --dir" : cl.status().message().c_str(), kServeUsage);
@@ -65,16 +86,32 @@ int RunServeCommand(int argc, char** argv) {
   ServerOptions o;
   o.store = cl->Get("dir");
   Status s = ParseListen(cl->Get("listen", "127.0.0.1:9123"), &o.host, &o.port);
-  uint64_t maxq = 8, tl = 0, bl = 0;
-  if (s.ok()) s = cl->GetUint("max_queries", 8, &maxq);
+  ServerOptions d;
+  uint64_t lookups = static_cast<uint64_t>(d.lookups.running), lookup_queue = static_cast<uint64_t>(d.lookups.queued);
+  uint64_t scans = static_cast<uint64_t>(d.scans.running), scan_queue = static_cast<uint64_t>(d.scans.queued);
+  uint64_t wait = static_cast<uint64_t>(d.queue_wait_sec), request = static_cast<uint64_t>(d.request_timeout_sec);
+  uint64_t idle = static_cast<uint64_t>(d.idle_timeout_sec), tl = 0, bl = 0;
+  if (s.ok()) s = cl->GetUint("max_lookups", lookups, &lookups);
+  if (s.ok()) s = cl->GetUint("lookup_queue", lookup_queue, &lookup_queue);
+  if (s.ok()) s = cl->GetUint("max_queries", scans, &scans);
+  if (s.ok()) s = cl->GetUint("max_scans", scans, &scans);
+  if (s.ok()) s = cl->GetUint("scan_queue", scan_queue, &scan_queue);
+  if (s.ok()) s = cl->GetUint("queue_wait_sec", wait, &wait);
+  if (s.ok()) s = cl->GetUint("request_timeout_sec", request, &request);
+  if (s.ok()) s = cl->GetUint("idle_timeout_sec", idle, &idle);
   if (s.ok()) s = cl->GetUint("query_time_limit_sec", 0, &tl);
   if (s.ok()) s = cl->GetUint("query_byte_limit", 0, &bl);
   if (s.ok() && cl->Has("token_file")) s = ReadTokenFile(cl->Get("token_file"), &o.bearer_token);
-  if (!s.ok() || maxq == 0) {
-    std::fprintf(stderr, "rewind serve: %s\n", s.ok() ? "--max_queries must be at least 1" : s.message().c_str());
+  if (s.ok()) s = CheckServerLimits(lookups, lookup_queue, scans, scan_queue, request, idle);
+  if (!s.ok()) {
+    std::fprintf(stderr, "rewind serve: %s\n", s.message().c_str());
     return 2;
   }
-  o.max_concurrent_queries = static_cast<int>(maxq);
+  o.lookups = {static_cast<int>(lookups), static_cast<int>(lookup_queue)};
+  o.scans = {static_cast<int>(scans), static_cast<int>(scan_queue)};
+  o.queue_wait_sec = static_cast<int64_t>(wait);
+  o.request_timeout_sec = static_cast<int64_t>(request);
+  o.idle_timeout_sec = static_cast<int64_t>(idle);
   o.query_time_limit_sec = static_cast<int64_t>(tl);
   o.query_byte_limit = bl;
   o.tls_cert = cl->Get("tls_cert");

@@ -1,0 +1,63 @@
+#include "web/request_deadline.h"
+
+#include <poll.h>
+
+#include <cerrno>
+#include <ctime>
+
+namespace rwd {
+namespace {
+
+// The calling thread's deadline; time_point::max() when none is armed.
+thread_local RequestDeadline::Clock::time_point t_deadline = RequestDeadline::Clock::time_point::max();
+
+int LibcPoll(struct pollfd* fds, nfds_t n, int timeout_ms) {
+  if (timeout_ms < 0) return ppoll(fds, n, nullptr, nullptr);
+  timespec ts{timeout_ms / 1000, static_cast<long>(timeout_ms % 1000) * 1000000};
+  return ppoll(fds, n, &ts, nullptr);
+}
+
+}  // namespace
+
+void RequestDeadline::Arm(Clock::time_point deadline) { t_deadline = deadline; }
+
+void RequestDeadline::Disarm() { t_deadline = Clock::time_point::max(); }
+
+DeadlineThreadPool::DeadlineThreadPool(size_t threads, std::chrono::milliseconds request_timeout)
+    : pool_(threads), request_timeout_(request_timeout) {}
+
+void DeadlineThreadPool::enqueue(std::function<void()> fn) {
+  RequestDeadline::Clock::time_point due = RequestDeadline::Clock::now() + request_timeout_;
+  pool_.enqueue([fn = std::move(fn), due] {
+    RequestDeadline::Arm(due);
+    fn();
+    RequestDeadline::Disarm();
+  });
+}
+
+void DeadlineThreadPool::shutdown() { pool_.shutdown(); }
+
+}  // namespace rwd
+
+// Interposes the C library's poll() (see the header). A deadline shortens a wait for input; a wait that
+// reaches it fails with ETIMEDOUT rather than returning 0, so that cpp-httplib's keep-alive wait, which polls
+// in a loop until its own timeout, also ends. Waits for output only (writing an answer) are left alone.
+extern "C" int poll(struct pollfd* fds, nfds_t n, int timeout_ms) {
+  using Clock = rwd::RequestDeadline::Clock;
+  if (rwd::t_deadline == Clock::time_point::max()) return rwd::LibcPoll(fds, n, timeout_ms);
+  bool reading = false;
+  for (nfds_t i = 0; i < n; ++i) reading |= (fds[i].events & (POLLIN | POLLPRI)) != 0;
+  if (!reading) return rwd::LibcPoll(fds, n, timeout_ms);
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(rwd::t_deadline - Clock::now()).count();
+  if (left <= 0) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  bool deadline_first = timeout_ms < 0 || left < timeout_ms;
+  int r = rwd::LibcPoll(fds, n, deadline_first ? static_cast<int>(left) : timeout_ms);
+  if (r == 0 && deadline_first) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  return r;
+}

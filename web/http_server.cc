@@ -176,6 +176,12 @@ Status HttpServer::Start() {
   server_->set_keep_alive_max_count(100);
   server_->set_read_timeout(std::max<int64_t>(options_.request_timeout_sec, 1), 0);
   server_->set_write_timeout(std::max<int64_t>(options_.write_timeout_sec, 1), 0);
+  // The request has arrived whole once it is routed: from here on the connection's waits are cpp-httplib's own
+  // (an answer may take longer than request_timeout to stream to a slow reader).
+  server_->set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    RequestDeadline::Disarm();
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   // The next request on a kept-alive connection is due once this answer is out.
   server_->set_logger([request_timeout](const httplib::Request&, const httplib::Response&) {
     RequestDeadline::Arm(RequestDeadline::Clock::now() + request_timeout);

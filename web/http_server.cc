@@ -167,7 +167,7 @@ Status HttpServer::Start() {
   const AdmissionLimits& sc = admission_->limits(QueryClass::kScan);
   size_t threads = static_cast<size_t>(l.running + l.queued + sc.running + sc.queued + kSpareThreads);
   auto request_timeout = std::chrono::milliseconds(std::max<int64_t>(options_.request_timeout_sec, 1) * 1000);
-  server_->new_task_queue = [threads, request_timeout] { return new DeadlineThreadPool(threads, request_timeout); };
+  RequestDeadline::Install(server_.get(), threads, request_timeout);
   server_->set_payload_max_length(options_.max_request_bytes);
   // Answers end with a small final chunk; without TCP_NODELAY, Nagle's algorithm holds it until the client's
   // delayed ACK (~40 ms per request on a kept-alive connection).
@@ -176,16 +176,6 @@ Status HttpServer::Start() {
   server_->set_keep_alive_max_count(100);
   server_->set_read_timeout(std::max<int64_t>(options_.request_timeout_sec, 1), 0);
   server_->set_write_timeout(std::max<int64_t>(options_.write_timeout_sec, 1), 0);
-  // The request has arrived whole once it is routed: from here on the connection's waits are cpp-httplib's own
-  // (an answer may take longer than request_timeout to stream to a slow reader).
-  server_->set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
-    RequestDeadline::Disarm();
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  // The next request on a kept-alive connection is due once this answer is out.
-  server_->set_logger([request_timeout](const httplib::Request&, const httplib::Response&) {
-    RequestDeadline::Arm(RequestDeadline::Clock::now() + request_timeout);
-  });
   Routes();
   if (options_.port == 0) {
     port_ = server_->bind_to_any_port(options_.host);

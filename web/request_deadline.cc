@@ -23,19 +23,42 @@ void RequestDeadline::Arm(Clock::time_point deadline) { t_deadline = deadline; }
 
 void RequestDeadline::Disarm() { t_deadline = Clock::time_point::max(); }
 
-DeadlineThreadPool::DeadlineThreadPool(size_t threads, std::chrono::milliseconds request_timeout)
-    : pool_(threads), request_timeout_(request_timeout) {}
+namespace {
 
-void DeadlineThreadPool::enqueue(std::function<void()> fn) {
-  RequestDeadline::Clock::time_point due = RequestDeadline::Clock::now() + request_timeout_;
-  pool_.enqueue([fn = std::move(fn), due] {
-    RequestDeadline::Arm(due);
-    fn();
-    RequestDeadline::Disarm();
+// cpp-httplib's thread pool, with each connection's deadline armed from when the connection was accepted.
+class DeadlineThreadPool : public httplib::TaskQueue {
+ public:
+  DeadlineThreadPool(size_t threads, std::chrono::milliseconds request_timeout)
+      : pool_(threads), request_timeout_(request_timeout) {}
+
+  void enqueue(std::function<void()> fn) override {
+    RequestDeadline::Clock::time_point due = RequestDeadline::Clock::now() + request_timeout_;
+    pool_.enqueue([fn = std::move(fn), due] {
+      RequestDeadline::Arm(due);
+      fn();
+      RequestDeadline::Disarm();
+    });
+  }
+
+  void shutdown() override { pool_.shutdown(); }
+
+ private:
+  httplib::ThreadPool pool_;
+  std::chrono::milliseconds request_timeout_;
+};
+
+}  // namespace
+
+void RequestDeadline::Install(httplib::Server* server, size_t threads, std::chrono::milliseconds request_timeout) {
+  server->new_task_queue = [threads, request_timeout] { return new DeadlineThreadPool(threads, request_timeout); };
+  server->set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    Disarm();
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  server->set_logger([request_timeout](const httplib::Request&, const httplib::Response&) {
+    Arm(Clock::now() + request_timeout);
   });
 }
-
-void DeadlineThreadPool::shutdown() { pool_.shutdown(); }
 
 }  // namespace rwd
 

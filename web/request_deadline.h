@@ -4,8 +4,7 @@
 // every read, so this file interposes poll() for the process — on a thread with a deadline armed, a wait for
 // input ends at the deadline and then fails with ETIMEDOUT, which cpp-httplib treats as a dead connection
 // (waits for output, i.e. writing an answer, keep cpp-httplib's write timeout); on every other thread poll()
-// is the C library's. A connection's thread arms the deadline when the connection is accepted and again
-// after each answer (for the next request on a kept-alive connection). Deadlines are per thread.
+// is the C library's. Deadlines are per thread; Install() arms and disarms them around each request.
 #ifndef REWIND_WEB_REQUEST_DEADLINE_H_
 #define REWIND_WEB_REQUEST_DEADLINE_H_
 
@@ -20,23 +19,17 @@ namespace rwd {
 class RequestDeadline {
  public:
   using Clock = std::chrono::steady_clock;
-  // From now on the calling thread's socket waits end at `deadline`.
+  // Makes `server` keep request deadlines, with `threads` connection threads: a connection's first request
+  // is due `request_timeout` after it was accepted (time queued for a thread counts), each next request on a
+  // kept-alive connection `request_timeout` after the previous answer went out; a request that has been routed
+  // has arrived whole, so its answer streams under cpp-httplib's write timeout only. Takes over `server`'s
+  // task queue, pre-routing handler and logger. Call before the server starts.
+  static void Install(httplib::Server* server, size_t threads, std::chrono::milliseconds request_timeout);
+
+  // From now on the calling thread's socket waits for input end at `deadline`.
   static void Arm(Clock::time_point deadline);
   // The calling thread's waits are the C library's again.
   static void Disarm();
-};
-
-// cpp-httplib's thread pool, with each connection's first request due `request_timeout` after the
-// connection was accepted (time spent queued for a thread counts).
-class DeadlineThreadPool : public httplib::TaskQueue {
- public:
-  DeadlineThreadPool(size_t threads, std::chrono::milliseconds request_timeout);
-  void enqueue(std::function<void()> fn) override;
-  void shutdown() override;
-
- private:
-  httplib::ThreadPool pool_;
-  std::chrono::milliseconds request_timeout_;
 };
 
 }  // namespace rwd

@@ -86,6 +86,8 @@ Status RecordFileCompleteFromIndex(const std::string& store, uint32_t writer, co
 // both to `uid`/`gid` (-1: unchanged), so that a writer that drops privileges after start-up can append.
 Status HandCatalogTo(const std::string& store, int uid, int gid);
 
+struct CatalogEntrySet;  // store_catalog.cc
+
 struct CatalogRebuildStats {
   uint64_t complete = 0;
   uint64_t writing = 0;                // packet files without an index
@@ -112,7 +114,11 @@ class StoreCatalog {
   // being written; in name order (creation time), then writer.
   std::vector<CatalogEntry> Select(int64_t lo, int64_t hi, const std::function<bool(const CatalogEntry&)>& keep) const;
   std::vector<CatalogEntry> Entries() const;
+  // Everything summed over the entries (one pass; a stat per file being written).
   CatalogTotals Totals() const;
+  // Complete files and their link types (ascending), kept as records are read: no pass over the entries.
+  uint64_t CompleteFiles() const;
+  std::vector<uint32_t> Linktypes() const;
   // What one caller has read of the FILTERS files: a window of each writer's file. Probing files in name
   // order (as Select returns them) then reads each FILTERS file sequentially, one pread per window instead
   // of one per file. Owned by one thread (e.g. one query); bounded by kFilterWindowBytes per writer.
@@ -124,7 +130,8 @@ class StoreCatalog {
     friend class StoreCatalog;
     struct Window {
       uint64_t start = 0;
-      std::string bytes;
+      std::unique_ptr<uint8_t[]> bytes;  // kFilterWindowBytes, allocated once, not cleared
+      size_t length = 0;                 // bytes of `bytes` read from offset `start`
     };
     std::map<uint32_t, Window> by_writer_;
   };
@@ -135,7 +142,7 @@ class StoreCatalog {
   bool MayContain(const CatalogEntry& entry, uint64_t key_hash, FilterWindows* windows = nullptr) const;
 
  private:
-  explicit StoreCatalog(std::string store) : store_(std::move(store)) {}
+  explicit StoreCatalog(std::string store);
   Status ReadNew();  // requires mu_ held exclusively
   int FilterFd(uint32_t writer) const;
 
@@ -145,7 +152,7 @@ class StoreCatalog {
   uint64_t inode_ = 0;            // guarded by mu_
   uint64_t read_offset_ = 0;      // guarded by mu_: bytes of the journal applied
   uint64_t records_ = 0;          // guarded by mu_
-  std::map<std::pair<std::string, uint32_t>, CatalogEntry> entries_;  // guarded by mu_: by (name, writer)
+  std::unique_ptr<CatalogEntrySet> entries_;  // guarded by mu_: the live entries
   mutable std::mutex filter_mu_;
   mutable std::map<uint32_t, int> filter_fds_;  // guarded by filter_mu_
 };

@@ -264,12 +264,25 @@ TEST(StoreCatalog, RetentionRemovesEntriesAndAServerSideCatalogFollows) {
   EXPECT_FALSE(st.cut_short);
   EXPECT_EQ(st.files, 1u);
   EXPECT_EQ((*shared)->Entries().size(), 1u);
+  // The running counts follow removals as a full pass does.
+  EXPECT_EQ((*shared)->CompleteFiles(), 1u);
+  EXPECT_EQ((*shared)->CompleteFiles(), (*shared)->Totals().files);
+  EXPECT_EQ((*shared)->Linktypes(), std::vector<uint32_t>{1});
+  EXPECT_EQ((*shared)->Linktypes(), (*shared)->Totals().linktypes);
   // New files appear in the shared catalog without reopening it.
   ASSERT_TRUE(RecordFileWriting(store, 0, FileNameForTime(kBase)).ok());
   ASSERT_TRUE((*shared)->Refresh().ok());
   EXPECT_EQ((*shared)->Totals().writing, 0u);  // listed, but its packet file was never created
   std::ofstream(PacketDirectory(store, 0) + "/" + FileNameForTime(kBase)) << "x";
   EXPECT_EQ((*shared)->Totals().writing, 1u);
+  EXPECT_EQ((*shared)->CompleteFiles(), 1u);  // a file being written is not counted
+  // Once retention has removed every file, no link type is left.
+  p.max_files_per_writer = 0;
+  p.max_age_ns = kSec;
+  ASSERT_TRUE(PruneStore(store, p, kBase + 10000 * kSec, &r).ok());
+  ASSERT_TRUE((*shared)->Refresh().ok());
+  EXPECT_EQ((*shared)->CompleteFiles(), 0u);
+  EXPECT_TRUE((*shared)->Linktypes().empty());
 }
 
 }  // namespace

@@ -218,8 +218,7 @@ Result<std::unique_ptr<Query>> Query::Prepare(const std::string& store, const st
     if (!s.ok()) return s;
   }
   q->options_.catalog.reset();  // a query holds what it selected, not the catalog
-  CatalogTotals totals = catalog->Totals();
-  q->total_files_ = totals.files;
+  q->total_files_ = catalog->CompleteFiles();
 
   // The files of the time range, then of those the ones whose key filter allows a match: only their index
   // tables are ever opened.
@@ -271,7 +270,7 @@ Result<std::unique_ptr<Query>> Query::Prepare(const std::string& store, const st
     q->files_.push_back(std::move(f));
   }
   std::sort(q->linktypes_.begin(), q->linktypes_.end());
-  std::vector<uint32_t> linktypes = totals.linktypes;
+  std::vector<uint32_t> linktypes = catalog->Linktypes();
   for (uint32_t lt : q->linktypes_) {
     if (std::find(linktypes.begin(), linktypes.end(), lt) == linktypes.end()) linktypes.push_back(lt);
   }

@@ -16,7 +16,7 @@ for i in v0 v1; do
   ip link set $i mtu 9500
   ip link set $i up
 done
-work=$(mktemp -d /tmp/rewind-capture-test.XXXXXX)
+work=$(mktemp -d -p "${TMPDIR:-/tmp}" rewind-capture-test.XXXXXX)
 chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 passed=0 failed=0

@@ -5,7 +5,7 @@ set -uo pipefail
 REWIND=${1:?rewind binary}
 PCAPS=${2:?shared pcaps dir}
 command -v tcpdump >/dev/null || { echo "SKIP: tcpdump not installed"; exit 77; }
-work=$(mktemp -d /tmp/rewind-cli-test.XXXXXX)
+work=$(mktemp -d -p "${TMPDIR:-/tmp}" rewind-cli-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 passed=0 failed=0
 ok() { passed=$((passed + 1)); }

@@ -11,7 +11,7 @@ command -v tcpdump >/dev/null || { echo "SKIP: tcpdump not installed"; exit 77; 
 for f in ndpi/1kxun.pcap ndpi/netflix.pcap; do
   [ -f "$PCAPS/$f" ] || { echo "SKIP: missing capture $PCAPS/$f"; exit 77; }
 done
-work=$(mktemp -d /tmp/rewind-export-test.XXXXXX)
+work=$(mktemp -d -p "${TMPDIR:-/tmp}" rewind-export-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 passed=0 failed=0
 ok() { passed=$((passed + 1)); }

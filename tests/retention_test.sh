@@ -23,7 +23,7 @@ for i in v0 v1; do
   ip link set $i mtu 9500
   ip link set $i up
 done
-work=$(mktemp -d /tmp/rewind-retention-test.XXXXXX)
+work=$(mktemp -d -p "${TMPDIR:-/tmp}" rewind-retention-test.XXXXXX)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done

@@ -17,7 +17,7 @@ veth() {
 }
 ip link set lo up
 veth || { echo "SKIP: cannot create a veth pair"; exit 77; }
-work=$(mktemp -d /tmp/rewind-run-test.XXXXXX)
+work=$(mktemp -d -p "${TMPDIR:-/tmp}" rewind-run-test.XXXXXX)
 trap 'kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 passed=0 failed=0
 ok() { passed=$((passed + 1)); }

@@ -17,7 +17,7 @@ PY=/usr/bin/python3  # Debian's python, which sees Debian's python3-websocket
   { echo "SKIP: python3-websocket not installed (Debian package python3-websocket)"; exit 77; }
 command -v tcpdump >/dev/null || { echo "SKIP: tcpdump not installed"; exit 77; }
 
-work=$(mktemp -d /tmp/rewind-web-test.XXXXXX)
+work=$(mktemp -d -p "${TMPDIR:-/tmp}" rewind-web-test.XXXXXX)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done

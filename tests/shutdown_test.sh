@@ -16,7 +16,7 @@ if [ -n "${REWIND_IN_NETNS:-}" ]; then
   ip link set lo up
   capture=true
 fi
-work=$(mktemp -d /tmp/rewind-shutdown-test.XXXXXX)
+work=$(mktemp -d -p "${TMPDIR:-/tmp}" rewind-shutdown-test.XXXXXX)
 pids=()
 trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
 passed=0 failed=0

@@ -21,6 +21,7 @@
 #include "index/store_summary.h"
 #include "query/query_engine.h"
 #include "index/wall_clock.h"
+#include "web/connection_shutdown.h"
 #include "web/request_deadline.h"
 #include "web/web_page.h"
 
@@ -188,15 +189,26 @@ Status HttpServer::Start() {
     port_ = options_.port;
   }
   started_ns_ = WallClockNs();
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  thread_ = std::thread([this] {
+    server_->listen_after_bind();
+    listen_done_.store(true);
+  });
   return Status::OK();
 }
 
 void HttpServer::Stop() {
-  stopping_.store(true);
+  stopping_.store(true);  // running queries watch it (QueryOptions::cancel) and end
   admission_->Close();
   if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  // cpp-httplib's listening thread ends once every server thread has: one waiting on an idle keep-alive
+  // connection, on a slow request or on a client that does not read would hold it for up to a timeout
+  // (5, 10, 30 s). Their connections are shut down (again, for any accepted meanwhile) until it ends.
+  while (!listen_done_.load()) {
+    ShutdownConnections(port_);
+    for (int i = 0; i < 10 && !listen_done_.load(); ++i) usleep(2000);
+  }
+  thread_.join();
 }
 
 bool HttpServer::Admit(const QueryPlan& plan, httplib::Response& res, QueryAdmission::Slot* slot) {
@@ -244,6 +256,7 @@ void HttpServer::Routes() {
   auto query = [this, authorized](const httplib::Request& req, httplib::Response& res, const std::string& text) {
     if (!authorized(req, res)) return;
     QueryOptions qo;
+    qo.cancel = &stopping_;
     if (req.has_param("limit")) {
       try {
         qo.limit = std::stoull(req.get_param_value("limit"));
@@ -325,6 +338,7 @@ void HttpServer::Routes() {
       return;
     }
     QueryOptions qo;
+    qo.cancel = &stopping_;
     qo.limit = scan;
     qo.vlan_fold = !(req.has_param("exact") && ParseBool(req.get_param_value("exact")));
     auto catalog = Catalog();

@@ -85,6 +85,7 @@ class HttpServer {
   std::thread thread_;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> listen_done_{false};  // the listening thread (and every server thread) has ended
   ServerCounters counters_;
   std::unique_ptr<QueryAdmission> admission_;
   int64_t started_ns_ = 0;

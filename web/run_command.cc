@@ -18,6 +18,7 @@
 #include "capture/retention_thread.h"
 #include "web/command_line.h"
 #include "web/commands.h"
+#include "web/exit_deadline.h"
 #include "web/http_server.h"
 
 namespace rwd {
@@ -291,7 +292,9 @@ int RunRunCommand(int argc, char** argv) {
                config.capture.store.c_str(), config.threads, config.retention.Describe().c_str(), url.c_str(),
                url.c_str(), url.c_str());
   std::fflush(stderr);
-  while (!g_stop.load()) usleep(200000);
+  while (!g_stop.load()) usleep(50000);
+  // Capture threads drain their ring for about a second and complete their files meanwhile.
+  ExitAfterDeadline(1900, "rewind run", 1);
   server.Stop();
   for (auto& t : captures) t.join();
   if (retention) retention->Stop();

@@ -1,4 +1,6 @@
 // `rewind serve`: the HTTP query server over a store.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -6,6 +8,7 @@
 
 #include "web/command_line.h"
 #include "web/commands.h"
+#include "web/exit_deadline.h"
 #include "web/http_server.h"
 
 namespace rwd {
@@ -129,7 +132,9 @@ int RunServeCommand(int argc, char** argv) {
   std::fprintf(stderr, "rewind serve: %s://%s:%d/ (store %s)\n", scheme.c_str(), o.host.c_str(), server.port(),
                o.store.c_str());
   std::fflush(stderr);
-  while (!g_stop) pause();
+  // Polled: the signal may be delivered to any of the server's threads, and pause() here would miss it.
+  while (!g_stop) usleep(50000);
+  ExitAfterDeadline(1800, "rewind serve", 1);  // SIGTERM ends the server within 2 s, whatever it is doing
   server.Stop();
   return 0;
 }

@@ -63,7 +63,9 @@ kill -TERM $pid
 t0=$(date +%s%N)
 wait $pid; rc=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-[ $rc -eq 0 ] && [ $ms -lt 3000 ] && ok || fail "SIGTERM: exit $rc after $ms ms"
+# A hang check, not a timing (a loaded machine stretches the drain and the syncs); the time is printed.
+echo "rewind run stopped in $ms ms"
+[ $rc -eq 0 ] && [ $ms -lt 10000 ] && ok || fail "SIGTERM: exit $rc after $ms ms"
 
 # 4. A bad config is refused with a clear message.
 echo '{"capture": {"threads": "two"}}' > "$work/bad.json"

@@ -293,8 +293,10 @@ int RunRunCommand(int argc, char** argv) {
                url.c_str(), url.c_str());
   std::fflush(stderr);
   while (!g_stop.load()) usleep(50000);
-  // Capture threads drain their ring for about a second and complete their files meanwhile.
-  ExitAfterDeadline(1900, "rewind run", 1);
+  // Capture threads drain their ring for about a second and complete their files meanwhile (an index table
+  // and a catalog record, each synced); the server stops at once. The forced exit is for a thread stuck in
+  // I/O: it leaves the file being written without its index, which the next start re-indexes.
+  ExitAfterDeadline(10000, "rewind run", 1);
   server.Stop();
   for (auto& t : captures) t.join();
   if (retention) retention->Stop();

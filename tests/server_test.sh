@@ -27,7 +27,7 @@ done
 "$REWIND" stats --dir "$store" | has "packets" || { echo "FAIL: import"; exit 1; }
 
 # Asks for the whole store and reads the answer slowly through a 4 KiB receive buffer for $2 seconds after
-# its first bytes, then hangs up: the answer (~20 MB) cannot all sit in socket buffers, whatever the
+# its first bytes (printing "reading" then), then hangs up: the answer (~20 MB) cannot all sit in socket buffers, whatever the
 # machine's tcp_rmem (curl --limit-rate alone can be outrun by receive-buffer autotuning).
 slow_reader() {  # url seconds
   python3 - "$1" "$2" <<'PY'
@@ -38,6 +38,7 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.connect((url.hostname, url.port))
 s.sendall(b"POST /query HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
 s.recv(1)
+print("reading", flush=True)
 end = time.time() + float(sys.argv[2])
 while time.time() < end and s.recv(512):
     time.sleep(0.05)
@@ -109,7 +110,7 @@ for i in "${!hosts[@]}"; do cmp -s "$work/want.$i" "$work/got.$i" || bad=$((bad 
 
 # 4. A client that hangs up mid-answer: the server stops that query and frees its slot.
 before=$(curl -s "$url/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["server"]["queries_cut_short"])')
-slow_reader "$url" 0.5
+slow_reader "$url" 0.5 > /dev/null
 for _ in $(seq 30); do
   s=$(curl -s "$url/stats")
   running=$(echo "$s" | python3 -c 'import json,sys; print(json.load(sys.stdin)["server"]["queries_running"])')
@@ -122,9 +123,9 @@ kill "$server_pid"; wait "$server_pid" 2>/dev/null
 
 # 5. Past the bound: 429 with Retry-After (one scan running, none may wait; a lookup still gets through).
 start_server --max_scans 1 --scan_queue 0
-slow_reader "$url" 5 &
+slow_reader "$url" 5 > "$work/slow.out" &
 slow=$!
-sleep 1
+for _ in $(seq 100); do has reading "$work/slow.out" && break; sleep 0.1; done
 hdr=$(curl -s -D - -o /dev/null --data-binary 'not tcp' "$url/query")
 echo "$hdr" | has "^HTTP/1.1 429" && echo "$hdr" | grep -qi "^Retry-After: [0-9]" && ok || fail "429: $hdr"
 code=$(curl -s -o /dev/null -w '%{http_code}' --data-binary tcp "$url/query")

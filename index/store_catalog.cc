@@ -239,8 +239,6 @@ bool WholeRecordAt(const char* bytes, size_t n, size_t pos) {
   return Crc32c(reinterpret_cast<const uint8_t*>(bytes + pos + kHeaderBytes), len) == crc;
 }
 
-// Applies the records in bytes[0, n) to `entries`; returns how many bytes were consumed (a torn record at
-// the end is left for the next read) and counts records.
 }  // namespace
 
 // The live entries by (name, writer), with running counts of the complete ones.
@@ -263,7 +261,8 @@ void CountComplete(const CatalogEntry& e, int sign, CatalogEntrySet* entries) {
   }
 }
 
-// Applies the whole records in bytes[0, n) to `entries`; returns how many bytes were consumed.
+// Applies the records in bytes[0, n) to `entries`; returns how many bytes were consumed (a torn record at
+// the end is left for the next read) and counts records.
 size_t ApplyRecords(const char* bytes, size_t n, CatalogEntrySet* entries, uint64_t* records) {
   size_t pos = 0;
   while (pos + kHeaderBytes <= n) {
@@ -306,7 +305,7 @@ size_t ApplyRecords(const char* bytes, size_t n, CatalogEntrySet* entries, uint6
         CountComplete(it->second, -1, entries);
         it->second = std::move(e);
       } else {
-        entries->by_key.emplace_hint(it, std::move(key), std::move(e));
+        entries->by_key.emplace(std::move(key), std::move(e));
       }
     } else if (it == entries->by_key.end()) {
       entries->by_key.emplace(std::move(key), std::move(e));  // never turns a complete file back into one being written

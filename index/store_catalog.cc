@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <set>
 
 #include "index/crc32c.h"
 #include "index/index_reader.h"
@@ -241,25 +242,109 @@ bool WholeRecordAt(const char* bytes, size_t n, size_t pos) {
 
 }  // namespace
 
-// The live entries by (name, writer), with running counts of the complete ones.
+// The live entries by (name, writer), with running counts of the complete ones and a time index, so that
+// Select() reads the slots of its time range only, not every entry: a store of a year holds about a million.
+// Invariant (unless `time_index_stale`): every entry is in exactly one of `by_time` (complete, with packets,
+// spanning at most kShortSpanNs), `unsorted` (being written, or spanning more) or neither (no packets).
 struct CatalogEntrySet {
-  std::map<std::pair<std::string, uint32_t>, CatalogEntry> by_key;
+  using Key = std::pair<std::string, uint32_t>;
+  static constexpr int64_t kShortSpanNs = 3600 * int64_t{1000000000};
+  struct TimeSlot {
+    int64_t min_ts_ns;
+    int64_t max_ts_ns;
+    const CatalogEntry* entry;  // a node of by_key (stable until erased)
+  };
+
+  std::map<Key, CatalogEntry> by_key;
   uint64_t complete = 0;
   std::map<uint32_t, uint64_t> complete_by_linktype;
+  std::vector<TimeSlot> by_time;           // ascending min_ts_ns
+  int64_t max_short_span_ns = 0;           // of every slot ever put in by_time (never shrinks)
+  std::set<const CatalogEntry*> unsorted;
+  bool time_index_stale = false;           // set while records are applied in bulk; Reindex() clears it
+
+  void Put(Key key, CatalogEntry e);       // inserts or replaces
+  void Erase(const Key& key);
+  void Reindex();
+
+ private:
+  void Index(const CatalogEntry* e);
+  void Unindex(const CatalogEntry* e);
+  void Count(const CatalogEntry& e, int sign);  // into (1) or out of (-1) the running counts
 };
 
-namespace {
-
-// Counts `e` into (sign 1) or out of (sign -1) the running counts of complete files.
-void CountComplete(const CatalogEntry& e, int sign, CatalogEntrySet* entries) {
+void CatalogEntrySet::Count(const CatalogEntry& e, int sign) {
   if (!e.complete()) return;
-  entries->complete += static_cast<uint64_t>(sign);
+  complete += static_cast<uint64_t>(sign);
   for (uint32_t lt : e.summary.linktypes) {
-    uint64_t& n = entries->complete_by_linktype[lt];
+    uint64_t& n = complete_by_linktype[lt];
     n += static_cast<uint64_t>(sign);
-    if (n == 0) entries->complete_by_linktype.erase(lt);
+    if (n == 0) complete_by_linktype.erase(lt);
   }
 }
+
+void CatalogEntrySet::Index(const CatalogEntry* e) {
+  if (time_index_stale) return;
+  const FileSummary& s = e->summary;
+  if (!e->complete() || (s.packets > 0 && s.max_ts_ns - s.min_ts_ns > kShortSpanNs)) {
+    unsorted.insert(e);
+  } else if (s.packets > 0) {
+    // Files arrive mostly in time order: usually an append.
+    auto at = std::upper_bound(by_time.begin(), by_time.end(), s.min_ts_ns,
+                               [](int64_t t, const TimeSlot& slot) { return t < slot.min_ts_ns; });
+    by_time.insert(at, TimeSlot{s.min_ts_ns, s.max_ts_ns, e});
+    max_short_span_ns = std::max(max_short_span_ns, s.max_ts_ns - s.min_ts_ns);
+  }
+}
+
+void CatalogEntrySet::Unindex(const CatalogEntry* e) {
+  if (time_index_stale || unsorted.erase(e) > 0 || e->summary.packets == 0) return;
+  auto it = std::lower_bound(by_time.begin(), by_time.end(), e->summary.min_ts_ns,
+                             [](const TimeSlot& slot, int64_t t) { return slot.min_ts_ns < t; });
+  while (it != by_time.end() && it->min_ts_ns == e->summary.min_ts_ns && it->entry != e) ++it;
+  if (it != by_time.end() && it->entry == e) by_time.erase(it);
+}
+
+void CatalogEntrySet::Put(Key key, CatalogEntry e) {
+  Count(e, 1);
+  auto it = by_key.find(key);
+  if (it == by_key.end()) {
+    it = by_key.emplace(std::move(key), std::move(e)).first;
+  } else {
+    Unindex(&it->second);
+    Count(it->second, -1);
+    it->second = std::move(e);
+  }
+  Index(&it->second);
+}
+
+void CatalogEntrySet::Erase(const Key& key) {
+  auto it = by_key.find(key);
+  if (it == by_key.end()) return;
+  Unindex(&it->second);
+  Count(it->second, -1);
+  by_key.erase(it);
+}
+
+void CatalogEntrySet::Reindex() {
+  if (!time_index_stale) return;
+  time_index_stale = false;
+  by_time.clear();
+  unsorted.clear();
+  for (const auto& [key, e] : by_key) {
+    const FileSummary& s = e.summary;
+    if (!e.complete() || s.packets == 0 || s.max_ts_ns - s.min_ts_ns > kShortSpanNs) {
+      Index(&e);
+    } else {
+      by_time.push_back(TimeSlot{s.min_ts_ns, s.max_ts_ns, &e});
+      max_short_span_ns = std::max(max_short_span_ns, s.max_ts_ns - s.min_ts_ns);
+    }
+  }
+  std::sort(by_time.begin(), by_time.end(),
+            [](const TimeSlot& a, const TimeSlot& b) { return a.min_ts_ns < b.min_ts_ns; });
+}
+
+namespace {
 
 // Applies the records in bytes[0, n) to `entries`; returns how many bytes were consumed (a torn record at
 // the end is left for the next read) and counts records.
@@ -293,22 +378,10 @@ size_t ApplyRecords(const char* bytes, size_t n, CatalogEntrySet* entries, uint6
     pos += kHeaderBytes + len;
     ++*records;
     auto key = std::make_pair(e.name, e.writer);
-    auto it = entries->by_key.find(key);
     if (type == kRecRemoved) {
-      if (it != entries->by_key.end()) {
-        CountComplete(it->second, -1, entries);
-        entries->by_key.erase(it);
-      }
-    } else if (type == kRecComplete) {
-      CountComplete(e, 1, entries);
-      if (it != entries->by_key.end()) {
-        CountComplete(it->second, -1, entries);
-        it->second = std::move(e);
-      } else {
-        entries->by_key.emplace(std::move(key), std::move(e));
-      }
-    } else if (it == entries->by_key.end()) {
-      entries->by_key.emplace(std::move(key), std::move(e));  // never turns a complete file back into one being written
+      entries->Erase(key);
+    } else if (type == kRecComplete || entries->by_key.count(key) == 0) {
+      entries->Put(std::move(key), std::move(e));  // never turns a complete file back into one being written
     }
   }
   return pos;
@@ -468,7 +541,11 @@ Status StoreCatalog::ReadNew() {
   if (map == MAP_FAILED) return Status::FromErrno("reading the catalog of " + store_, errno);
   (void)madvise(map, map_len, MADV_SEQUENTIAL);
   const char* bytes = static_cast<const char*>(map) + (read_offset_ - map_from);
+  // Many records (a first read, a writer's burst): apply them all, then sort the time index once.
+  constexpr uint64_t kBulkBytes = 64 * 1024;
+  if (read_offset_ == 0 || size - read_offset_ > kBulkBytes) entries_->time_index_stale = true;
   read_offset_ += ApplyRecords(bytes, static_cast<size_t>(size - read_offset_), entries_.get(), &records_);
+  entries_->Reindex();
   munmap(map, map_len);
   return Status::OK();
 }
@@ -476,15 +553,28 @@ Status StoreCatalog::ReadNew() {
 std::vector<CatalogEntry> StoreCatalog::Select(int64_t lo, int64_t hi,
                                                const std::function<bool(const CatalogEntry&)>& keep) const {
   std::shared_lock<std::shared_mutex> l(mu_);
-  std::vector<CatalogEntry> out;
-  for (const auto& [key, e] : entries_->by_key) {
-    if (e.complete()) {
-      const FileSummary& s = e.summary;
-      if (s.packets == 0 || s.max_ts_ns < lo || s.min_ts_ns >= hi) continue;
-      if (keep && !keep(e)) continue;
-    }
-    out.push_back(e);
+  const CatalogEntrySet& set = *entries_;
+  std::vector<const CatalogEntry*> hits;
+  auto take = [&](const CatalogEntry* e) {
+    if (!e->complete() || !keep || keep(*e)) hits.push_back(e);
+  };
+  // A slot overlaps [lo, hi) if it starts before hi and ends at or after lo; it starts at or after lo minus
+  // the longest span in by_time.
+  int64_t from = lo < INT64_MIN + set.max_short_span_ns ? INT64_MIN : lo - set.max_short_span_ns;
+  auto it = std::lower_bound(set.by_time.begin(), set.by_time.end(), from,
+                             [](const CatalogEntrySet::TimeSlot& slot, int64_t t) { return slot.min_ts_ns < t; });
+  for (; it != set.by_time.end() && it->min_ts_ns < hi; ++it) {
+    if (it->max_ts_ns >= lo) take(it->entry);
   }
+  for (const CatalogEntry* e : set.unsorted) {
+    if (!e->complete() || (e->summary.max_ts_ns >= lo && e->summary.min_ts_ns < hi)) take(e);
+  }
+  std::sort(hits.begin(), hits.end(), [](const CatalogEntry* a, const CatalogEntry* b) {
+    return a->name != b->name ? a->name < b->name : a->writer < b->writer;
+  });
+  std::vector<CatalogEntry> out;
+  out.reserve(hits.size());
+  for (const CatalogEntry* e : hits) out.push_back(*e);
   return out;
 }
 

@@ -111,7 +111,8 @@ class StoreCatalog {
 
   const std::string& store() const { return store_; }
   // Complete files whose time span overlaps [lo, hi) and for which `keep` (optional) holds, plus every file
-  // being written; in name order (creation time), then writer.
+  // being written; in name order (creation time), then writer. Reads the entries of the time range only
+  // (and those spanning over an hour); `keep` sees them in time order.
   std::vector<CatalogEntry> Select(int64_t lo, int64_t hi, const std::function<bool(const CatalogEntry&)>& keep) const;
   std::vector<CatalogEntry> Entries() const;
   // Everything summed over the entries (one pass; a stat per file being written).
@@ -119,9 +120,9 @@ class StoreCatalog {
   // Complete files and their link types (ascending), kept as records are read: no pass over the entries.
   uint64_t CompleteFiles() const;
   std::vector<uint32_t> Linktypes() const;
-  // What one caller has read of the FILTERS files: a window of each writer's file. Probing files in name
-  // order (as Select returns them) then reads each FILTERS file sequentially, one pread per window instead
-  // of one per file. Owned by one thread (e.g. one query); bounded by kFilterWindowBytes per writer.
+  // What one caller has read of the FILTERS files: a window of each writer's file. Probing files in time
+  // order (as Select's `keep` sees them) then reads each FILTERS file mostly sequentially, one pread per
+  // window instead of one per file. Owned by one thread (e.g. one query); bounded by kFilterWindowBytes per writer.
   class FilterWindows {
    public:
     static constexpr size_t kFilterWindowBytes = 256 * 1024;

@@ -247,6 +247,76 @@ TEST(StoreCatalog, DamagedFiltersNeverHideAFile) {
   EXPECT_EQ(Count(store, "port 1001", &st), 10u);
 }
 
+// Select() against a brute-force pass over Entries(), for a catalog that followed the records one by one
+// (the time index updated in place) and one opened afterwards (the time index sorted once): files out of time
+// order, spanning long and short times, without packets, being written, completed, replaced and removed.
+TEST(StoreCatalog, SelectAgreesWithAFullPassAsEntriesComeAndGo) {
+  // Only the journal is written here, and it is synced per record: tmpfs keeps that fast.
+  char buf[] = "/dev/shm/rwd_catalog_select_XXXXXX";
+  std::string store = mkdtemp(buf) ? buf : "";
+  if (store.empty()) GTEST_SKIP() << "no /dev/shm";
+  std::srand(7);
+  auto rnd = [](int64_t n) { return static_cast<int64_t>(std::rand()) % n; };
+  auto followed = StoreCatalog::Open(store);
+  ASSERT_TRUE(followed.ok());
+  std::vector<std::string> names;
+  auto check = [&](StoreCatalog& c) {
+    std::vector<CatalogEntry> all = c.Entries();
+    for (int q = 0; q < 40; ++q) {
+      int64_t lo = kBase + rnd(20000) * kSec, hi = lo + rnd(q % 4 == 0 ? 20000 : 300) * kSec;
+      if (q == 0) lo = INT64_MIN, hi = INT64_MAX;
+      std::vector<std::string> want, got;
+      for (const CatalogEntry& e : all) {  // Entries() is in (name, writer) order, as Select() must answer
+        const FileSummary& s = e.summary;
+        if (!e.complete() || (s.packets > 0 && s.max_ts_ns >= lo && s.min_ts_ns < hi)) want.push_back(e.name);
+      }
+      for (const CatalogEntry& e : c.Select(lo, hi, nullptr)) got.push_back(e.name);
+      ASSERT_EQ(got, want) << "[" << lo << ", " << hi << ")";
+    }
+  };
+  for (int step = 0; step < 600; ++step) {
+    int op = static_cast<int>(rnd(10));
+    if (op < 6 || names.empty()) {  // a new file, complete or being written
+      std::string name = FileNameForTime(kBase + step * kSec);
+      names.push_back(name);
+      if (op == 0) {
+        ASSERT_TRUE(RecordFileWriting(store, 0, name).ok());
+        continue;
+      }
+      FileSummary s;
+      s.packets = op == 1 ? 0 : 5;
+      s.min_ts_ns = kBase + rnd(20000) * kSec;  // not in name order
+      s.max_ts_ns = s.min_ts_ns + (op == 2 ? rnd(8000) : rnd(120)) * kSec;  // op 2: often beyond an hour
+      s.linktypes = {1};
+      ASSERT_TRUE(RecordFileComplete(store, 0, name, s, 100, "", false).ok());
+    } else if (op < 8) {  // an existing file completes again with another span
+      FileSummary s;
+      s.packets = 3;
+      s.min_ts_ns = kBase + rnd(20000) * kSec;
+      s.max_ts_ns = s.min_ts_ns + rnd(60) * kSec;
+      ASSERT_TRUE(RecordFileComplete(store, 0, names[static_cast<size_t>(rnd(static_cast<int64_t>(names.size())))],
+                                     s, 100, "", false).ok());
+    } else {  // removed
+      size_t i = static_cast<size_t>(rnd(static_cast<int64_t>(names.size())));
+      CatalogEntry e;
+      e.name = names[i];
+      ASSERT_TRUE(RecordFileRemoved(store, e).ok());
+      names.erase(names.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    if (step % 25 == 0) {
+      ASSERT_TRUE((*followed)->Refresh().ok());
+      check(**followed);
+    }
+  }
+  ASSERT_TRUE((*followed)->Refresh().ok());
+  check(**followed);
+  auto opened = StoreCatalog::Open(store);
+  ASSERT_TRUE(opened.ok());
+  EXPECT_EQ((*opened)->Entries().size(), (*followed)->Entries().size());
+  check(**opened);
+  fs::remove_all(store);
+}
+
 TEST(StoreCatalog, RetentionRemovesEntriesAndAServerSideCatalogFollows) {
   TempDir dir;
   std::string store = dir.path() + "/store";

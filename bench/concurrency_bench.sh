@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Query server under concurrency: `rewind serve --dir STORE` on its defaults (so --max_queries 8) over a store
+# Query server under concurrency: `rewind serve --dir STORE` on its defaults (lookups and scans admitted in
+# separate pools, see `rewind serve --help`) over a store
 # imported from a realistic trace, answering (a) CLIENTS concurrent clients each sending PER_CLIENT small queries
 # (`host A` for addresses seen in few packets, varied), (b) the same clients while SCANS broad scans (`tcp` over the
 # whole store, output discarded) run back to back. Reports per phase the answers (HTTP 200), refusals (429) and
@@ -157,7 +158,7 @@ echo "binary: $(cat "$store.binary"). Load average when phase 1 / a / b started:
 echo "end: $load_end."
 echo
 echo "**Store**: \`rewind import --dir $store $(basename "$trace")\` ($(( $(stat -c %s "$trace") / 1000000 )) MB, $packets packets; import $(cat "$store.import_s") s)."
-echo "**Server**: \`rewind serve --dir $store\` with default flags (so \`--max_queries 8\`), in a private network namespace."
+echo "**Server**: \`rewind serve --dir $store\` with default flags (lookups and scans admitted separately), in a private network namespace."
 echo "**Small queries**: \`host A\` for ${#hosts[@]} addresses seen in 2-30 packets of the trace (the CLI answers"
 echo "$(cut -d' ' -f2 "$work/expected" | sort -n | sed -n '1p') to $(cut -d' ' -f2 "$work/expected" | sort -n | tail -1) packets), query r of client c asking for address (c x $per + r) mod ${#hosts[@]};"
 echo "each a \`curl -s --data-binary 'host A' URL -w '%{http_code} %{time_total}'\` (a new process and connection), a"

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
+#include <unordered_map>
 
 #include "index/crc32c.h"
 #include "index/index_reader.h"
@@ -248,6 +249,9 @@ bool WholeRecordAt(const char* bytes, size_t n, size_t pos) {
 // spanning at most kShortSpanNs), `unsorted` (being written, or spanning more) or neither (no packets).
 struct CatalogEntrySet {
   using Key = std::pair<std::string, uint32_t>;
+  struct KeyHash {
+    size_t operator()(const Key& k) const { return std::hash<std::string>()(k.first) * 31 + k.second; }
+  };
   static constexpr int64_t kShortSpanNs = 3600 * int64_t{1000000000};
   struct TimeSlot {
     int64_t min_ts_ns;
@@ -255,7 +259,7 @@ struct CatalogEntrySet {
     const CatalogEntry* entry;  // a node of by_key (stable until erased)
   };
 
-  std::map<Key, CatalogEntry> by_key;
+  std::unordered_map<Key, CatalogEntry, KeyHash> by_key;  // hashed: a first read inserts every entry
   uint64_t complete = 0;
   std::map<uint32_t, uint64_t> complete_by_linktype;
   std::vector<TimeSlot> by_time;           // ascending min_ts_ns
@@ -583,6 +587,9 @@ std::vector<CatalogEntry> StoreCatalog::Entries() const {
   std::vector<CatalogEntry> out;
   out.reserve(entries_->by_key.size());
   for (const auto& [key, e] : entries_->by_key) out.push_back(e);
+  std::sort(out.begin(), out.end(), [](const CatalogEntry& a, const CatalogEntry& b) {
+    return a.name != b.name ? a.name < b.name : a.writer < b.writer;
+  });
   return out;
 }
 

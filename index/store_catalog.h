@@ -114,7 +114,7 @@ class StoreCatalog {
   // being written; in name order (creation time), then writer. Reads the entries of the time range only
   // (and those spanning over an hour); `keep` sees them in time order.
   std::vector<CatalogEntry> Select(int64_t lo, int64_t hi, const std::function<bool(const CatalogEntry&)>& keep) const;
-  std::vector<CatalogEntry> Entries() const;
+  std::vector<CatalogEntry> Entries() const;  // in name order, then writer
   // Everything summed over the entries (one pass; a stat per file being written).
   CatalogTotals Totals() const;
   // Complete files and their link types (ascending), kept as records are read: no pass over the entries.

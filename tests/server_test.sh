@@ -123,9 +123,10 @@ kill "$server_pid"; wait "$server_pid" 2>/dev/null
 
 # 5. Past the bound: 429 with Retry-After (one scan running, none may wait; a lookup still gets through).
 start_server --max_scans 1 --scan_queue 0
-slow_reader "$url" 5 > "$work/slow.out" &
-slow=$!
-for _ in $(seq 100); do has reading "$work/slow.out" && break; sleep 0.1; done
+slow_reader "$url" 120 > "$work/slow.out" &  # holds its slot until the server stops (a loaded machine may
+slow=$!                                      # take seconds between any two steps below)
+for _ in $(seq 600); do has reading "$work/slow.out" && break; sleep 0.1; done
+has reading "$work/slow.out" || fail "the slow client got no answer within 60 s"
 hdr=$(curl -s -D - -o /dev/null --data-binary 'not tcp' "$url/query")
 echo "$hdr" | has "^HTTP/1.1 429" && echo "$hdr" | grep -qi "^Retry-After: [0-9]" && ok || fail "429: $hdr"
 code=$(curl -s -o /dev/null -w '%{http_code}' --data-binary tcp "$url/query")

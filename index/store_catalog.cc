@@ -272,6 +272,8 @@ struct CatalogEntrySet {
   void Reindex();
 
  private:
+  enum class Place { kByTime, kUnsorted, kNowhere };
+  static Place PlaceOf(const CatalogEntry& e);  // where the invariant above puts `e`
   void Index(const CatalogEntry* e);
   void Unindex(const CatalogEntry* e);
   void Count(const CatalogEntry& e, int sign);  // into (1) or out of (-1) the running counts
@@ -287,17 +289,30 @@ void CatalogEntrySet::Count(const CatalogEntry& e, int sign) {
   }
 }
 
+CatalogEntrySet::Place CatalogEntrySet::PlaceOf(const CatalogEntry& e) {
+  const FileSummary& s = e.summary;
+  if (!e.complete()) return Place::kUnsorted;
+  if (s.packets == 0) return Place::kNowhere;
+  return s.max_ts_ns - s.min_ts_ns > kShortSpanNs ? Place::kUnsorted : Place::kByTime;
+}
+
 void CatalogEntrySet::Index(const CatalogEntry* e) {
   if (time_index_stale) return;
   const FileSummary& s = e->summary;
-  if (!e->complete() || (s.packets > 0 && s.max_ts_ns - s.min_ts_ns > kShortSpanNs)) {
-    unsorted.insert(e);
-  } else if (s.packets > 0) {
-    // Files arrive mostly in time order: usually an append.
-    auto at = std::upper_bound(by_time.begin(), by_time.end(), s.min_ts_ns,
-                               [](int64_t t, const TimeSlot& slot) { return t < slot.min_ts_ns; });
-    by_time.insert(at, TimeSlot{s.min_ts_ns, s.max_ts_ns, e});
-    max_short_span_ns = std::max(max_short_span_ns, s.max_ts_ns - s.min_ts_ns);
+  switch (PlaceOf(*e)) {
+    case Place::kUnsorted:
+      unsorted.insert(e);
+      break;
+    case Place::kByTime: {
+      // Files arrive mostly in time order: usually an append.
+      auto at = std::upper_bound(by_time.begin(), by_time.end(), s.min_ts_ns,
+                                 [](int64_t t, const TimeSlot& slot) { return t < slot.min_ts_ns; });
+      by_time.insert(at, TimeSlot{s.min_ts_ns, s.max_ts_ns, e});
+      max_short_span_ns = std::max(max_short_span_ns, s.max_ts_ns - s.min_ts_ns);
+      break;
+    }
+    case Place::kNowhere:
+      break;
   }
 }
 
@@ -337,9 +352,9 @@ void CatalogEntrySet::Reindex() {
   unsorted.clear();
   for (const auto& [key, e] : by_key) {
     const FileSummary& s = e.summary;
-    if (!e.complete() || s.packets == 0 || s.max_ts_ns - s.min_ts_ns > kShortSpanNs) {
+    if (PlaceOf(e) != Place::kByTime) {
       Index(&e);
-    } else {
+    } else {  // appended here and sorted once below, not inserted in order one by one
       by_time.push_back(TimeSlot{s.min_ts_ns, s.max_ts_ns, &e});
       max_short_span_ns = std::max(max_short_span_ns, s.max_ts_ns - s.min_ts_ns);
     }
@@ -349,6 +364,11 @@ void CatalogEntrySet::Reindex() {
 }
 
 namespace {
+
+// The order Select() and Entries() answer in: name (creation time), then writer.
+bool NameOrder(const CatalogEntry& a, const CatalogEntry& b) {
+  return a.name != b.name ? a.name < b.name : a.writer < b.writer;
+}
 
 // Applies the records in bytes[0, n) to `entries`; returns how many bytes were consumed (a torn record at
 // the end is left for the next read) and counts records.
@@ -573,9 +593,7 @@ std::vector<CatalogEntry> StoreCatalog::Select(int64_t lo, int64_t hi,
   for (const CatalogEntry* e : set.unsorted) {
     if (!e->complete() || (e->summary.max_ts_ns >= lo && e->summary.min_ts_ns < hi)) take(e);
   }
-  std::sort(hits.begin(), hits.end(), [](const CatalogEntry* a, const CatalogEntry* b) {
-    return a->name != b->name ? a->name < b->name : a->writer < b->writer;
-  });
+  std::sort(hits.begin(), hits.end(), [](const CatalogEntry* a, const CatalogEntry* b) { return NameOrder(*a, *b); });
   std::vector<CatalogEntry> out;
   out.reserve(hits.size());
   for (const CatalogEntry* e : hits) out.push_back(*e);
@@ -587,9 +605,7 @@ std::vector<CatalogEntry> StoreCatalog::Entries() const {
   std::vector<CatalogEntry> out;
   out.reserve(entries_->by_key.size());
   for (const auto& [key, e] : entries_->by_key) out.push_back(e);
-  std::sort(out.begin(), out.end(), [](const CatalogEntry& a, const CatalogEntry& b) {
-    return a.name != b.name ? a.name < b.name : a.writer < b.writer;
-  });
+  std::sort(out.begin(), out.end(), NameOrder);
   return out;
 }
 

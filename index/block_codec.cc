@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstring>
+#include <memory>
 
 #include "index/block_format.h"
 #include "index/crc32c.h"
@@ -25,6 +26,12 @@ static_assert(sizeof(CompressedHeader) == kCompressedHeaderSize);
 
 uint32_t RoundUp(uint32_t v) { return (v + kBlockAlignment - 1) & ~(kBlockAlignment - 1); }
 
+// ZSTD_decompress() would allocate and free a context (~100 KiB of tables) for every block.
+struct DCtxDeleter {
+  void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+};
+thread_local std::unique_ptr<ZSTD_DCtx, DCtxDeleter> tls_dctx;
+
 }  // namespace
 
 bool IsCompressedExtent(const uint8_t* p) { return std::memcmp(p, kZstdMagic, sizeof(kZstdMagic)) == 0; }
@@ -39,7 +46,8 @@ uint32_t CompressedExtentLength(const uint8_t* header) {
   return RoundUp(kCompressedHeaderSize + h.compressed_len);
 }
 
-Status DecompressExtent(const uint8_t* extent, uint32_t len, uint8_t* block) {
+Status DecompressExtent(const uint8_t* extent, uint32_t len, uint8_t* block, uint32_t* used) {
+  *used = 0;
   uint32_t want = CompressedExtentLength(extent);
   if (want == 0) return Status::Corruption("bad compressed block header");
   if (want > len) return Status::Corruption("compressed block cut short");
@@ -47,11 +55,13 @@ Status DecompressExtent(const uint8_t* extent, uint32_t len, uint8_t* block) {
   std::memcpy(&h, extent, sizeof(h));
   const uint8_t* data = extent + kCompressedHeaderSize;
   if (Crc32c(data, h.compressed_len) != h.crc) return Status::Corruption("compressed block checksum mismatch");
-  size_t n = ZSTD_decompress(block, kBlockSize, data, h.compressed_len);
+  if (!tls_dctx) tls_dctx.reset(ZSTD_createDCtx());
+  if (!tls_dctx) return Status::IOError("cannot allocate a zstd decompression context");
+  size_t n = ZSTD_decompressDCtx(tls_dctx.get(), block, kBlockSize, data, h.compressed_len);
   if (ZSTD_isError(n) || n != h.raw_len) {
     return Status::Corruption(std::string("cannot decompress block: ") + (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong length"));
   }
-  std::memset(block + n, 0, kBlockSize - n);
+  *used = static_cast<uint32_t>(n);
   return Status::OK();
 }
 

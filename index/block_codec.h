@@ -20,9 +20,10 @@ constexpr uint32_t kMaxExtentSize = (1u << 20) + 4096;  // a compressed extent n
 bool IsCompressedExtent(const uint8_t* p);
 // The on-disk length of the compressed extent whose header is at `header`; 0 if the header is invalid.
 uint32_t CompressedExtentLength(const uint8_t* header);
-// Restores the raw block (kBlockSize bytes; bytes past the used length are zeroed) from a compressed
-// extent of `len` bytes. Corruption on a bad header, checksum or frame.
-Status DecompressExtent(const uint8_t* extent, uint32_t len, uint8_t* block);
+// Restores the used part of a raw block from a compressed extent of `len` bytes into `block` (room for
+// kBlockSize bytes) and sets `*used` to its length; the bytes of `block` past it are left as they were.
+// Corruption on a bad header, checksum or frame. Reuses one decompression context per thread.
+Status DecompressExtent(const uint8_t* extent, uint32_t len, uint8_t* block, uint32_t* used);
 
 class BlockCompressor {
  public:

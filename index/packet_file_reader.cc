@@ -47,7 +47,8 @@ Status PacketFileReader::PreadFully(uint8_t* buf, uint32_t len, uint64_t offset,
 
 Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader) {
   std::string where = path_ + " block at offset " + std::to_string(block.file_offset);
-  block_.resize(kBlockSize);
+  // Not zero-filled: every byte a reader is opened on was read or decompressed into it just before.
+  if (!block_) block_.reset(new uint8_t[kBlockSize]);
   uint32_t got = 0;
   Status s;
   if (block.flags & kBlockFlagZstd) {
@@ -57,22 +58,22 @@ Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader)
       extent_.resize(block.disk_length);
       s = PreadFully(extent_.data(), block.disk_length, block.file_offset, &got);
       if (!s.ok()) return s;
-      s = DecompressExtent(extent_.data(), got, block_.data());
+      s = DecompressExtent(extent_.data(), got, block_.get(), &cached_used_);
       if (!s.ok()) return Status::Corruption(where + ": " + s.message());
       cached_offset_ = block.file_offset;
     }
-    got = kBlockSize;
+    got = cached_used_;
   } else {
     if (block.disk_length != kBlockSize || block.flags != 0) {
       return Status::Corruption(where + ": unsupported block encoding");
     }
     cached_offset_ = UINT64_MAX;
-    s = PreadFully(block_.data(), kBlockSize, block.file_offset, &got);
+    s = PreadFully(block_.get(), kBlockSize, block.file_offset, &got);
     if (!s.ok()) return s;
     if (got < kFirstPacketOffset) return Status::Corruption(where + ": block is missing");
   }
-  s = VerifyBlockChecksum(block_.data(), got);
-  if (s.ok()) s = reader->Open(block_.data(), got);
+  s = VerifyBlockChecksum(block_.get(), got);
+  if (s.ok()) s = reader->Open(block_.get(), got);
   if (!s.ok()) return Status::Corruption(where + ": " + s.message());
   return s;
 }
@@ -117,7 +118,7 @@ Status PacketFileReader::ReadPacket(const BlockEntry& block, uint32_t offset, Pa
     s = reader.ReadAt(offset, out);
     if (!s.ok()) return Status::Corruption(path_ + ": " + s.message());
     // The reader's VLAN scratch buffer dies with it: copy such a frame out.
-    if (out->data < block_.data() || out->data >= block_.data() + block_.size()) {
+    if (out->data < block_.get() || out->data >= block_.get() + kBlockSize) {
       packet_.assign(out->data, out->data + out->caplen);
       out->data = packet_.data();
     }

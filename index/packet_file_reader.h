@@ -34,8 +34,9 @@ class PacketFileReader {
   // opens `*reader` on it. Sets `*disk_length` and `*flags` as a BlockEntry would hold them.
   Status ReadExtentAt(uint64_t file_offset, BlockReader* reader, uint32_t* disk_length, uint32_t* flags);
   uint64_t size() const { return size_; }
-  // The raw block read last by ReadBlock()/ReadExtentAt() (kBlockSize bytes).
-  const uint8_t* raw_block() const { return block_.data(); }
+  // The raw block read last by ReadBlock()/ReadExtentAt(): kBlockSize bytes, of which those past the
+  // block's used length (its blk_len, checked by the read) are unspecified.
+  const uint8_t* raw_block() const { return block_.get(); }
 
   uint64_t bytes_read() const { return bytes_read_; }
   const std::string& path() const { return path_; }
@@ -46,9 +47,10 @@ class PacketFileReader {
   std::string path_;
   int fd_ = -1;
   uint64_t size_ = 0;
-  std::vector<uint8_t> block_;
+  std::unique_ptr<uint8_t[]> block_;     // kBlockSize bytes, allocated on the first read
   std::vector<uint8_t> extent_;
   uint64_t cached_offset_ = UINT64_MAX;  // file offset of the compressed block now in block_
+  uint32_t cached_used_ = 0;             // its used length
   std::vector<uint8_t> packet_;
   std::unique_ptr<uint8_t[]> scratch_;
   uint64_t bytes_read_ = 0;

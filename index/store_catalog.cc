@@ -56,11 +56,18 @@ void PutString(std::string* s, const std::string& v) {
   s->append(v);
 }
 
-bool GetString(std::string_view* in, std::string* v) {
+bool GetString(std::string_view* in, std::string_view* v) {
   uint32_t n;
   if (!Get(in, &n) || in->size() < n) return false;
-  v->assign(in->data(), n);
+  *v = in->substr(0, n);
   in->remove_prefix(n);
+  return true;
+}
+
+bool GetString(std::string_view* in, std::string* v) {
+  std::string_view view;
+  if (!GetString(in, &view)) return false;
+  v->assign(view);
   return true;
 }
 
@@ -103,7 +110,7 @@ bool DecodePayload(std::string_view in, uint8_t* type, CatalogEntry* e) {
     return true;
   }
   if (*type != kRecComplete) return false;
-  std::string summary;
+  std::string_view summary;
   uint8_t unfiltered = 0;
   if (!GetString(&in, &summary) || !FileSummary::Decode(summary, &e->summary).ok() || !Get(&in, &e->index_bytes) ||
       !Get(&in, &e->filter_offset) || !Get(&in, &e->filter_blocks) || !Get(&in, &unfiltered)) {
@@ -248,10 +255,6 @@ bool WholeRecordAt(const char* bytes, size_t n, size_t pos) {
 // Invariant (unless `time_index_stale`): every entry is in exactly one of `by_time` (complete, with packets,
 // spanning at most kShortSpanNs), `unsorted` (being written, or spanning more) or neither (no packets).
 struct CatalogEntrySet {
-  using Key = std::pair<std::string, uint32_t>;
-  struct KeyHash {
-    size_t operator()(const Key& k) const { return std::hash<std::string>()(k.first) * 31 + k.second; }
-  };
   static constexpr int64_t kShortSpanNs = 3600 * int64_t{1000000000};
   struct TimeSlot {
     int64_t min_ts_ns;
@@ -259,7 +262,9 @@ struct CatalogEntrySet {
     const CatalogEntry* entry;  // a node of by_key (stable until erased)
   };
 
-  std::unordered_map<Key, CatalogEntry, KeyHash> by_key;  // hashed: a first read inserts every entry
+  // By a hash of (name, writer), compared in full on lookup: a first read inserts every entry, and looking
+  // one up needs no copy of its name.
+  std::unordered_multimap<uint64_t, CatalogEntry> by_key;
   uint64_t complete = 0;
   std::map<uint32_t, uint64_t> complete_by_linktype;
   std::vector<TimeSlot> by_time;           // ascending min_ts_ns
@@ -267,8 +272,12 @@ struct CatalogEntrySet {
   std::set<const CatalogEntry*> unsorted;
   bool time_index_stale = false;           // set while records are applied in bulk; Reindex() clears it
 
-  void Put(Key key, CatalogEntry e);       // inserts or replaces
-  void Erase(const Key& key);
+  static uint64_t KeyOf(std::string_view name, uint32_t writer) {
+    return std::hash<std::string_view>()(name) * 31 + writer;
+  }
+  // Inserts `e`, or replaces the entry of its (name, writer) if `replace`.
+  void Put(CatalogEntry e, bool replace);
+  void Erase(std::string_view name, uint32_t writer);
   void Reindex();
 
  private:
@@ -324,12 +333,16 @@ void CatalogEntrySet::Unindex(const CatalogEntry* e) {
   if (it != by_time.end() && it->entry == e) by_time.erase(it);
 }
 
-void CatalogEntrySet::Put(Key key, CatalogEntry e) {
-  Count(e, 1);
-  auto it = by_key.find(key);
-  if (it == by_key.end()) {
-    it = by_key.emplace(std::move(key), std::move(e)).first;
+void CatalogEntrySet::Put(CatalogEntry e, bool replace) {
+  uint64_t key = KeyOf(e.name, e.writer);
+  auto [first, last] = by_key.equal_range(key);
+  auto it = std::find_if(first, last, [&](const auto& kv) { return kv.second.writer == e.writer && kv.second.name == e.name; });
+  if (it == last) {
+    Count(e, 1);
+    it = by_key.emplace(key, std::move(e));
   } else {
+    if (!replace) return;
+    Count(e, 1);
     Unindex(&it->second);
     Count(it->second, -1);
     it->second = std::move(e);
@@ -337,9 +350,10 @@ void CatalogEntrySet::Put(Key key, CatalogEntry e) {
   Index(&it->second);
 }
 
-void CatalogEntrySet::Erase(const Key& key) {
-  auto it = by_key.find(key);
-  if (it == by_key.end()) return;
+void CatalogEntrySet::Erase(std::string_view name, uint32_t writer) {
+  auto [first, last] = by_key.equal_range(KeyOf(name, writer));
+  auto it = std::find_if(first, last, [&](const auto& kv) { return kv.second.writer == writer && kv.second.name == name; });
+  if (it == last) return;
   Unindex(&it->second);
   Count(it->second, -1);
   by_key.erase(it);
@@ -401,11 +415,10 @@ size_t ApplyRecords(const char* bytes, size_t n, CatalogEntrySet* entries, uint6
     }
     pos += kHeaderBytes + len;
     ++*records;
-    auto key = std::make_pair(e.name, e.writer);
     if (type == kRecRemoved) {
-      entries->Erase(key);
-    } else if (type == kRecComplete || entries->by_key.count(key) == 0) {
-      entries->Put(std::move(key), std::move(e));  // never turns a complete file back into one being written
+      entries->Erase(e.name, e.writer);
+    } else {
+      entries->Put(std::move(e), type == kRecComplete);  // never turns a complete file back into one being written
     }
   }
   return pos;
@@ -568,6 +581,8 @@ Status StoreCatalog::ReadNew() {
   // Many records (a first read, a writer's burst): apply them all, then sort the time index once.
   constexpr uint64_t kBulkBytes = 64 * 1024;
   if (read_offset_ == 0 || size - read_offset_ > kBulkBytes) entries_->time_index_stale = true;
+  // A file takes about 120 bytes of records (being written, then complete): room for them all at once.
+  if (read_offset_ == 0) entries_->by_key.reserve(std::min<uint64_t>(size / 100, uint64_t{1} << 22));
   read_offset_ += ApplyRecords(bytes, static_cast<size_t>(size - read_offset_), entries_.get(), &records_);
   entries_->Reindex();
   munmap(map, map_len);

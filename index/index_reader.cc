@@ -1,5 +1,7 @@
 #include "index/index_reader.h"
 
+#include <sys/stat.h>
+
 #include <leveldb/env.h>
 #include <leveldb/iterator.h>
 #include <leveldb/options.h>
@@ -21,6 +23,8 @@ IndexReader::~IndexReader() = default;
 Result<std::unique_ptr<IndexReader>> IndexReader::Open(const std::string& path) {
   std::unique_ptr<IndexReader> r(new IndexReader());
   r->path_ = path;
+  struct stat st;  // LevelDB would open a FIFO and wait for a writer
+  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return Corrupt(path, "not a regular file");
   leveldb::Env* env = leveldb::Env::Default();
   leveldb::RandomAccessFile* file = nullptr;
   leveldb::Status ls = env->NewRandomAccessFile(path, &file);

@@ -20,6 +20,7 @@
 #include "index/index_builder.h"
 #include "index/index_format.h"
 #include "index/index_reader.h"
+#include "index/packet_file_reader.h"
 #include "index/posting_list.h"
 #include "leveldb/env.h"
 #include "leveldb/options.h"
@@ -373,6 +374,20 @@ TEST(BlockEntry, RoundTripAndTruncation) {
 
 // ---------------------------------------------------------------------------------------------------------
 // index_builder + index_reader
+
+// A FIFO named like an index or a packet file is refused at once, never opened for reading (that would wait
+// for a writer forever).
+TEST(Readers, RefuseAFifoWithoutWaiting) {
+  TempDir dir;
+  std::string fifo = dir.path() + "/00000000000000000001";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  auto index = IndexReader::Open(fifo);
+  ASSERT_FALSE(index.ok());
+  EXPECT_NE(index.status().message().find("not a regular file"), std::string::npos) << index.status().ToString();
+  auto packets = PacketFileReader::Open(fifo);
+  ASSERT_FALSE(packets.ok());
+  EXPECT_NE(packets.status().message().find("not a regular file"), std::string::npos) << packets.status().ToString();
+}
 
 class IndexFile : public ::testing::Test {
  protected:

@@ -721,7 +721,7 @@ Status RebuildJournal(const std::string& store, bool force, CatalogRebuildStats*
   if (!lock.status().ok()) return lock.status();
   struct stat jst;
   if (!force && stat(JournalPath(store).c_str(), &jst) == 0) return Status::OK();  // someone else built it
-  auto files = ListStoreFiles(store);
+  auto files = ListStoreFiles(store, &stats->problems);
   if (!files.ok()) return files.status();
   std::string journal;
   std::vector<uint32_t> truncated;

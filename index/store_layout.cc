@@ -50,7 +50,21 @@ bool IsStoreFileName(const std::string& name) {
   return name.size() == 20 && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-Result<std::vector<StoreFile>> ListStoreFiles(const std::string& store) {
+std::string NotRegularFile(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode)) return "";  // a link to a regular file is one
+  const char* what = S_ISFIFO(st.st_mode)  ? "a FIFO"
+                     : S_ISDIR(st.st_mode) ? "a directory"
+                     : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                     : S_ISSOCK(st.st_mode) ? "a socket"
+                                            : "not a regular file";
+  return path + " is " + what + ", not a file rewind wrote: skipped";
+}
+
+Result<std::vector<StoreFile>> ListStoreFiles(const std::string& store, std::vector<std::string>* skipped) {
+  auto skip = [skipped](std::string why) {
+    if (skipped != nullptr) skipped->push_back(std::move(why));
+  };
   DIR* d = opendir(store.c_str());
   if (d == nullptr) return Status::FromErrno("opening store " + store, errno);
   std::vector<uint32_t> writers;
@@ -73,8 +87,20 @@ Result<std::vector<StoreFile>> ListStoreFiles(const std::string& store) {
       f.name = name;
       f.packet_path = pdir + "/" + name;
       f.index_path = idir + "/" + name;
+      // d_type says whether it is a regular file on most file systems without a stat; stat when it does not.
+      if (e->d_type != DT_REG) {
+        std::string why = NotRegularFile(f.packet_path);
+        if (!why.empty()) {
+          skip(why);
+          continue;
+        }
+      }
       struct stat st;
       f.indexed = stat(f.index_path.c_str(), &st) == 0;
+      if (f.indexed && !S_ISREG(st.st_mode)) {
+        skip(NotRegularFile(f.index_path));
+        f.indexed = false;
+      }
       files.push_back(std::move(f));
     }
     closedir(pd);

@@ -27,8 +27,13 @@ std::string IndexDirectory(const std::string& store, uint32_t writer);
 std::string FileNameForTime(int64_t ns);
 bool IsStoreFileName(const std::string& name);
 
-// Every packet file of the store, sorted by name then writer. NotFound if `store` does not exist.
-Result<std::vector<StoreFile>> ListStoreFiles(const std::string& store);
+// Every packet file of the store, sorted by name then writer. NotFound if `store` does not exist. A name of a
+// packet file or index that is not a regular file (a FIFO, a device, a directory) is never opened: a packet
+// file is left out and an index counts as missing, and each gets a line in `*skipped` (optional).
+Result<std::vector<StoreFile>> ListStoreFiles(const std::string& store, std::vector<std::string>* skipped = nullptr);
+
+// Empty if `path` is a regular file (or does not exist), else a line saying what it is instead.
+std::string NotRegularFile(const std::string& path);
 
 // Holds an exclusive lock on one writer's directories for as long as it lives.
 class WriterLock {

@@ -186,6 +186,35 @@ TEST(StoreLayout, IndexedFollowsTheIndexFile) {
   EXPECT_EQ((*r)[0].writer, 3u);
 }
 
+TEST(StoreLayout, NonRegularFilesAreSkippedNotOpened) {
+  TempDir dir;
+  const std::string& s = dir.path();
+  fs::create_directories(PacketDirectory(s, 0));
+  fs::create_directories(IndexDirectory(s, 0));
+  const std::string fifo = FileNameForTime(1), subdir = FileNameForTime(2), good = FileNameForTime(3),
+                    linked = FileNameForTime(4);
+  ASSERT_EQ(mkfifo((PacketDirectory(s, 0) + "/" + fifo).c_str(), 0600), 0);
+  fs::create_directories(PacketDirectory(s, 0) + "/" + subdir);
+  Touch(PacketDirectory(s, 0) + "/" + good);
+  ASSERT_EQ(mkfifo((IndexDirectory(s, 0) + "/" + good).c_str(), 0600), 0);  // its index is a FIFO
+  ASSERT_EQ(symlink((PacketDirectory(s, 0) + "/" + good).c_str(), (PacketDirectory(s, 0) + "/" + linked).c_str()), 0);
+  std::vector<std::string> skipped;
+  auto r = ListStoreFiles(s, &skipped);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // The regular file (its FIFO index counted as missing) and the link to it; not the FIFO or the directory.
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ((*r)[0].name, good);
+  EXPECT_FALSE((*r)[0].indexed);
+  EXPECT_EQ((*r)[1].name, linked);
+  ASSERT_EQ(skipped.size(), 3u);
+  std::sort(skipped.begin(), skipped.end());
+  EXPECT_EQ(skipped[0], IndexDirectory(s, 0) + "/" + good + " is a FIFO, not a file rewind wrote: skipped");
+  EXPECT_EQ(skipped[1], PacketDirectory(s, 0) + "/" + fifo + " is a FIFO, not a file rewind wrote: skipped");
+  EXPECT_EQ(skipped[2], PacketDirectory(s, 0) + "/" + subdir + " is a directory, not a file rewind wrote: skipped");
+  EXPECT_EQ(NotRegularFile(PacketDirectory(s, 0) + "/" + good), "");
+  EXPECT_EQ(NotRegularFile(s + "/missing"), "");
+}
+
 TEST(WriterLock, AcquireCreatesTheDirectories) {
   TempDir dir;
   const std::string store = dir.path() + "/new/store";

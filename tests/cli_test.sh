@@ -156,6 +156,18 @@ printf 'garbage' | dd of="$idx" bs=1 seek=10 conv=notrunc 2>/dev/null
 [ -f "$ig/quarantine/IDX0-$(basename "${pkts[1]}")" ] && ok || fail "damaged index not quarantined"
 [ "$("$REWIND" query --dir "$ig" "" 2>/dev/null | tcpdump -r - 2>/dev/null | wc -l)" -eq $((total - first)) ] && ok ||
   fail "after repair the good packets should all be back"
+# A FIFO named like a packet file (and one like an index) is skipped with a warning, never opened: verify,
+# repair and queries finish instead of waiting for a writer.
+mkfifo "$ig/PKT0/00000000000000000009" "$ig/IDX0/00000000000000000009"
+out=$(timeout 60 "$REWIND" verify --dir "$ig" 2>&1); rc=$?
+[ $rc -ne 124 ] && echo "$out" | has "PKT0/00000000000000000009 is a FIFO, not a file rewind wrote: skipped" && ok ||
+  fail "verify with a FIFO in the store (exit $rc): $out"
+out=$(timeout 60 "$REWIND" repair --dir "$ig" 2>&1); rc=$?
+[ $rc -ne 124 ] && echo "$out" | has "is a FIFO, not a file rewind wrote: skipped" && ok ||
+  fail "repair with a FIFO in the store (exit $rc): $out"
+[ "$(timeout 60 "$REWIND" query --dir "$ig" "" 2>/dev/null | tcpdump -r - 2>/dev/null | wc -l)" -eq $((total - first)) ] && ok ||
+  fail "a query with a FIFO in the store should answer the good packets"
+rm -f "$ig/PKT0/00000000000000000009" "$ig/IDX0/00000000000000000009"
 # A packet file cut in the middle of its second block: repair keeps the first block.
 cutst="$work/cutstore"
 "$REWIND" import -q --dir "$cutst" "$PCAPS/ndpi/1kxun.pcap"

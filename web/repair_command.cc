@@ -37,11 +37,13 @@ int RunRepairCommand(int argc, char** argv) {
     return 0;
   }
   std::string dir = cl->Get("dir");
-  auto files = ListStoreFiles(dir);
+  std::vector<std::string> skipped;
+  auto files = ListStoreFiles(dir, &skipped);
   if (!files.ok()) {
     std::fprintf(stderr, "rewind repair: %s\n", files.status().ToString().c_str());
     return 1;
   }
+  for (const std::string& why : skipped) std::fprintf(stderr, "rewind repair: warning: %s\n", why.c_str());
   std::vector<uint32_t> writers;
   for (const StoreFile& f : *files) {
     if (std::find(writers.begin(), writers.end(), f.writer) == writers.end()) writers.push_back(f.writer);

@@ -24,11 +24,13 @@ int RunVerifyCommand(int argc, char** argv) {
     std::fputs("usage: rewind verify --dir DIR [-q]\nExit status: 0 all good, 1 damage found (see stderr).\n", stdout);
     return 0;
   }
-  auto files = ListStoreFiles(cl->Get("dir"));
+  std::vector<std::string> skipped;
+  auto files = ListStoreFiles(cl->Get("dir"), &skipped);
   if (!files.ok()) {
     std::fprintf(stderr, "rewind verify: %s\n", files.status().ToString().c_str());
     return 1;
   }
+  for (const std::string& why : skipped) std::fprintf(stderr, "rewind verify: warning: %s\n", why.c_str());
   uint64_t checked_files = 0, checked_blocks = 0, bad_blocks = 0, bad_files = 0, unindexed = 0, packets = 0;
   // The catalog must list every packet file, or queries would not see it.
   uint64_t uncatalogued = 0;

@@ -104,6 +104,14 @@ class BlockReader {
   // Reads the packet whose header is at `offset` (from a packet position).
   Status ReadAt(uint32_t offset, PacketView* out);
   const Status& status() const { return status_; }
+  // Where Next() goes on: with Resume() after Open() on the same block bytes (read again), Next() continues
+  // as if the reader had never been reopened.
+  uint32_t next_offset() const { return next_offset_; }
+  uint32_t seen() const { return seen_; }
+  void Resume(uint32_t next_offset, uint32_t seen) {
+    next_offset_ = next_offset;
+    seen_ = seen;
+  }
 
  private:
   Status Decode(uint32_t offset, PacketView* out, uint32_t* next_offset);

@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -14,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "index/store_catalog.h"
 #include "index/store_layout.h"
+#include "index/test_frames.h"
 #include "query/query_engine.h"
 
 namespace rwd {
@@ -23,27 +23,6 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kSec = 1000000000;
 constexpr int64_t kBase = 1700000000 * kSec;
-
-// A nanosecond pcap of `n` UDP frames 10.0.0.1:(1000 + i % 7) -> 10.0.0.2:53, 1 ms apart.
-void WritePcap(const std::string& path, int n) {
-  std::string f(200, '\0');
-  auto* p = reinterpret_cast<uint8_t*>(f.data());
-  p[12] = 0x08, p[14] = 0x45, p[17] = 186, p[22] = 64, p[23] = 17;
-  p[26] = 10, p[29] = 1, p[30] = 10, p[33] = 2;
-  p[37] = 53, p[39] = 166;
-  std::ofstream out(path, std::ios::binary);
-  auto u32 = [&](uint32_t v) { out.write(reinterpret_cast<const char*>(&v), 4); };
-  auto u16 = [&](uint16_t v) { out.write(reinterpret_cast<const char*>(&v), 2); };
-  u32(0xa1b23c4d), u16(2), u16(4), u32(0), u32(0), u32(65535), u32(1);
-  for (int i = 0; i < n; ++i) {
-    int64_t t = kBase + i * (kSec / 1000);
-    uint16_t port = static_cast<uint16_t>(1000 + i % 7);
-    p[34] = port >> 8, p[35] = port & 0xff;
-    u32(static_cast<uint32_t>(t / kSec)), u32(static_cast<uint32_t>(t % kSec));
-    u32(static_cast<uint32_t>(f.size())), u32(static_cast<uint32_t>(f.size()));
-    out.write(f.data(), static_cast<std::streamsize>(f.size()));
-  }
-}
 
 // The packets' timestamps of a query's answer, in answer order.
 std::vector<int64_t> Answer(const std::string& store, const std::string& text) {
@@ -63,7 +42,7 @@ TEST(LiveIndex, PacketsOfAFileBeingWrittenAreQueryableOnceTheirBlockIsOnDisk) {
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   std::string dir = tmpl, store = dir + "/store", pcap = dir + "/in.pcap";
   constexpr int kPackets = 20000;  // about 4 full blocks of 200-byte frames, and a partial one
-  WritePcap(pcap, kPackets);
+  test_frames::WriteUdpPcap(pcap, kPackets, kBase);
   auto lock = WriterLock::Acquire(store, 0);
   ASSERT_TRUE(lock.ok());
   PacketFileWriterOptions o;

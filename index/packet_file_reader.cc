@@ -23,10 +23,12 @@ PacketFileReader::~PacketFileReader() {
 Result<std::unique_ptr<PacketFileReader>> PacketFileReader::Open(const std::string& path) {
   std::unique_ptr<PacketFileReader> r(new PacketFileReader());
   r->path_ = path;
-  r->fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO named like a packet file must not wait for a writer (no effect on files).
+  r->fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (r->fd_ < 0) return Status::FromErrno("opening " + path, errno);
   struct stat st;
   if (fstat(r->fd_, &st) != 0) return Status::FromErrno("stat " + path, errno);
+  if (!S_ISREG(st.st_mode)) return Status::Corruption(path + " is not a regular file");
   r->size_ = static_cast<uint64_t>(st.st_size);
   r->scratch_.reset(new uint8_t[kMaxSnapLen + 8]);
   return r;
@@ -76,6 +78,13 @@ Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader)
   if (s.ok()) s = reader->Open(block_.get(), got);
   if (!s.ok()) return Status::Corruption(where + ": " + s.message());
   return s;
+}
+
+void PacketFileReader::ReleaseBuffers() {
+  block_.reset();
+  std::vector<uint8_t>().swap(extent_);
+  std::vector<uint8_t>().swap(packet_);
+  cached_offset_ = UINT64_MAX;
 }
 
 void PacketFileReader::Prefetch(const BlockEntry& block, uint32_t offset, uint32_t length) {

@@ -38,6 +38,11 @@ class PacketFileReader {
   // block's used length (its blk_len, checked by the read) are unspecified.
   const uint8_t* raw_block() const { return block_.get(); }
 
+  // Frees the block and extent buffers (reallocated by the next read); what ReadBlock()/ReadPacket() returned
+  // before is invalid after this.
+  void ReleaseBuffers();
+  bool holds_buffers() const { return block_ != nullptr || extent_.capacity() != 0; }
+
   uint64_t bytes_read() const { return bytes_read_; }
   const std::string& path() const { return path_; }
 

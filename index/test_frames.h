@@ -1,5 +1,5 @@
 // Building blocks for hand-made frames in tests (included by *_test.cc only): big-endian writers, address
-// helpers, an Ethernet header and an 802.1Q tag. Header-only; thread-safe.
+// helpers, an Ethernet header and an 802.1Q tag, a small UDP pcap. Header-only; thread-safe.
 #ifndef REWIND_INDEX_TEST_FRAMES_H_
 #define REWIND_INDEX_TEST_FRAMES_H_
 
@@ -7,7 +7,9 @@
 
 #include <array>
 #include <cstdint>
+#include <fstream>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace rwd {
@@ -52,6 +54,29 @@ inline Bytes Tag(uint16_t vid, uint16_t inner) {
   Put16(&b, vid);
   Put16(&b, inner);
   return b;
+}
+
+// A nanosecond pcap of `n` 200-byte UDP frames 10.0.0.1:(1000 + i % 7) -> 10.0.0.2:53, 1 ms apart from
+// `base_ns`.
+inline void WriteUdpPcap(const std::string& path, int n, int64_t base_ns) {
+  constexpr int64_t kSec = 1000000000;
+  std::string f(200, '\0');
+  auto* p = reinterpret_cast<uint8_t*>(f.data());
+  p[12] = 0x08, p[14] = 0x45, p[17] = 186, p[22] = 64, p[23] = 17;
+  p[26] = 10, p[29] = 1, p[30] = 10, p[33] = 2;
+  p[37] = 53, p[39] = 166;
+  std::ofstream out(path, std::ios::binary);
+  auto u32 = [&](uint32_t v) { out.write(reinterpret_cast<const char*>(&v), 4); };
+  auto u16 = [&](uint16_t v) { out.write(reinterpret_cast<const char*>(&v), 2); };
+  u32(0xa1b23c4d), u16(2), u16(4), u32(0), u32(0), u32(65535), u32(1);
+  for (int i = 0; i < n; ++i) {
+    int64_t t = base_ns + i * (kSec / 1000);
+    uint16_t port = static_cast<uint16_t>(1000 + i % 7);
+    p[34] = port >> 8, p[35] = port & 0xff;
+    u32(static_cast<uint32_t>(t / kSec)), u32(static_cast<uint32_t>(t % kSec));
+    u32(static_cast<uint32_t>(f.size())), u32(static_cast<uint32_t>(f.size()));
+    out.write(f.data(), static_cast<std::streamsize>(f.size()));
+  }
 }
 
 }  // namespace test_frames

@@ -88,9 +88,42 @@ class Query::FileCursor {
   bool valid() const { return valid_; }
   const PacketView& packet() const { return packet_; }
   uint32_t linktype() const { return linktype_; }
+  bool holds_buffers() const { return reader_ && reader_->holds_buffers(); }
+  uint64_t last_active = 0;  // set by the merge: when it last took a packet from this cursor
+
+  // Gives the reader's buffers back. The current packet is copied out first, so it stays valid; the next
+  // Advance() reads the current block again and goes on after it.
+  void Park() {
+    if (!holds_buffers()) return;
+    if (valid_) {
+      parked_packet_.assign(packet_.data, packet_.data + packet_.caplen);
+      packet_.data = parked_packet_.data();
+    }
+    if (in_block_) {
+      resume_offset_ = block_reader_.next_offset();
+      resume_seen_ = block_reader_.seen();
+      parked_ = true;
+    }
+    reader_->ReleaseBuffers();
+  }
 
   void Advance() {
     valid_ = false;
+    if (parked_) {
+      parked_ = false;
+      const BlockEntry& entry = index_->blocks()[work_[item_].block];
+      uint64_t before = reader_->bytes_read();
+      Status s = reader_->ReadBlock(entry, &block_reader_);
+      stats_->bytes_read += reader_->bytes_read() - before;
+      ++stats_->blocks_reread;
+      if (s.ok()) {
+        block_reader_.Resume(resume_offset_, resume_seen_);
+      } else {
+        Warn(s);
+        in_block_ = false;
+        ++item_;
+      }
+    }
     while (true) {
       if (in_block_) {
         PacketView p;
@@ -187,6 +220,10 @@ class Query::FileCursor {
   uint32_t linktype_ = 0;
   PacketView packet_;
   bool valid_ = false;
+  bool parked_ = false;            // in a block whose buffer was given back (Park)
+  uint32_t resume_offset_ = 0;     // where block_reader_ goes on once the block is read again
+  uint32_t resume_seen_ = 0;
+  std::vector<uint8_t> parked_packet_;  // the current packet's bytes while parked
 };
 
 Query::~Query() = default;
@@ -309,6 +346,21 @@ Status Query::Run(bool (*emit)(void*, uint32_t, const PacketView&), void* ctx, Q
   std::priority_queue<std::pair<int64_t, size_t>, std::vector<std::pair<int64_t, size_t>>, decltype(later)> heap(later);
   size_t next_file = 0;
   Status result;
+  // More cursors open than may hold buffers: the one that gave a packet longest ago gives its buffers back.
+  // (A cursor holds at most one block, so with at most max_block_buffers open there is nothing to do.)
+  uint64_t tick = 0;
+  size_t max_buffers = std::max<size_t>(options_.max_block_buffers, 1);
+  auto bound_buffers = [&](const FileCursor* active) {
+    if (heap.size() <= max_buffers) return;
+    size_t holders = 0;
+    FileCursor* oldest = nullptr;
+    for (const auto& c : cursors) {
+      if (!c || !c->holds_buffers()) continue;
+      ++holders;
+      if (c.get() != active && (oldest == nullptr || c->last_active < oldest->last_active)) oldest = c.get();
+    }
+    if (holders > max_buffers && oldest != nullptr) oldest->Park();
+  };
   while (true) {
     if (ShouldStop()) {
       result = Status::Cancelled(options_.deadline_ns != 0 && WallClockNs() >= options_.deadline_ns
@@ -321,8 +373,10 @@ Status Query::Run(bool (*emit)(void*, uint32_t, const PacketView&), void* ctx, Q
       auto c = std::make_unique<FileCursor>(this, order[next_file], &plan_, filter_.get(), stats);
       ++next_file;
       if (!c->Start() || !c->valid()) continue;
+      c->last_active = ++tick;
       heap.emplace(c->packet().ts_ns, cursors.size());
       cursors.push_back(std::move(c));
+      bound_buffers(cursors.back().get());
     }
     if (heap.empty()) break;
     size_t i = heap.top().second;
@@ -336,13 +390,39 @@ Status Query::Run(bool (*emit)(void*, uint32_t, const PacketView&), void* ctx, Q
     }
     if (options_.limit != 0 && stats->packets_matched >= options_.limit) break;
     c->Advance();
-    if (c->valid()) heap.emplace(c->packet().ts_ns, i);
-    else cursors[i].reset();
+    c->last_active = ++tick;
+    if (c->valid()) {
+      heap.emplace(c->packet().ts_ns, i);
+      bound_buffers(c);
+    } else {
+      cursors[i].reset();
+    }
   }
   for (const auto& [lt, why] : filter_->inapplicable()) {
     stats->warnings.push_back("the filter does not apply to link type " + std::to_string(lt) + ": " + why);
   }
   return result;
+}
+
+bool Query::NarrowedByIndex(size_t max_files, uint64_t max_candidates) const {
+  if (!plan_.uses_index() || files_.size() > max_files) return false;
+  uint64_t total = 0;
+  for (const OpenFile& f : files_) {
+    std::shared_ptr<const IndexView> index = f.index;
+    if (!index) {
+      auto opened = OpenIndex(f.file);
+      if (!opened.ok()) continue;  // the query will warn about it; it costs nothing to read
+      index = std::move(*opened);
+    }
+    FileCandidates c;
+    if (!plan_.Candidates(*index, &c).ok()) continue;
+    const std::vector<BlockEntry>& blocks = index->blocks();
+    uint64_t n = c.all ? index->summary().packets : c.positions.size();
+    for (uint32_t b : c.whole_blocks) n += b < blocks.size() ? blocks[b].packets : 0;
+    total += n;
+    if (total > max_candidates) return false;
+  }
+  return true;
 }
 
 Status Query::Explain(std::string* out) const {

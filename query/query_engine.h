@@ -34,6 +34,11 @@ struct QueryOptions {
   // The store's catalog, shared by a long-running server (refreshed by each query); null: opened for this query.
   std::shared_ptr<StoreCatalog> catalog;
   IndexReaderCache* index_cache = nullptr;  // open index tables shared across queries (null: none)
+  // How many of the answer's files may hold a block buffer (1 MiB, plus up to 1 MiB for a compressed
+  // extent) at once. The merge keeps every file that overlaps the current time open; past this many, the
+  // one used longest ago gives its buffers back and reads its block again when the merge returns to it.
+  // Bounds a query's memory whatever the number of files that overlap in time (at some re-reading cost).
+  size_t max_block_buffers = 8;
 };
 
 struct QueryStats {
@@ -42,6 +47,7 @@ struct QueryStats {
   uint64_t files_searched = 0;    // of those, files whose key filter allows a match (their index is read)
   uint64_t blocks_read = 0;       // whole blocks read
   uint64_t packets_read = 0;      // single packets read through the index
+  uint64_t blocks_reread = 0;     // blocks read again after their buffer was given back (max_block_buffers)
   uint64_t bytes_read = 0;        // packet-file bytes read
   uint64_t packets_examined = 0;  // packets checked against the filter
   uint64_t packets_matched = 0;   // packets written
@@ -66,6 +72,11 @@ class Query {
   // for, or more than one link type).
   std::vector<uint32_t> OutputLinktypes() const;
   bool WritesPcapng() const { return options_.pcapng || OutputLinktypes().size() > 1; }
+  // True if the index narrows the query to little work: at most `max_files` files to search, holding at most
+  // `max_candidates` candidate packets in all. Reads the plan's posting lists of those files (through the
+  // index cache if there is one), file by file until the count is past the bound. False for a plan that
+  // does not use the index.
+  bool NarrowedByIndex(size_t max_files, uint64_t max_candidates) const;
   // The plan, then per file in the time range: candidate packets (or "all") and blocks to read.
   Status Explain(std::string* out) const;
 

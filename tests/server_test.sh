@@ -129,7 +129,7 @@ for _ in $(seq 600); do has reading "$work/slow.out" && break; sleep 0.1; done
 has reading "$work/slow.out" || fail "the slow client got no answer within 60 s"
 hdr=$(curl -s -D - -o /dev/null --data-binary 'not tcp' "$url/query")
 echo "$hdr" | has "^HTTP/1.1 429" && echo "$hdr" | grep -qi "^Retry-After: [0-9]" && ok || fail "429: $hdr"
-code=$(curl -s -o /dev/null -w '%{http_code}' --data-binary tcp "$url/query")
+code=$(curl -s -o /dev/null -w '%{http_code}' --data-binary "host ${hosts[0]}" "$url/query")
 [ "$code" = "200" ] && ok || fail "a lookup behind a full scan queue got $code"
 kill $slow 2>/dev/null; wait $slow 2>/dev/null
 kill "$server_pid"; wait "$server_pid" 2>/dev/null

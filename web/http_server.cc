@@ -211,8 +211,8 @@ void HttpServer::Stop() {
   thread_.join();
 }
 
-bool HttpServer::Admit(const QueryPlan& plan, httplib::Response& res, QueryAdmission::Slot* slot) {
-  QueryClass c = ClassifyQuery(plan, WallClockNs());
+bool HttpServer::Admit(const Query& query, httplib::Response& res, QueryAdmission::Slot* slot) {
+  QueryClass c = ClassifyQuery(query.plan(), WallClockNs(), query.NarrowedByIndex(kLookupMaxFiles, kLookupMaxCandidates));
   auto deadline = QueryAdmission::Clock::now() + std::chrono::seconds(std::max<int64_t>(options_.queue_wait_sec, 0));
   QueryAdmission::Outcome outcome = admission_->Admit(c, deadline, slot);
   if (outcome == QueryAdmission::Outcome::kAdmitted) return true;
@@ -289,7 +289,7 @@ void HttpServer::Routes() {
     }
     // Held until the answer is written (or abandoned); released exactly once with the provider.
     auto slot = std::make_shared<QueryAdmission::Slot>();
-    if (!Admit((*q)->plan(), res, slot.get())) return;
+    if (!Admit(**q, res, slot.get())) return;
     ++counters_.queries;
     std::shared_ptr<Query> shared(std::move(*q));
     bool pcapng = shared->WritesPcapng();
@@ -352,7 +352,7 @@ void HttpServer::Routes() {
       return;
     }
     QueryAdmission::Slot slot;
-    if (!Admit((*q)->plan(), res, &slot)) return;
+    if (!Admit(**q, res, &slot)) return;
     LowerIoPriority();
     rapidjson::StringBuffer buf;
     Json w(buf);

@@ -8,8 +8,8 @@ namespace rwd {
 
 const char* QueryClassName(QueryClass c) { return c == QueryClass::kLookup ? "lookup" : "scan"; }
 
-QueryClass ClassifyQuery(const QueryPlan& plan, int64_t now_ns) {
-  if (plan.uses_index()) return QueryClass::kLookup;
+QueryClass ClassifyQuery(const QueryPlan& plan, int64_t now_ns, bool index_narrows) {
+  if (index_narrows) return QueryClass::kLookup;
   const TimeRange& t = plan.time_range();
   if (t.empty()) return QueryClass::kLookup;
   if (t.lo == std::numeric_limits<int64_t>::min()) return QueryClass::kScan;

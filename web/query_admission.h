@@ -22,10 +22,15 @@ const char* QueryClassName(QueryClass c);  // "lookup", "scan"
 // A time range at most this wide makes a query a lookup even without the index.
 constexpr int64_t kLookupMaxSpanNs = int64_t{5} * 60 * 1000000000;
 
-// Classifies a prepared query by what its plan reads: a lookup if the index narrows it to candidate packets
-// or its time range (open ends taken as the store's start and `now_ns`) spans at most kLookupMaxSpanNs; a
-// scan otherwise. The one place to decide by a cost estimate once the engine offers one.
-QueryClass ClassifyQuery(const QueryPlan& plan, int64_t now_ns);
+// What "few candidates" means for a lookup: at most this many files to search (after the time range and
+// the key filters), holding at most this many candidate packets in all.
+constexpr size_t kLookupMaxFiles = 64;
+constexpr uint64_t kLookupMaxCandidates = 16384;
+
+// Classifies a prepared query by what it will read: a lookup if its time range (open ends taken as the
+// store's start and `now_ns`) spans at most kLookupMaxSpanNs, or if `index_narrows` (the index narrows it to
+// few candidates: Query::NarrowedByIndex(kLookupMaxFiles, kLookupMaxCandidates)); a scan otherwise.
+QueryClass ClassifyQuery(const QueryPlan& plan, int64_t now_ns, bool index_narrows);
 
 struct AdmissionLimits {
   int running = 1;  // queries of the class running at once (at least 1)

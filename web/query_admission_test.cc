@@ -19,16 +19,17 @@ constexpr int64_t kNow = int64_t{1795341600} * kSecond;  // 2026-11-22T10:00:00Z
 
 Clock::time_point In(int ms) { return Clock::now() + std::chrono::milliseconds(ms); }
 
-QueryClass Classify(const std::string& text) {
+// `index_narrows`: what Query::NarrowedByIndex would say of the query in some store.
+QueryClass Classify(const std::string& text, bool index_narrows = false) {
   ParsedQuery q;
   QuerySyntaxError e;
   EXPECT_TRUE(ParseQuery(text, kNow, &q, &e)) << text;
-  return ClassifyQuery(QueryPlan::Build(q.root.get()), kNow);
+  return ClassifyQuery(QueryPlan::Build(q.root.get()), kNow, index_narrows);
 }
 
 TEST(ClassifyQuery, IndexLookupsAndNarrowTimeRangesAreLookups) {
-  EXPECT_EQ(Classify("host 10.0.0.1"), QueryClass::kLookup);
-  EXPECT_EQ(Classify("port 53 and after 3h ago"), QueryClass::kLookup);
+  EXPECT_EQ(Classify("host 10.0.0.1", true), QueryClass::kLookup);
+  EXPECT_EQ(Classify("port 53 and after 3h ago", true), QueryClass::kLookup);
   EXPECT_EQ(Classify("after 2m ago"), QueryClass::kLookup) << "an open end is now";
   EXPECT_EQ(Classify("after 2026-11-22T09:00:00Z and before 2026-11-22T09:05:00Z"), QueryClass::kLookup);
   EXPECT_EQ(Classify("tcp[13] & 2 != 0 and after 2026-11-22T09:00:00Z and before 2026-11-22T09:04:00Z"),
@@ -42,6 +43,10 @@ TEST(ClassifyQuery, EverythingElseIsAScan) {
   EXPECT_EQ(Classify("after 10m ago"), QueryClass::kScan);
   EXPECT_EQ(Classify("before 2026-11-22T09:00:00Z"), QueryClass::kScan);
   EXPECT_EQ(Classify("after 2026-11-22T09:00:00Z and before 2026-11-22T09:05:00.001Z"), QueryClass::kScan);
+  // An indexed query with many candidates (`tcp` over a busy store) is a scan unless its time range is narrow.
+  EXPECT_EQ(Classify("tcp"), QueryClass::kScan);
+  EXPECT_EQ(Classify("port 443 and after 3h ago"), QueryClass::kScan);
+  EXPECT_EQ(Classify("tcp and after 2m ago"), QueryClass::kLookup);
 }
 
 TEST(QueryAdmission, LookupsNeverWaitBehindScans) {

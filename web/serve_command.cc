@@ -20,7 +20,7 @@ const char kServeUsage[] =
     "  --tls_cert F --tls_key F    serve HTTPS\n"
     "  --tls_client_ca F           require client certificates signed by this CA (mutual TLS)\n"
     "  --token_file F              require 'Authorization: Bearer <the file's first line>'\n"
-    "  --max_lookups N             lookups (index, or at most 5 minutes) running at once (default 32)\n"
+    "  --max_lookups N             lookups (few index candidates, or at most 5 minutes) running at once (default 32)\n"
     "  --lookup_queue N            lookups waiting for a slot before 429 (default 64)\n"
     "  --max_scans N               other queries running at once (default 2; --max_queries: old name)\n"
     "  --scan_queue N              scans waiting for a slot before 429 (default 64)\n"

@@ -38,7 +38,7 @@ struct QueryOptions {
   // extent) at once. The merge keeps every file that overlaps the current time open; past this many, the
   // one used longest ago gives its buffers back and reads its block again when the merge returns to it.
   // Bounds a query's memory whatever the number of files that overlap in time (at some re-reading cost).
-  size_t max_block_buffers = 8;
+  size_t max_block_buffers = 64;
 };
 
 struct QueryStats {
@@ -68,6 +68,8 @@ class Query {
   // Streams the answer. Cancelled if the sink's reader went away or `cancel` was set.
   Status Execute(ByteSink* sink, QueryStats* stats);
   const QueryPlan& plan() const { return plan_; }
+  // Changes QueryOptions::max_block_buffers before Execute()/ForEach().
+  void set_max_block_buffers(size_t n) { options_.max_block_buffers = n; }
   // The link types of the files in the query's time range, and whether Execute() writes pcapng (asked
   // for, or more than one link type).
   std::vector<uint32_t> OutputLinktypes() const;

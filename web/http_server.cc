@@ -211,8 +211,9 @@ void HttpServer::Stop() {
   thread_.join();
 }
 
-bool HttpServer::Admit(const Query& query, httplib::Response& res, QueryAdmission::Slot* slot) {
+bool HttpServer::Admit(Query& query, httplib::Response& res, QueryAdmission::Slot* slot) {
   QueryClass c = ClassifyQuery(query.plan(), WallClockNs(), query.NarrowedByIndex(kLookupMaxFiles, kLookupMaxCandidates));
+  if (c == QueryClass::kLookup) query.set_max_block_buffers(kLookupBlockBuffers);
   auto deadline = QueryAdmission::Clock::now() + std::chrono::seconds(std::max<int64_t>(options_.queue_wait_sec, 0));
   QueryAdmission::Outcome outcome = admission_->Admit(c, deadline, slot);
   if (outcome == QueryAdmission::Outcome::kAdmitted) return true;

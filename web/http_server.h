@@ -77,7 +77,8 @@ class HttpServer {
   // The store's catalog, opened on first use (the store may not exist yet when the server starts).
   Result<std::shared_ptr<StoreCatalog>> Catalog();
   // Waits for a slot of the query's class into *slot; otherwise answers 429/503 and returns false.
-  bool Admit(const Query& query, httplib::Response& res, QueryAdmission::Slot* slot);
+  // Sets a lookup's block-buffer bound (kLookupBlockBuffers).
+  bool Admit(Query& query, httplib::Response& res, QueryAdmission::Slot* slot);
   ServerOptions options_;
   std::mutex catalog_mu_;
   std::shared_ptr<StoreCatalog> catalog_;        // guarded by catalog_mu_ until set

@@ -26,6 +26,8 @@ constexpr int64_t kLookupMaxSpanNs = int64_t{5} * 60 * 1000000000;
 // the key filters), holding at most this many candidate packets in all.
 constexpr size_t kLookupMaxFiles = 64;
 constexpr uint64_t kLookupMaxCandidates = 16384;
+// A lookup's QueryOptions::max_block_buffers (a scan keeps the default): up to 32 lookups run at once.
+constexpr size_t kLookupBlockBuffers = 4;
 
 // Classifies a prepared query by what it will read: a lookup if its time range (open ends taken as the
 // store's start and `now_ns`) spans at most kLookupMaxSpanNs, or if `index_narrows` (the index narrows it to

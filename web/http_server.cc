@@ -158,6 +158,11 @@ Status HttpServer::Start() {
       return Status::InvalidArgument("cannot load the TLS certificate, key or client CA (" + options_.tls_cert +
                                      ", " + options_.tls_key + ", " + options_.tls_client_ca + ")");
     }
+    // A server that asks for client certificates must name its sessions' context, or OpenSSL refuses to
+    // resume them: every client that resumes (curl fetching several URLs, every browser) would fail on each
+    // new connection after the first.
+    static const unsigned char kSessionIdContext[] = "rewind";
+    SSL_CTX_set_session_id_context(ssl->ssl_context(), kSessionIdContext, sizeof(kSessionIdContext) - 1);
     server_ = std::move(ssl);
   } else {
     if (!options_.tls_client_ca.empty()) return Status::InvalidArgument("a client CA needs TLS (a certificate and key)");

@@ -26,7 +26,9 @@ const char kQueryUsage[] =
     "  --force    write to stdout even if it is a terminal\n"
     "  --server URL             ask a rewind server instead of reading --dir (http:// or https://)\n"
     "  --cert F --key F         client certificate and key for a server that wants mutual TLS\n"
-    "  --ca F                   verify the server's certificate against this CA\n"
+    "  --ca F                   trust this CA too (the server's certificate is checked against the\n"
+    "                           system's CAs and this one)\n"
+    "  --insecure               do not check the server's certificate; allow a token over plain HTTP\n"
     "  --token_file F           send the file's first line as a bearer token\n"
     "Exit status: 0 ok, 1 error, 2 malformed query.\n";
 
@@ -34,7 +36,7 @@ const char kQueryUsage[] =
 
 int RunQueryCommand(int argc, char** argv) {
   auto cl = CommandLine::Parse(argc, argv, {"dir", "limit", "server", "cert", "key", "ca", "token_file"},
-                               {"help", "nanos", "pcapng", "exact", "explain", "stats", "force"});
+                               {"help", "nanos", "pcapng", "exact", "explain", "stats", "force", "insecure"});
   if (!cl.ok()) {
     std::fprintf(stderr, "rewind query: %s\n%s", cl.status().message().c_str(), kQueryUsage);
     return 2;
@@ -65,6 +67,11 @@ int RunQueryCommand(int argc, char** argv) {
     ro.client_cert = cl->Get("cert");
     ro.client_key = cl->Get("key");
     ro.ca_cert = cl->Get("ca");
+    ro.insecure = cl->Has("insecure");
+    if (ro.insecure) {
+      std::fputs("rewind query: --insecure: the server's certificate is not checked, and a token may go out in "
+                 "clear text\n", stderr);
+    }
     ro.limit = opts.limit;
     ro.nanos = opts.nanos;
     ro.pcapng = opts.pcapng;

@@ -15,8 +15,10 @@ struct RemoteQueryOptions {
   std::string url;          // http://host:port or https://host:port
   std::string client_cert;  // client certificate and key for mutual TLS
   std::string client_key;
-  std::string ca_cert;      // CA that signed the server's certificate (empty: do not verify the server)
+  std::string ca_cert;      // a CA to trust besides the system's (the server's certificate is always checked)
   std::string token;        // bearer token
+  // Do not check the server's certificate, and allow a token over plain HTTP to a host that is not this one.
+  bool insecure = false;
   uint64_t limit = 0;
   bool nanos = false;
   bool pcapng = false;

@@ -531,6 +531,10 @@ Result<std::shared_ptr<StoreCatalog>> StoreCatalog::Open(const std::string& stor
   if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument(store + " is not a directory");
   if (stat(JournalPath(store).c_str(), &st) != 0) {
     if (errno != ENOENT) return Status::FromErrno("opening " + JournalPath(store), errno);
+    // Never make a journal in a directory that is not a store (`--dir /etc` by mistake).
+    if (!LooksLikeStore(store)) {
+      return Status::NotFound(store + " is not a rewind store (it holds other files, and no CATALOG, PKT<n> or IDX<n>)");
+    }
     CatalogRebuildStats stats;
     Status s = RebuildJournal(store, false, &stats);
     if (!s.ok()) return s;

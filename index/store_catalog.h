@@ -98,7 +98,7 @@ class StoreCatalog {
  public:
   ~StoreCatalog();
   // Opens the catalog of `store` and reads it; builds it from the index tables first if the store has none.
-  // NotFound if the store does not exist.
+  // NotFound if the store does not exist, or is a directory without a journal or writer directories.
   static Result<std::shared_ptr<StoreCatalog>> Open(const std::string& store);
   // Rebuilds the journal from the store's directories and index tables (exclusive; replaces it atomically).
   static Status Rebuild(const std::string& store, CatalogRebuildStats* stats);

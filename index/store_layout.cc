@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace rwd {
 namespace {
@@ -48,6 +49,27 @@ std::string FileNameForTime(int64_t ns) {
 
 bool IsStoreFileName(const std::string& name) {
   return name.size() == 20 && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool LooksLikeStore(const std::string& store) {
+  struct stat st;
+  if (stat((store + "/CATALOG").c_str(), &st) == 0) return true;
+  DIR* d = opendir(store.c_str());
+  if (d == nullptr) return false;
+  bool empty = true, found = false;
+  while (dirent* e = readdir(d)) {
+    uint32_t w;
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    empty = false;
+    std::string name = e->d_name;
+    if (name.size() > 3 && name.compare(0, 3, "IDX") == 0) name = "PKT" + name.substr(3);  // the same form
+    if (ParseWriterDir(name, &w)) {
+      found = true;
+      break;
+    }
+  }
+  closedir(d);
+  return empty || found;
 }
 
 std::string NotRegularFile(const std::string& path) {

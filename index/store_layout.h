@@ -32,6 +32,10 @@ bool IsStoreFileName(const std::string& name);
 // file is left out and an index counts as missing, and each gets a line in `*skipped` (optional).
 Result<std::vector<StoreFile>> ListStoreFiles(const std::string& store, std::vector<std::string>* skipped = nullptr);
 
+// True if `store` holds a catalog journal or a writer's directory (PKT<n> or IDX<n>), or nothing at all: a
+// store rewind made or may make (an empty directory is a store nothing was written to yet).
+bool LooksLikeStore(const std::string& store);
+
 // Empty if `path` is a regular file (or does not exist), else a line saying what it is instead.
 std::string NotRegularFile(const std::string& path);
 

@@ -215,6 +215,20 @@ TEST(StoreLayout, NonRegularFilesAreSkippedNotOpened) {
   EXPECT_EQ(NotRegularFile(s + "/missing"), "");
 }
 
+TEST(StoreLayout, LooksLikeStore) {
+  TempDir dir;
+  const std::string& s = dir.path();
+  EXPECT_TRUE(LooksLikeStore(s)) << "an empty directory: nothing written yet";
+  Touch(s + "/passwd");
+  EXPECT_FALSE(LooksLikeStore(s)) << "other files and nothing of a store";
+  fs::create_directories(IndexDirectory(s, 2));
+  EXPECT_TRUE(LooksLikeStore(s));
+  fs::remove_all(IndexDirectory(s, 2));
+  Touch(s + "/CATALOG");
+  EXPECT_TRUE(LooksLikeStore(s));
+  EXPECT_FALSE(LooksLikeStore(s + "/missing"));
+}
+
 TEST(WriterLock, AcquireCreatesTheDirectories) {
   TempDir dir;
   const std::string store = dir.path() + "/new/store";

@@ -201,5 +201,16 @@ printf '\x55\x55' | dd of="$z1" bs=1 seek=200 conv=notrunc 2>/dev/null   # insid
 out=$("$REWIND" verify --dir "$zs" 2>&1); rc=$?
 [ $rc -eq 1 ] && echo "$out" | has "compressed block checksum mismatch" && ok || fail "verify missed damage in a compressed block: $out"
 
+# 10. Command-line conventions: --version, -h on a subcommand, a stray argument refused, and a directory that
+#     is not a store named as such (and left as it was: no catalog made in it).
+"$REWIND" --version | has '^rewind [0-9][0-9.]*$' && ok || fail "rewind --version"
+"$REWIND" stats -h | has '^usage: rewind stats' && ok || fail "rewind stats -h"
+out=$(timeout 20 "$REWIND" serve --dir "$work/none" --listen 127.0.0.1:0 stray 2>&1); rc=$?
+[ $rc -eq 2 ] && echo "$out" | has "unexpected argument 'stray'" && ok || fail "serve with a stray argument (exit $rc): $out"
+mkdir -p "$work/notastore/sub"; echo x > "$work/notastore/file"
+out=$("$REWIND" stats --dir "$work/notastore" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | has "is not a rewind store" && [ "$(ls "$work/notastore" | tr '\n' ' ')" = "file sub " ] && ok ||
+  fail "stats of a directory that is not a store (exit $rc): $out; now holds: $(ls "$work/notastore")"
+
 echo "cli_test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

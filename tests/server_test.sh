@@ -96,6 +96,7 @@ code=$(curl -s -o "$work/h" -w '%{http_code}' "$url/healthz")
 curl -s "$url/stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["store"]["packets"] > 0 and "disk" in d' && ok ||
   fail "stats JSON"
 curl -s "$url/metrics" | has '^rewind_store_packets [1-9]' && ok || fail "metrics"
+curl -s "$url/metrics" | has '^rewind_build_info{version="[0-9.]*"} 1$' && ok || fail "metrics: build info"
 
 # 3. 32 concurrent queries, each answered correctly.
 mapfile -t hosts < <("$REWIND" query --dir "$store" 'ip' | tcpdump -nr - 2>/dev/null | awk '$2 == "IP" {print $3}' |

@@ -66,7 +66,7 @@ int RunCaptureCommand(int argc, char** argv) {
        "iface", "index_nicelevel", "preallocate_file_mb", "seccomp", "threads", "uid", "snaplen", "blockage_sec",
        "compress", "on_rotate",
        "max_store_mb", "min_free_percent", "max_files", "max_age_sec", "retention_interval_sec"},
-      {"help", "no_index", "no_watchdogs", "no_promisc", "v", "q"});
+      {"help", "no_index", "no_watchdogs", "no_promisc", "v", "q"}, false);
   if (!cl.ok()) {
     std::fprintf(stderr, "rewind capture: %s\n%s", cl.status().message().c_str(), kCaptureUsage);
     return 2;

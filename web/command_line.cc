@@ -6,12 +6,14 @@
 namespace rwd {
 
 Result<CommandLine> CommandLine::Parse(int argc, char** argv, const std::set<std::string>& value_flags,
-                                       const std::set<std::string>& switches) {
+                                       const std::set<std::string>& switches, bool takes_positional) {
   CommandLine cl;
   bool only_positional = false;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
+    if (!only_positional && a == "-h" && switches.count("help")) a = "--help";
     if (only_positional || a.size() < 2 || a[0] != '-' || (a[1] != '-' && a != "-v" && a != "-q")) {
+      if (!takes_positional) return Status::InvalidArgument("unexpected argument '" + a + "'");
       cl.positional_.push_back(a);
       continue;
     }

@@ -15,9 +15,10 @@ namespace rwd {
 
 class CommandLine {
  public:
-  // `value_flags` take a value; `switches` do not. Anything else starting with "--" is an error.
+  // `value_flags` take a value; `switches` do not. Anything else starting with "--" is an error, and so is a
+  // positional argument unless `takes_positional`. "-h" is "--help" where "help" is a switch.
   static Result<CommandLine> Parse(int argc, char** argv, const std::set<std::string>& value_flags,
-                                   const std::set<std::string>& switches);
+                                   const std::set<std::string>& switches, bool takes_positional = true);
   bool Has(const std::string& flag) const { return values_.count(flag) > 0; }
   std::string Get(const std::string& flag, const std::string& fallback = "") const;
   // Parses an unsigned integer flag; InvalidArgument names the flag.

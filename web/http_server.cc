@@ -479,6 +479,8 @@ void HttpServer::Routes() {
     w.Uint64(counters_.packets_served);
     w.Key("bytes_served");
     w.Uint64(counters_.bytes_served);
+    w.Key("version");
+    w.String(REWIND_VERSION);
     w.Key("uptime_seconds");
     w.Double(static_cast<double>(WallClockNs() - started_ns_) / 1e9);
     w.Key("admission");
@@ -574,6 +576,8 @@ void HttpServer::Routes() {
     per_class("rewind_admission_waiting", "gauge", "Queries waiting now.", [](const C& c) { return c.waiting; });
     metric("rewind_packets_served_total", "counter", "Packets sent to clients.",
            static_cast<double>(counters_.packets_served));
+    m += "# HELP rewind_build_info The running rewind's version.\n# TYPE rewind_build_info gauge\n"
+         "rewind_build_info{version=\"" REWIND_VERSION "\"} 1\n";
     res.set_content(m, "text/plain; version=0.0.4");
   });
 

@@ -26,7 +26,7 @@ void ReportRepairs(const char* who, const std::vector<RepairResult>& results) {
 }
 
 int RunRepairCommand(int argc, char** argv) {
-  auto cl = CommandLine::Parse(argc, argv, {"dir"}, {"help"});
+  auto cl = CommandLine::Parse(argc, argv, {"dir"}, {"help"}, false);
   if (!cl.ok() || (!cl->Has("help") && !cl->Has("dir"))) {
     std::fprintf(stderr, "rewind repair: %s\nusage: rewind repair --dir DIR\n",
                  cl.ok() ? "needs --dir" : cl.status().message().c_str());

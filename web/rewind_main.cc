@@ -23,7 +23,7 @@ const char kUsage[] =
     "  prune  --dir DIR [limits]         remove the oldest files to keep the store within limits\n"
     "\n"
     "EXPR is tcpdump filter syntax plus 'before T' / 'after T' (T: 2026-11-22T10:00:00Z or '2h ago').\n"
-    "Run 'rewind <command> --help' for a command's flags.\n";
+    "Run 'rewind <command> --help' (or -h) for a command's flags, 'rewind --version' for the version.\n";
 
 }  // namespace
 
@@ -33,6 +33,10 @@ int main(int argc, char** argv) {
       std::strcmp(argv[1], "-h") == 0) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
+  }
+  if (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "version") == 0) {
+    std::printf("rewind %s\n", REWIND_VERSION);
+    return 0;
   }
   const char* cmd = argv[1];
   if (std::strcmp(cmd, "import") == 0) return rwd::RunImportCommand(argc - 2, argv + 2);

@@ -230,7 +230,7 @@ void SuperviseCapture(const CaptureConfig& config, uint32_t thread) {
 }  // namespace
 
 int RunRunCommand(int argc, char** argv) {
-  auto cl = CommandLine::Parse(argc, argv, {"config"}, {"help"});
+  auto cl = CommandLine::Parse(argc, argv, {"config"}, {"help"}, false);
   if (!cl.ok()) {
     std::fprintf(stderr, "rewind run: %s\n%s", cl.status().message().c_str(), kRunUsage);
     return 2;

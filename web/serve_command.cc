@@ -77,7 +77,7 @@ int RunServeCommand(int argc, char** argv) {
                                 "max_lookups", "lookup_queue", "max_scans", "scan_queue", "queue_wait_sec",
                                 "request_timeout_sec", "idle_timeout_sec", "query_time_limit_sec",
                                 "query_byte_limit"},
-                               {"help"});
+                               {"help"}, false);
   if (!cl.ok() || (!cl->Has("help") && !cl->Has("dir"))) {
     std::fprintf(stderr, "rewind serve: %s\n%s", cl.ok() ? "needs --dir" : cl.status().message().c_str(), kServeUsage);
     return 2;

@@ -15,7 +15,7 @@ const char kStatsUsage[] = "usage: rewind stats --dir DIR [--json]\n";
 }  // namespace
 
 int RunStatsCommand(int argc, char** argv) {
-  auto cl = CommandLine::Parse(argc, argv, {"dir"}, {"help", "json"});
+  auto cl = CommandLine::Parse(argc, argv, {"dir"}, {"help", "json"}, false);
   if (!cl.ok() || (!cl->Has("help") && !cl->Has("dir"))) {
     std::fprintf(stderr, "rewind stats: %s\n%s", cl.ok() ? "needs --dir" : cl.status().message().c_str(), kStatsUsage);
     return 2;

@@ -14,7 +14,7 @@
 namespace rwd {
 
 int RunVerifyCommand(int argc, char** argv) {
-  auto cl = CommandLine::Parse(argc, argv, {"dir"}, {"help", "q"});
+  auto cl = CommandLine::Parse(argc, argv, {"dir"}, {"help", "q"}, false);
   if (!cl.ok() || (!cl->Has("help") && !cl->Has("dir"))) {
     std::fprintf(stderr, "rewind verify: %s\nusage: rewind verify --dir DIR [-q]\n",
                  cl.ok() ? "needs --dir" : cl.status().message().c_str());

@@ -74,6 +74,16 @@ echo '{"capture": {"threads": "two"}}' > "$work/bad.json"
 echo '{"dir": ' > "$work/broken.json"
 "$REWIND" run --config "$work/broken.json" 2>"$work/bad.log"; rc=$?
 [ $rc -eq 2 ] && grep -q "JSON error" "$work/bad.log" && ok || fail "broken JSON: rc=$rc $(cat "$work/bad.log")"
+# A misspelt key is named, with the key it is probably meant to be. (Capture off, and in a network namespace of
+# its own: were the check missing, the run would serve an empty store until the timeout, never capture here.)
+echo "{\"dir\": \"$work/typo\", \"capture\": {\"enabled\": false, \"ifac\": \"lo\"}, \"server\": {\"listen\": \"127.0.0.1:0\"}}" > "$work/typo.json"
+unshare -n timeout 20 "$REWIND" run --config "$work/typo.json" 2>"$work/bad.log"; rc=$?
+[ $rc -eq 2 ] && grep -q 'unknown key "ifac" in "capture" (did you mean "iface"?)' "$work/bad.log" && ok ||
+  fail "misspelt key: rc=$rc $(cat "$work/bad.log")"
+# A Stenographer config is recognised and translated in words, not run on the defaults.
+echo '{"Threads": [{"PacketsDirectory": "/x/pkt", "IndexDirectory": "/x/idx"}], "Interface": "lo", "Port": 1234}' > "$work/steno.json"
+unshare -n timeout 20 "$REWIND" run --config "$work/steno.json" 2>"$work/bad.log"; rc=$?
+[ $rc -eq 2 ] && grep -q "is a Stenographer config" "$work/bad.log" && ok || fail "Stenographer config: rc=$rc $(cat "$work/bad.log")"
 
 echo "run_test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -4,6 +4,7 @@
 #include <rapidjson/error/en.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -75,6 +76,39 @@ struct RunConfig {
   uint64_t retention_interval_sec = 10;
 };
 
+// Edit distance between two short keys (for "did you mean").
+size_t KeyDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// Empty if every member of `o` is a known key; else names the first unknown one (and the nearest known key).
+std::string UnknownKey(const rapidjson::Value& o, const std::vector<std::string>& known, const std::string& where) {
+  for (auto m = o.MemberBegin(); m != o.MemberEnd(); ++m) {
+    std::string key = m->name.GetString();
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    std::string nearest;
+    size_t best = 4;  // suggest only close ones
+    for (const std::string& k : known) {
+      size_t d = KeyDistance(key, k);
+      if (d < best) best = d, nearest = k;
+    }
+    return "unknown key \"" + key + "\"" + (where.empty() ? "" : " in \"" + where + "\"") +
+           (nearest.empty() ? "" : " (did you mean \"" + nearest + "\"?)");
+  }
+  return "";
+}
+
 Status LoadConfig(const std::string& path, RunConfig* c) {
   c->capture.store = "./store";
   c->capture.ring.iface = DefaultInterface();
@@ -101,7 +135,17 @@ Status LoadConfig(const std::string& path, RunConfig* c) {
                                    rapidjson::GetParseError_En(d.GetParseError()));
   }
   if (!d.IsObject()) return Status::InvalidArgument(path + ": the config must be a JSON object");
-  std::string problem;
+  if (d.HasMember("Threads") || d.HasMember("StenotypePath") || d.HasMember("Interface")) {
+    return Status::InvalidArgument(
+        path + " is a Stenographer config. rewind.json says the same thing as {\"dir\": STORE, \"capture\": "
+               "{\"iface\": Interface, \"threads\": the number of Threads}, \"server\": {\"listen\": "
+               "\"Host:Port\"}, \"retention\": {\"min_free_percent\": DiskFreePercentage}} (see "
+               "scripts/rewind.json.example); Stenographer's Flags map to `rewind capture` flags of the same names");
+  }
+  std::string problem = UnknownKey(d, {"dir", "capture", "server", "retention"}, "");
+  auto check_keys = [&problem](const rapidjson::Value& o, const std::vector<std::string>& known, const char* where) {
+    if (problem.empty()) problem = UnknownKey(o, known, where);
+  };
   auto str = [&](const rapidjson::Value& o, const char* k, std::string* out) {
     if (!o.HasMember(k)) return;
     if (!o[k].IsString()) problem = std::string("\"") + k + "\" must be a string";
@@ -116,6 +160,8 @@ Status LoadConfig(const std::string& path, RunConfig* c) {
   if (d.HasMember("capture")) {
     const auto& cap = d["capture"];
     if (!cap.IsObject()) return Status::InvalidArgument(path + ": \"capture\" must be an object");
+    check_keys(cap, {"iface", "filter", "compress", "threads", "blocks", "fileage_sec", "filesize_mb", "snaplen",
+                     "blockage_sec", "blockage_ms", "enabled"}, "capture");
     uint64_t threads = 1, blocks = 256, fileage = 60, filesize = 1024, snaplen = 262144, blockage = 0, blockage_ms = 500;
     str(cap, "iface", &c->capture.ring.iface);
     str(cap, "filter", &c->capture.ring.filter);
@@ -148,6 +194,9 @@ Status LoadConfig(const std::string& path, RunConfig* c) {
   if (d.HasMember("server")) {
     const auto& srv = d["server"];
     if (!srv.IsObject()) return Status::InvalidArgument(path + ": \"server\" must be an object");
+    check_keys(srv, {"listen", "tls_cert", "tls_key", "tls_client_ca", "token_file", "max_lookups", "lookup_queue",
+                     "max_queries", "max_scans", "scan_queue", "queue_wait_sec", "request_timeout_sec",
+                     "idle_timeout_sec", "query_time_limit_sec", "query_byte_limit"}, "server");
     std::string listen = "127.0.0.1:9123";
     ServerOptions def;
     uint64_t lookups = static_cast<uint64_t>(def.lookups.running);
@@ -185,6 +234,7 @@ Status LoadConfig(const std::string& path, RunConfig* c) {
   if (d.HasMember("retention")) {
     const auto& ret = d["retention"];
     if (!ret.IsObject()) return Status::InvalidArgument(path + ": \"retention\" must be an object");
+    check_keys(ret, {"max_store_mb", "max_files", "max_age_sec", "interval_sec", "min_free_percent"}, "retention");
     uint64_t mb = 0, files = 0, age = 0;
     num(ret, "max_store_mb", &mb);
     num(ret, "max_files", &files);

@@ -28,7 +28,7 @@ port=19123
 cat > "$work/rewind.json" <<JSON
 {"dir": "$work/store",
  "capture": {"iface": "v1", "fileage_sec": 2, "blocks": 16},
- "server": {"listen": "127.0.0.1:$port", "max_queries": 4}}
+ "server": {"listen": "127.0.0.1:$port", "max_scans": 4}}
 JSON
 "$REWIND" run --config "$work/rewind.json" 2>"$work/run.log" &
 pid=$!
@@ -45,6 +45,14 @@ curl -s "http://127.0.0.1:$port/stats" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 assert d["capture"][0]["packets"] >= 197 and d["capture"][0]["kernel_drops"] == 0, d["capture"]' && ok || fail "stats"
+# The same counters in /metrics, per capture thread, in a form Prometheus accepts (promtool, where installed).
+curl -s "http://127.0.0.1:$port/metrics" > "$work/metrics.txt"
+awk '$1 == "rewind_capture_packets_total{thread=\"0\"}" && $2 >= 197 { p = 1 }
+     $1 == "rewind_capture_kernel_drops_total{thread=\"0\"}" && $2 == 0 { d = 1 } END { exit !(p && d) }' "$work/metrics.txt" &&
+  ok || fail "capture metrics: $(grep rewind_capture_ "$work/metrics.txt")"
+if command -v promtool >/dev/null; then
+  out=$(promtool check metrics < "$work/metrics.txt" 2>&1) && ok || fail "promtool check metrics: $out"
+fi
 
 # 2. The interface goes away and comes back: the capture thread is restarted and captures again.
 ip link del v0

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <httplib.h>
 #include <malloc.h>
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <sys/statvfs.h>
@@ -539,9 +540,9 @@ void HttpServer::Routes() {
       metric("rewind_store_damaged_indexes", "gauge", "Index tables that cannot be read.",
              static_cast<double>(sum->damaged_indexes));
       if (sum->packets) {
-        metric("rewind_store_oldest_packet_seconds", "gauge", "Timestamp of the oldest packet.",
+        metric("rewind_store_oldest_packet_timestamp_seconds", "gauge", "Timestamp of the oldest packet.",
                static_cast<double>(sum->first_ts_ns) / 1e9);
-        metric("rewind_store_newest_packet_seconds", "gauge", "Timestamp of the newest queryable packet.",
+        metric("rewind_store_newest_packet_timestamp_seconds", "gauge", "Timestamp of the newest queryable packet.",
                static_cast<double>(sum->last_ts_ns) / 1e9);
       }
     }
@@ -576,6 +577,44 @@ void HttpServer::Routes() {
     per_class("rewind_admission_waiting", "gauge", "Queries waiting now.", [](const C& c) { return c.waiting; });
     metric("rewind_packets_served_total", "counter", "Packets sent to clients.",
            static_cast<double>(counters_.packets_served));
+    // Per capture thread, from the counter files the capture threads write (DIR/capture<n>.json).
+    rapidjson::Document caps;
+    caps.Parse(CaptureStatsArray(options_.store).c_str());
+    if (!caps.HasParseError() && caps.IsArray() && !caps.Empty()) {
+      struct Field {
+        const char* key;
+        const char* name;
+        const char* type;
+        const char* help;
+        double scale;
+      };
+      static const Field kFields[] = {
+          {"packets", "rewind_capture_packets_total", "counter", "Packets captured.", 1},
+          {"bytes", "rewind_capture_bytes_total", "counter", "Bytes captured.", 1},
+          {"kernel_drops", "rewind_capture_kernel_drops_total", "counter",
+           "Packets the kernel dropped because the ring was full.", 1},
+          {"write_drops", "rewind_capture_write_drops_total", "counter",
+           "Packets lost because their block could not be written.", 1},
+          {"write_errors", "rewind_capture_write_errors_total", "counter", "Block writes that failed.", 1},
+          {"blocks", "rewind_capture_blocks_total", "counter", "Blocks written.", 1},
+          {"files", "rewind_capture_files_total", "counter", "Packet files started.", 1},
+          {"max_write_latency_us", "rewind_capture_max_write_latency_seconds", "gauge",
+           "Longest time a block write took.", 1e-6},
+      };
+      for (const Field& f : kFields) {
+        m += std::string("# HELP ") + f.name + " " + f.help + " Per capture thread.\n# TYPE " + f.name + " " + f.type + "\n";
+        for (const auto& t : caps.GetArray()) {
+          if (!t.IsObject() || !t.HasMember("thread") || !t["thread"].IsUint() || !t.HasMember(f.key) ||
+              !t[f.key].IsNumber()) {
+            continue;
+          }
+          char buf[160];
+          std::snprintf(buf, sizeof(buf), "%s{thread=\"%u\"} %.17g\n", f.name, t["thread"].GetUint(),
+                        t[f.key].GetDouble() * f.scale);
+          m += buf;
+        }
+      }
+    }
     m += "# HELP rewind_build_info The running rewind's version.\n# TYPE rewind_build_info gauge\n"
          "rewind_build_info{version=\"" REWIND_VERSION "\"} 1\n";
     res.set_content(m, "text/plain; version=0.0.4");

@@ -380,8 +380,9 @@ Status Query::Run(bool (*emit)(void*, uint32_t, const PacketView&), void* ctx, Q
     }
     if (heap.empty()) break;
     size_t i = heap.top().second;
-    heap.pop();
     FileCursor* c = cursors[i].get();
+    if (options_.limit_bytes != 0 && stats->bytes_matched + c->packet().caplen > options_.limit_bytes) break;
+    heap.pop();
     ++stats->packets_matched;
     stats->bytes_matched += c->packet().caplen;
     if (!emit(ctx, c->linktype(), c->packet())) {

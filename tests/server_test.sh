@@ -72,6 +72,23 @@ for q in "${queries[@]}"; do
 done
 "$REWIND" query --dir "$store" --limit 5 --nanos tcp > "$work/local.pcap"
 curl -s --data-binary tcp "$url/query?limit=5&nanos=1" | cmp -s - "$work/local.pcap" && ok || fail "limit/nanos parameters"
+code=$(curl -s -o /dev/null -w '%{http_code}' --data-binary tcp "$url/query?limit=-1")
+[ "$code" = 400 ] && ok || fail "limit=-1 answered $code"
+# Stenographer's limit headers: the first N packets; the packets whose captured bytes fit in N (the answer
+# ends cleanly before the one that would pass it). The CLI's first 5 tcp packets are the reference.
+"$REWIND" query --dir "$store" --limit 5 tcp > "$work/local.pcap"
+curl -s -H 'Steno-Limit-Packets: 2' --data-binary tcp "$url/query" > "$work/steno2.pcap"
+"$REWIND" query --dir "$store" --limit 2 tcp | cmp -s - "$work/steno2.pcap" && ok || fail "Steno-Limit-Packets: 2"
+three=$(python3 -c 'import struct, sys
+d = open(sys.argv[1], "rb").read(); pos, total = 24, 0
+for _ in range(3):
+    caplen = struct.unpack_from("<I", d, pos + 8)[0]; total += caplen; pos += 16 + caplen
+print(total)' "$work/local.pcap")
+n=$(curl -s -H "Steno-Limit-Bytes: $((three - 1))" --data-binary tcp "$url/query" | tcpdump -r - 2>/dev/null | wc -l)
+m=$(curl -s -H "Steno-Limit-Bytes: $three" --data-binary tcp "$url/query" | tcpdump -r - 2>/dev/null | wc -l)
+[ "$n" = 2 ] && [ "$m" = 3 ] && ok || fail "Steno-Limit-Bytes: $n packets under the first three's bytes, $m at them"
+curl -s "$url/debug/stats" | python3 -c 'import json,sys; assert json.load(sys.stdin)["store"]["packets"] > 0' && ok ||
+  fail "/debug/stats"
 magic=$(curl -s --data-binary tcp "$url/query?format=pcapng" | head -c 4 | od -An -tx1 | tr -d ' \n')
 [ "$magic" = "0a0d0d0a" ] && ok || fail "format=pcapng gave magic $magic"
 ctype=$(curl -s -o /dev/null -w '%{content_type}' --data-binary tcp "$url/query")

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -264,13 +265,27 @@ void HttpServer::Routes() {
     if (!authorized(req, res)) return;
     QueryOptions qo;
     qo.cancel = &stopping_;
-    if (req.has_param("limit")) {
-      try {
-        qo.limit = std::stoull(req.get_param_value("limit"));
-      } catch (...) {
-        SendJsonError(res, 400, "limit must be a non-negative integer");
+    // Decimal digits only: std::stoull would take "-1" for 2^64 - 1.
+    auto parse_count = [](const std::string& v, uint64_t* out) {
+      if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) return false;
+      *out = std::stoull(v);
+      return true;
+    };
+    if (req.has_param("limit") && !parse_count(req.get_param_value("limit"), &qo.limit)) {
+      SendJsonError(res, 400, "limit must be a non-negative integer");
+      return;
+    }
+    // Stenographer's clients (stenoread) ask for limits in headers: at most this many packets, or this many
+    // bytes of packets; the answer ends cleanly before the packet past the limit.
+    for (const char* h : {"Steno-Limit-Packets", "Steno-Limit-Bytes"}) {
+      if (!req.has_header(h)) continue;
+      uint64_t v = 0;
+      if (!parse_count(req.get_header_value(h), &v)) {
+        SendJsonError(res, 400, std::string(h) + " must be a non-negative integer");
         return;
       }
+      uint64_t* limit = std::strcmp(h, "Steno-Limit-Packets") == 0 ? &qo.limit : &qo.limit_bytes;
+      if (v != 0 && (*limit == 0 || v < *limit)) *limit = v;
     }
     qo.nanos = req.has_param("nanos") && ParseBool(req.get_param_value("nanos"));
     std::string format = req.has_param("format") ? req.get_param_value("format") : "pcap";
@@ -414,7 +429,7 @@ void HttpServer::Routes() {
     res.set_content(buf.GetString(), "application/json");
   });
 
-  srv.Get("/stats", [this, authorized](const httplib::Request& req, httplib::Response& res) {
+  auto stats = [this, authorized](const httplib::Request& req, httplib::Response& res) {
     if (!authorized(req, res)) return;
     auto catalog = Catalog();
     Result<StoreSummary> sum = catalog.ok() ? Result<StoreSummary>(SummarizeCatalog(**catalog)) : catalog.status();
@@ -517,7 +532,9 @@ void HttpServer::Routes() {
     json.pop_back();
     json += ",\"capture\":" + CaptureStatsArray(options_.store) + "}";
     res.set_content(json, "application/json");
-  });
+  };
+  srv.Get("/stats", stats);
+  srv.Get("/debug/stats", stats);  // where Stenographer's clients look
 
   srv.Get("/metrics", [this, authorized](const httplib::Request& req, httplib::Response& res) {
     if (!authorized(req, res)) return;

@@ -16,6 +16,7 @@
 #include "index/index_repair.h"
 #include "index/store_catalog.h"
 #include "index/wall_clock.h"
+#include "index/log_line.h"
 
 namespace rwd {
 namespace {
@@ -43,12 +44,12 @@ Result<std::unique_ptr<CaptureWorker>> OpenCaptureWorker(const CaptureConfig& co
   s = RepairUnindexedFiles(config.store, static_cast<int>(thread), &repaired);
   for (const RepairResult& r : repaired) {
     if (!quiet) {
-      std::fprintf(stderr, "rewind capture[%u]: re-indexed %s: %u block(s), %llu packet(s)%s%s\n", thread,
+      LogLine(LogLevel::kInfo, "rewind capture[%u]: re-indexed %s: %u block(s), %llu packet(s)%s%s\n", thread,
                    r.packet_path.c_str(), r.blocks_kept, static_cast<unsigned long long>(r.packets),
                    r.bytes_dropped ? "; dropped a tail: " : "", r.bytes_dropped ? r.note.c_str() : "");
     }
   }
-  if (!s.ok()) std::fprintf(stderr, "rewind capture[%u]: repair: %s\n", thread, s.ToString().c_str());
+  if (!s.ok()) LogLine(LogLevel::kError, "rewind capture[%u]: repair: %s\n", thread, s.ToString().c_str());
   s = HandCatalogTo(config.store, config.uid, config.gid);
   if (!s.ok()) return s;
   auto ring = PacketRing::Open(config.ring);
@@ -156,9 +157,12 @@ Status CaptureWorker::Run(const std::atomic<bool>& stop) {
       ++unlogged_errors;
       return;
     }
-    std::fprintf(stderr, "rewind capture[%u]: %s", thread_, s.ToString().c_str());
-    if (unlogged_errors > 0) std::fprintf(stderr, " (%llu more errors since the last message)", unlogged_errors);
-    std::fputc('\n', stderr);
+    if (unlogged_errors > 0) {
+      LogLine(LogLevel::kError, "rewind capture[%u]: %s (%llu more errors since the last message)", thread_,
+              s.ToString().c_str(), unlogged_errors);
+    } else {
+      LogLine(LogLevel::kError, "rewind capture[%u]: %s", thread_, s.ToString().c_str());
+    }
     unlogged_errors = 0;
     last_error_log = now;
   };
@@ -192,7 +196,7 @@ Status CaptureWorker::Run(const std::atomic<bool>& stop) {
   }
   note_error(writer_->FinishFile(&done));
   ReleaseDone(&done);
-  if (unlogged_errors > 0) std::fprintf(stderr, "rewind capture[%u]: %llu more errors\n", thread_, unlogged_errors);
+  if (unlogged_errors > 0) LogLine(LogLevel::kError, "rewind capture[%u]: %llu more errors\n", thread_, unlogged_errors);
   WriteStats();
   return first_error;
 }

@@ -13,6 +13,7 @@
 #include "index/block_format.h"
 #include "index/store_catalog.h"
 #include "index/wall_clock.h"
+#include "index/log_line.h"
 
 namespace rwd {
 PacketFileWriter::PacketFileWriter(PacketFileWriterOptions options, WriterLock lock)
@@ -272,7 +273,7 @@ Status PacketFileWriter::FinishFile(std::vector<void*>* done) {
                                      index_->key_filter(), index_->unfiltered());
       if (!cs.ok()) {
         catalog_backlog_.push_back(name_);
-        std::fprintf(stderr, "rewind: cannot record %s in the store catalog (retried at the next file): %s\n",
+        LogLine(LogLevel::kWarning, "rewind: cannot record %s in the store catalog (retried at the next file): %s\n",
                      packet_path_.c_str(), cs.ToString().c_str());
       }
       ++stats_.files;

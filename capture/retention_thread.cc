@@ -1,4 +1,5 @@
 #include "capture/retention_thread.h"
+#include "index/log_line.h"
 #include "index/wall_clock.h"
 
 #include <cstdio>
@@ -50,7 +51,7 @@ void RetentionThread::RunOnce() {
   bytes_removed_ += r.bytes;
   if (!quiet_) {
     for (const PrunedFile& f : r.removed) {
-      std::fprintf(stderr, "%s: retention removed %s and its index (%.1f MiB, %s)\n", who_.c_str(),
+      LogLine(LogLevel::kInfo, "%s: retention removed %s and its index (%.1f MiB, %s)\n", who_.c_str(),
                    f.file.packet_path.c_str(), f.bytes / 1048576.0, f.reason.c_str());
     }
   }
@@ -63,7 +64,7 @@ void RetentionThread::RunOnce() {
   if (problems != last_problems_) std::fputs(problems.c_str(), stderr);
   last_unmet_ = !r.unmet.empty();
   last_problems_ = problems;
-  if (!s.ok()) std::fprintf(stderr, "%s: retention: %s\n", who_.c_str(), s.ToString().c_str());
+  if (!s.ok()) LogLine(LogLevel::kError, "%s: retention: %s\n", who_.c_str(), s.ToString().c_str());
 }
 
 }  // namespace rwd

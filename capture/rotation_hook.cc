@@ -1,4 +1,5 @@
 #include "capture/rotation_hook.h"
+#include "index/log_line.h"
 
 #include <spawn.h>
 #include <sys/wait.h>
@@ -33,7 +34,7 @@ void RotationHook::FileCompleted(const std::string& packet_path, const std::stri
     std::lock_guard<std::mutex> l(mu_);
     if (queue_.size() >= max_queued_) {
       ++dropped_;
-      std::fprintf(stderr, "rewind: --on_rotate: queue full, not running it for %s\n", packet_path.c_str());
+      LogLine(LogLevel::kWarning, "rewind: --on_rotate: queue full, not running it for %s\n", packet_path.c_str());
       return;
     }
     queue_.emplace_back(packet_path, index_path);
@@ -53,10 +54,10 @@ void RotationHook::Loop() {
       if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         ++failures_;
         if (WIFEXITED(status)) {
-          std::fprintf(stderr, "rewind: --on_rotate failed for %s: exit status %d\n", it->second.c_str(),
+          LogLine(LogLevel::kWarning, "rewind: --on_rotate failed for %s: exit status %d\n", it->second.c_str(),
                        WEXITSTATUS(status));
         } else {
-          std::fprintf(stderr, "rewind: --on_rotate failed for %s: signal %d\n", it->second.c_str(),
+          LogLine(LogLevel::kWarning, "rewind: --on_rotate failed for %s: signal %d\n", it->second.c_str(),
                        WIFSIGNALED(status) ? WTERMSIG(status) : 0);
         }
       }
@@ -82,7 +83,7 @@ void RotationHook::Loop() {
       ++runs_;
       if (err != 0) {
         ++failures_;
-        std::fprintf(stderr, "rewind: --on_rotate could not start for %s: %s\n", packet.c_str(), std::strerror(err));
+        LogLine(LogLevel::kWarning, "rewind: --on_rotate could not start for %s: %s\n", packet.c_str(), std::strerror(err));
       } else {
         running[pid] = packet;
       }

@@ -52,7 +52,7 @@ start_server() {  # extra flags...; sets url, server_pid
   server_pid=$!
   pids+=("$server_pid")
   for _ in $(seq 50); do grep -q "rewind serve: http" "$log" && break; sleep 0.1; done
-  url=$(sed -n 's/^rewind serve: \(https\?:\/\/[^ ]*\)\/ .*/\1/p' "$log")
+  url=$(sed -n 's/.*rewind serve: \(https\?:\/\/[^ ]*\)\/ .*/\1/p' "$log")
   [ -n "$url" ] || { echo "FAIL: server did not start: $(cat "$log")"; exit 1; }
 }
 

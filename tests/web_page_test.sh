@@ -42,7 +42,7 @@ serve() {
   pids+=($!)
   base=""
   for _ in $(seq 100); do
-    base=$(sed -n 's|^rewind serve: \(http://127\.0\.0\.1:[0-9]*\)/ .*|\1|p' "$log")
+    base=$(sed -n 's|.*rewind serve: \(http://127\.0\.0\.1:[0-9]*\)/ .*|\1|p' "$log")
     [ -n "$base" ] && return 0
     sleep 0.1
   done

@@ -15,6 +15,7 @@
 #include "capture/retention_thread.h"
 #include "web/command_line.h"
 #include "web/commands.h"
+#include "index/log_line.h"
 
 namespace rwd {
 namespace {
@@ -150,7 +151,7 @@ int RunCaptureCommand(int argc, char** argv) {
   for (uint32_t t = 0; t < threads; ++t) {
     auto w = OpenCaptureWorker(cc, t, count >= 0 ? &packets_left : nullptr, verbose < 0);
     if (!w.ok()) {
-      std::fprintf(stderr, "rewind capture: %s\n", w.status().ToString().c_str());
+      LogLine(LogLevel::kError, "rewind capture: %s\n", w.status().ToString().c_str());
       return w.status().code() == Status::kInvalidArgument ? 2 : 1;
     }
     workers.push_back(std::move(*w));
@@ -169,13 +170,13 @@ int RunCaptureCommand(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   if (verbose >= 0) {
-    std::fprintf(stderr, "rewind capture: capturing on %s with %llu thread(s) into %s (uid %d, gid %d)\n",
+    LogLine(LogLevel::kInfo, "rewind capture: capturing on %s with %llu thread(s) into %s (uid %d, gid %d)\n",
                  cl->Get("iface").c_str(), (unsigned long long)threads, dir.c_str(), (int)getuid(), (int)getgid());
   }
   // Retention runs beside the writers (as the dropped user) and stops after them.
   std::unique_ptr<RetentionThread> retention_thread;
   if (retention.enabled()) {
-    if (verbose >= 0) std::fprintf(stderr, "rewind capture: retention: %s\n", retention.Describe().c_str());
+    if (verbose >= 0) LogLine(LogLevel::kInfo, "rewind capture: retention: %s\n", retention.Describe().c_str());
     retention_thread = std::make_unique<RetentionThread>(
         dir, retention, std::chrono::seconds(retention_interval), "rewind capture", verbose < 0);
     retention_thread->Start();
@@ -204,7 +205,7 @@ int RunCaptureCommand(int argc, char** argv) {
     if (!results[i].ok()) rc = 1;
   }
   if (verbose >= 0) {
-    std::fprintf(stderr, "rewind capture: stored %llu packets; dropped %llu in the kernel, %llu unwritable\n",
+    LogLine(LogLevel::kInfo, "rewind capture: stored %llu packets; dropped %llu in the kernel, %llu unwritable\n",
                  (unsigned long long)packets, (unsigned long long)kdrops, (unsigned long long)wdrops);
   }
   return rc;

@@ -21,6 +21,7 @@
 #include "web/commands.h"
 #include "web/exit_deadline.h"
 #include "web/http_server.h"
+#include "index/log_line.h"
 
 namespace rwd {
 namespace {
@@ -267,9 +268,9 @@ void SuperviseCapture(const CaptureConfig& config, uint32_t thread) {
     if (w.ok()) {
       Status s = (*w)->Run(g_stop);
       if (g_stop.load()) return;
-      std::fprintf(stderr, "rewind run: capture thread %u stopped: %s; restarting\n", thread, s.ToString().c_str());
+      LogLine(LogLevel::kWarning, "rewind run: capture thread %u stopped: %s; restarting\n", thread, s.ToString().c_str());
     } else {
-      std::fprintf(stderr, "rewind run: capture thread %u cannot start: %s; retrying in %d s\n", thread,
+      LogLine(LogLevel::kError, "rewind run: capture thread %u cannot start: %s; retrying in %d s\n", thread,
                    w.status().ToString().c_str(), backoff_s);
     }
     for (int i = 0; i < backoff_s * 10 && !g_stop.load(); ++i) usleep(100000);
@@ -292,7 +293,7 @@ int RunRunCommand(int argc, char** argv) {
   RunConfig config;
   Status s = LoadConfig(cl->Get("config"), &config);
   if (!s.ok()) {
-    std::fprintf(stderr, "rewind run: %s\n", s.ToString().c_str());
+    LogLine(LogLevel::kError, "rewind run: %s\n", s.ToString().c_str());
     return 2;
   }
   struct sigaction sa {};
@@ -306,7 +307,7 @@ int RunRunCommand(int argc, char** argv) {
   if (config.capture_enabled) {
     auto probe = OpenCaptureWorker(config.capture, 0, nullptr, false);
     if (!probe.ok()) {
-      std::fprintf(stderr, "rewind run: cannot capture on %s: %s\n", config.capture.ring.iface.c_str(),
+      LogLine(LogLevel::kError, "rewind run: cannot capture on %s: %s\n", config.capture.ring.iface.c_str(),
                    probe.status().ToString().c_str());
       return probe.status().code() == Status::kInvalidArgument ? 2 : 1;
     }
@@ -326,21 +327,21 @@ int RunRunCommand(int argc, char** argv) {
   HttpServer server(config.server);
   s = server.Start();
   if (!s.ok()) {
-    std::fprintf(stderr, "rewind run: %s\n", s.ToString().c_str());
+    LogLine(LogLevel::kError, "rewind run: %s\n", s.ToString().c_str());
     g_stop.store(true);
     for (auto& t : captures) t.join();
     return 1;
   }
   std::string url = std::string(server.tls() ? "https" : "http") + "://" + config.server.host + ":" +
                     std::to_string(server.port());
+  LogLine(LogLevel::kInfo, "rewind run: capturing on %s into %s (%u thread(s)); retention: %s",
+          config.capture_enabled ? config.capture.ring.iface.c_str() : "(capture disabled)",
+          config.capture.store.c_str(), config.threads, config.retention.Describe().c_str());
   std::fprintf(stderr,
-               "rewind run: capturing on %s into %s (%u thread(s)); retention: %s\n"
                "  browser:   %s/\n"
                "  curl:      curl -s --data-binary 'tcp and after 5m ago' %s/query | tcpdump -nr -\n"
                "  wireshark: curl -s --data-binary 'port 53' %s/query | wireshark -k -i -\n",
-               config.capture_enabled ? config.capture.ring.iface.c_str() : "(capture disabled)",
-               config.capture.store.c_str(), config.threads, config.retention.Describe().c_str(), url.c_str(),
-               url.c_str(), url.c_str());
+               url.c_str(), url.c_str(), url.c_str());
   std::fflush(stderr);
   while (!g_stop.load()) usleep(50000);
   // Capture threads drain their ring for about a second and complete their files meanwhile (an index table
@@ -350,7 +351,7 @@ int RunRunCommand(int argc, char** argv) {
   server.Stop();
   for (auto& t : captures) t.join();
   if (retention) retention->Stop();
-  std::fprintf(stderr, "rewind run: stopped\n");
+  LogLine(LogLevel::kInfo, "rewind run: stopped\n");
   return 0;
 }
 

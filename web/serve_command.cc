@@ -10,6 +10,7 @@
 #include "web/commands.h"
 #include "web/exit_deadline.h"
 #include "web/http_server.h"
+#include "index/log_line.h"
 
 namespace rwd {
 namespace {
@@ -123,13 +124,13 @@ int RunServeCommand(int argc, char** argv) {
   HttpServer server(o);
   s = server.Start();
   if (!s.ok()) {
-    std::fprintf(stderr, "rewind serve: %s\n", s.ToString().c_str());
+    LogLine(LogLevel::kError, "rewind serve: %s\n", s.ToString().c_str());
     return 1;
   }
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   std::string scheme = server.tls() ? "https" : "http";
-  std::fprintf(stderr, "rewind serve: %s://%s:%d/ (store %s)\n", scheme.c_str(), o.host.c_str(), server.port(),
+  LogLine(LogLevel::kInfo, "rewind serve: %s://%s:%d/ (store %s)\n", scheme.c_str(), o.host.c_str(), server.port(),
                o.store.c_str());
   std::fflush(stderr);
   // Polled: the signal may be delivered to any of the server's threads, and pause() here would miss it.

@@ -46,8 +46,8 @@ s.close()
 PY
 }
 
-start_server() {  # extra flags...; sets url, server_pid
-  local log=$work/server.$RANDOM.log
+start_server() {  # extra flags...; sets url, server_pid, log
+  log=$work/server.$RANDOM.log
   "$REWIND" serve --dir "$store" --listen 127.0.0.1:0 "$@" 2>"$log" &
   server_pid=$!
   pids+=("$server_pid")
@@ -183,6 +183,11 @@ if command -v openssl >/dev/null; then
   [ $rc -ne 0 ] && ok || fail "TLS without a client certificate was answered"
   curl -s --cacert "$work/certs/ca.pem" --cert "$work/certs/client.pem" --key "$work/certs/client.key" \
     --data-binary tcp "$url/query" | cmp -s - "$work/local.pcap" && ok || fail "TLS with a client certificate"
+  # The audit line of that query: who (address, certificate subject), what, and how it ended.
+  n=$("$REWIND" query --dir "$store" --stats tcp 2>&1 >/dev/null | sed -n 's/^matched \([0-9]*\) packets.*/\1/p')
+  for _ in $(seq 50); do grep -q 'query from .* "tcp": 200' "$log" && break; sleep 0.1; done
+  grep -qE "Z info rewind serve: query from 127\.0\.0\.1:[0-9]+ cert /CN=rewind-client \"tcp\": 200, $n packets, [0-9]+ bytes, [0-9.]+ s" "$log" &&
+    ok || fail "audit line: $(grep 'query from' "$log")"
   "$REWIND" query --server "$url" --ca "$work/certs/ca.pem" --cert "$work/certs/client.pem" --key "$work/certs/client.key" tcp |
     cmp -s - "$work/local.pcap" && ok || fail "rewind query --server over mutual TLS"
   err=$("$REWIND" query --server "$url" --ca "$work/certs/ca.pem" tcp 2>&1 > /dev/null) && fail "client without certificate succeeded" ||

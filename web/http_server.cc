@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "index/index_reader_cache.h"
+#include "index/log_line.h"
 #include "index/packet_dissector.h"
 #include "index/store_catalog.h"
 #include "index/store_summary.h"
@@ -102,6 +103,33 @@ std::string AddressText(const PacketFields::Flow& f, const std::array<uint8_t, 1
   char buf[INET6_ADDRSTRLEN] = "";
   inet_ntop(f.ip_version == 4 ? AF_INET : AF_INET6, a.data(), buf, sizeof(buf));
   return buf;
+}
+
+// Who asked, for the audit log: address and port, and the client certificate's subject or "token" (a
+// request that passed the bearer-token check).
+std::string ClientOf(const httplib::Request& req, bool token) {
+  std::string who = req.remote_addr + ":" + std::to_string(req.remote_port);
+  if (req.ssl != nullptr) {
+    if (X509* cert = SSL_get1_peer_certificate(req.ssl)) {
+      char subject[256];
+      X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+      who += std::string(" cert ") + subject;
+      X509_free(cert);
+    }
+  }
+  if (token) who += " token";
+  return who;
+}
+
+// A query's text on one line, quoted, at most 512 bytes.
+std::string QuotedQuery(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text.substr(0, 512)) {
+    if (c == '"' || c == '\\') out += '\\', out += c;
+    else if (static_cast<unsigned char>(c) < 0x20) out += ' ';
+    else out += c;
+  }
+  return out + (text.size() > 512 ? "...\"" : "\"");
 }
 
 // The capture threads' counter files, DIR/capture<n>.json, concatenated into a JSON array.
@@ -299,6 +327,8 @@ void HttpServer::Routes() {
     auto catalog = Catalog();
     if (catalog.ok()) qo.catalog = *catalog;
     qo.index_cache = index_cache_.get();
+    int64_t started_ns = WallClockNs();
+    std::string client = ClientOf(req, !options_.bearer_token.empty());
     auto q = Query::Prepare(options_.store, text, qo);
     if (!q.ok()) {
       ++counters_.queries_failed;
@@ -307,11 +337,17 @@ void HttpServer::Routes() {
       std::sscanf(s.message().c_str(), "at position %ld", &pos);
       if (s.code() == Status::kInvalidArgument) SendJsonError(res, 400, s.message(), pos);
       else SendJsonError(res, 500, s.ToString());
+      LogLine(LogLevel::kInfo, "rewind serve: query from %s %s: %d (%s)", client.c_str(), QuotedQuery(text).c_str(),
+              res.status, s.message().c_str());
       return;
     }
     // Held until the answer is written (or abandoned); released exactly once with the provider.
     auto slot = std::make_shared<QueryAdmission::Slot>();
-    if (!Admit(**q, res, slot.get())) return;
+    if (!Admit(**q, res, slot.get())) {
+      LogLine(LogLevel::kWarning, "rewind serve: query from %s %s: %d (not admitted)", client.c_str(),
+              QuotedQuery(text).c_str(), res.status);
+      return;
+    }
     ++counters_.queries;
     std::shared_ptr<Query> shared(std::move(*q));
     bool pcapng = shared->WritesPcapng();
@@ -322,7 +358,7 @@ void HttpServer::Routes() {
     uint64_t byte_limit = options_.query_byte_limit;
     res.set_chunked_content_provider(
         pcapng ? "application/x-pcapng" : "application/vnd.tcpdump.pcap",
-        [this, shared, slot, byte_limit](size_t, httplib::DataSink& sink) {
+        [this, shared, slot, byte_limit, client, text, started_ns](size_t, httplib::DataSink& sink) {
           (void)slot;
           LowerIoPriority();
           HttpByteSink out(&sink, byte_limit);
@@ -331,6 +367,10 @@ void HttpServer::Routes() {
           if (s.ok()) s = out.Flush();
           counters_.packets_served += st.packets_matched;
           counters_.bytes_served += out.written();
+          LogLine(LogLevel::kInfo, "rewind serve: query from %s %s: %s, %llu packets, %llu bytes, %.3f s",
+                  client.c_str(), QuotedQuery(text).c_str(), s.ok() ? "200" : ("200 cut short: " + s.message()).c_str(),
+                  static_cast<unsigned long long>(st.packets_matched), static_cast<unsigned long long>(out.written()),
+                  static_cast<double>(WallClockNs() - started_ns) / 1e9);
           if (st.bytes_read >= kTrimAfterBytesRead) malloc_trim(0);
           if (!s.ok()) {
             // Cut short (client gone, a limit, an error): end without the final chunk, so the client sees

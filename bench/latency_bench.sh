@@ -27,6 +27,7 @@
 # saved and counted again with `tcpdump -r FILE 'udp and port N' | wc -l`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/stenographer_peer.sh
 work=${WORK:-/tmp/rewind-bench/latency}
 log() { echo "latency_bench: $*" >&2; }
 
@@ -134,10 +135,7 @@ setpriv --reuid=stenographer --regid=stenographer --init-groups \
   stenographer -config "$work/steno.conf" -syslog=false -v 1 > "$work/steno.log" 2>&1 &
 steno_pid=$!
 t0=$(date +%s)
-until find "$work/steno/pkt" -type f -size +0 | grep -q .; do
-  (( $(date +%s) - t0 < 300 )) || { log "stenotype wrote nothing in 300 s:"; tail -20 "$work/steno.log" >&2; exit 1; }
-  sleep 0.5
-done
+STENO_WORK=$work steno_wait_for_packets
 log "stenotype writes packets ($(( $(date +%s) - t0 )) s after start)"
 steno_flags=$(grep -o 'Starting as .*' "$work/steno.log" | head -1 || true)
 

@@ -83,11 +83,7 @@ PY
   python3 "$swork/filler.py" 600 & filler_pid=$!
   log "starting stenographer (stenotype sets up its 2 GiB ring first)"
   steno_start
-  t0=$(date +%s)
-  until find "$swork/steno/pkt" -type f -size +0 | grep -q .; do
-    (( $(date +%s) - t0 < 300 )) || { log "stenotype wrote nothing in 300 s:"; tail -20 "$swork/steno.log" >&2; exit 1; }
-    sleep 0.5
-  done
+  steno_wait_for_packets
   log "replaying the trace into stenographer: tcpreplay --pps $replay_pps"
   tcpreplay -i v0 --pps "$replay_pps" "$trace" > "$swork/replay.log" 2>&1
   # Indexed when its answer to `tcp or udp` stops growing over 15 s (files rotate every 10 s while the filler runs).

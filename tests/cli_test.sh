@@ -168,6 +168,13 @@ out=$(timeout 60 "$REWIND" repair --dir "$ig" 2>&1); rc=$?
 [ "$(timeout 60 "$REWIND" query --dir "$ig" "" 2>/dev/null | tcpdump -r - 2>/dev/null | wc -l)" -eq $((total - first)) ] && ok ||
   fail "a query with a FIFO in the store should answer the good packets"
 rm -f "$ig/PKT0/00000000000000000009" "$ig/IDX0/00000000000000000009"
+# A packet file the catalog lists as complete is gone (deleted by hand): verify says which and exits 1.
+last=$(ls "$ig"/PKT0/0* | tail -1)
+mv "$last" "$work/moved-away"
+out=$("$REWIND" verify --dir "$ig" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | has "$last: missing: the catalog lists it with [1-9][0-9]* packets and its index is there" && ok ||
+  fail "verify with a packet file gone (exit $rc): $out"
+mv "$work/moved-away" "$last"
 # A packet file cut in the middle of its second block: repair keeps the first block.
 cutst="$work/cutstore"
 "$REWIND" import -q --dir "$cutst" "$PCAPS/ndpi/1kxun.pcap"

@@ -1,5 +1,7 @@
 // `rewind verify`: reads the whole store and reports damaged index tables, blocks and files. Reads only;
 // `rewind repair` fixes what can be fixed.
+#include <unistd.h>
+
 #include <cstdio>
 #include <set>
 #include <string>
@@ -40,7 +42,19 @@ int RunVerifyCommand(int argc, char** argv) {
     ++bad_files;
   } else {
     std::set<std::pair<std::string, uint32_t>> listed;
-    for (const CatalogEntry& e : (*catalog)->Entries()) listed.insert({e.name, e.writer});
+    std::set<std::pair<std::string, uint32_t>> on_disk;
+    for (const StoreFile& f : *files) on_disk.insert({f.name, f.writer});
+    for (const CatalogEntry& e : (*catalog)->Entries()) {
+      listed.insert({e.name, e.writer});
+      // A complete file whose packet file is gone (deleted by hand, a lost PKT directory): its packets are
+      // lost, and queries can only say so while they run.
+      if (e.complete() && !on_disk.count({e.name, e.writer})) {
+        ++bad_files;
+        std::fprintf(stderr, "%s: missing: the catalog lists it with %llu packets%s\n", e.packet_path(cl->Get("dir")).c_str(),
+                     static_cast<unsigned long long>(e.summary.packets),
+                     access(e.index_path(cl->Get("dir")).c_str(), F_OK) == 0 ? " and its index is there" : "");
+      }
+    }
     for (const StoreFile& f : *files) {
       if (listed.count({f.name, f.writer})) continue;
       ++uncatalogued;

@@ -89,6 +89,15 @@ m=$(curl -s -H "Steno-Limit-Bytes: $three" --data-binary tcp "$url/query" | tcpd
 [ "$n" = 2 ] && [ "$m" = 3 ] && ok || fail "Steno-Limit-Bytes: $n packets under the first three's bytes, $m at them"
 curl -s "$url/debug/stats" | python3 -c 'import json,sys; assert json.load(sys.stdin)["store"]["packets"] > 0' && ok ||
   fail "/debug/stats"
+# Errors cpp-httplib answers itself are JSON too: an unknown path, a form-encoded body over its 8 KiB limit.
+body=$(curl -s -w ' %{http_code}' "$url/nope")
+echo "$body" | has '^{"error":"no such page.*} 404$' && ok || fail "404: $body"
+big=$(python3 -c "print('port 1 or ' * 1000 + 'port 2')")
+body=$(curl -s -w ' %{http_code}' --data-binary "$big" "$url/query")
+echo "$body" | has "^{\"error\":\"request too large.*Content-Type: text/plain.*} 413$" && ok || fail "413: $body"
+# Range is not honoured on /query (a pcap cut at a byte offset is no pcap): the whole answer, 200.
+code=$(curl -s -r 0-10 -o "$work/range.pcap" -w '%{http_code}' --data-binary tcp "$url/query")
+[ "$code" = 200 ] && cmp -s "$work/range.pcap" <("$REWIND" query --dir "$store" tcp) && ok || fail "Range: $code"
 magic=$(curl -s --data-binary tcp "$url/query?format=pcapng" | head -c 4 | od -An -tx1 | tr -d ' \n')
 [ "$magic" = "0a0d0d0a" ] && ok || fail "format=pcapng gave magic $magic"
 ctype=$(curl -s -o /dev/null -w '%{content_type}' --data-binary tcp "$url/query")

@@ -274,6 +274,19 @@ bool HttpServer::Admit(Query& query, httplib::Response& res, QueryAdmission::Slo
 
 void HttpServer::Routes() {
   httplib::Server& srv = *server_;
+  // Errors cpp-httplib answers itself (no route, a body over its limit, a malformed request) get a JSON body
+  // like rewind's own; answers that already have a body keep it.
+  srv.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    std::string message = "HTTP " + std::to_string(res.status);
+    if (res.status == 413) {
+      message = "request too large (a query text above 8 KiB must be sent with -H 'Content-Type: text/plain')";
+    } else if (res.status == 404) {
+      message = "no such page (the API: POST /query, GET /query?q=, /stats, /metrics, /healthz)";
+    }
+    SendJsonError(res, res.status, message);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
   auto authorized = [this](const httplib::Request& req, httplib::Response& res) {
     if (options_.bearer_token.empty()) return true;
     std::string want = "Bearer " + options_.bearer_token;

@@ -6,7 +6,7 @@ pkgs=(cmake g++ make pkg-config
       libleveldb-dev libsnappy-dev libaio-dev libcpp-httplib-dev libpcap-dev rapidjson-dev libgtest-dev
       zlib1g-dev libzstd-dev
       tcpdump tcpreplay tshark python3 iproute2 curl openssl
-      dpkg-dev file systemd adduser
+      dpkg-dev file systemd adduser help2man
       chromium python3-websocket)
 [ "${1:-}" = "--bench" ] && pkgs+=(tcpreplay wireshark-common hyperfine time)
 missing=()

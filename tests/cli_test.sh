@@ -4,6 +4,7 @@
 set -uo pipefail
 REWIND=${1:?rewind binary}
 PCAPS=${2:?shared pcaps dir}
+ROOT=$(dirname "$(readlink -f "$0")")/..
 command -v tcpdump >/dev/null || { echo "SKIP: tcpdump not installed"; exit 77; }
 work=$(mktemp -d -p "${TMPDIR:-/tmp}" rewind-cli-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -214,6 +215,11 @@ out=$("$REWIND" verify --dir "$zs" 2>&1); rc=$?
 "$REWIND" stats -h | has '^usage: rewind stats' && ok || fail "rewind stats -h"
 out=$(timeout 20 "$REWIND" serve --dir "$work/none" --listen 127.0.0.1:0 stray 2>&1); rc=$?
 [ $rc -eq 2 ] && echo "$out" | has "unexpected argument 'stray'" && ok || fail "serve with a stray argument (exit $rc): $out"
+# Bash completion offers the subcommands, then a subcommand's own flags (from its --help).
+comp() { bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _rewind; echo "${COMPREPLY[*]}"' _ \
+           "$ROOT/scripts/rewind.bash-completion" "$REWIND" "$@"; }
+[ "$(comp se)" = "serve" ] && [ "$(comp serve --max_l)" = "--max_lookups" ] && [ "$(comp query --ins)" = "--insecure" ] && ok ||
+  fail "bash completion: '$(comp se)' '$(comp serve --max_l)' '$(comp query --ins)'"
 mkdir -p "$work/notastore/sub"; echo x > "$work/notastore/file"
 out=$("$REWIND" stats --dir "$work/notastore" 2>&1); rc=$?
 [ $rc -eq 1 ] && echo "$out" | has "is not a rewind store" && [ "$(ls "$work/notastore" | tr '\n' ' ')" = "file sub " ] && ok ||

@@ -8,7 +8,7 @@ inc=$(mktemp)
 trap 'rm -f "$inc"' EXIT
 {
   echo "[SUBCOMMANDS]"
-  for c in import query export stats capture repair verify serve run prune; do
+  for c in import query export stats capture repair verify serve run prune config; do
     echo ".SS rewind $c"
     echo ".nf"
     "$bin" "$c" --help | sed 's/\\/\\\\/g; s/^\./\\\&./'

@@ -92,6 +92,26 @@ unshare -n timeout 20 "$REWIND" run --config "$work/typo.json" 2>"$work/bad.log"
 echo '{"Threads": [{"PacketsDirectory": "/x/pkt", "IndexDirectory": "/x/idx"}], "Interface": "lo", "Port": 1234}' > "$work/steno.json"
 unshare -n timeout 20 "$REWIND" run --config "$work/steno.json" 2>"$work/bad.log"; rc=$?
 [ $rc -eq 2 ] && grep -q "is a Stenographer config" "$work/bad.log" && ok || fail "Stenographer config: rc=$rc $(cat "$work/bad.log")"
+# rewind config --from-stenographer translates it; rewind run accepts the result (and starts capturing).
+mkdir -p "$work/steno/thread0/packets" "$work/steno/thread0/index"   # as Stenographer left them
+cat > "$work/steno2.json" <<JSON
+{"Threads": [{"PacketsDirectory": "$work/steno/thread0/packets", "IndexDirectory": "$work/steno/thread0/index",
+              "MaxDirectoryFiles": 3000, "DiskFreePercentage": 12}],
+ "StenotypePath": "/usr/sbin/stenotype", "Interface": "lo", "Port": 1234, "Host": "127.0.0.1",
+ "Flags": ["--fileage_sec=30", "--seccomp=none"]}
+JSON
+"$REWIND" config --from-stenographer "$work/steno2.json" > "$work/from-steno.json" 2> "$work/notes.log"
+python3 - "$work/from-steno.json" "$work" <<'PY' && ok || fail "config --from-stenographer: $(cat "$work/from-steno.json" "$work/notes.log")"
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert c["dir"] == sys.argv[2] + "/steno/rewind", c
+assert c["capture"] == {"iface": "lo", "threads": 1, "fileage_sec": 30}, c
+assert c["server"] == {"listen": "127.0.0.1:1234"}, c
+assert c["retention"] == {"min_free_percent": 12, "max_files": 3000}, c
+PY
+grep -q "seccomp=none has no rewind.json counterpart" "$work/notes.log" && ok || fail "no note on --seccomp: $(cat "$work/notes.log")"
+out=$(unshare -n timeout 5 "$REWIND" run --config "$work/from-steno.json" 2>&1)
+echo "$out" | grep -q "rewind run: capturing on lo" && ok || fail "rewind run on the translated config: $out"
 
 echo "run_test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

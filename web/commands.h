@@ -19,6 +19,7 @@ int RunVerifyCommand(int argc, char** argv);
 int RunServeCommand(int argc, char** argv);
 int RunRunCommand(int argc, char** argv);
 int RunPruneCommand(int argc, char** argv);
+int RunConfigCommand(int argc, char** argv);
 
 struct RepairResult;
 class Status;

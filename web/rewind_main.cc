@@ -21,6 +21,7 @@ const char kUsage[] =
     "  serve  --dir DIR [--listen H:P]   HTTP query server (POST /query, GET /stats, web page at /)\n"
     "  run    [--config FILE]            the appliance: capture + server + housekeeping\n"
     "  prune  --dir DIR [limits]         remove the oldest files to keep the store within limits\n"
+    "  config --from-stenographer FILE   print the rewind.json equivalent to a Stenographer config\n"
     "\n"
     "EXPR is tcpdump filter syntax plus 'before T' / 'after T' (T: 2026-11-22T10:00:00Z or '2h ago').\n"
     "Run 'rewind <command> --help' (or -h) for a command's flags, 'rewind --version' for the version.\n";
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
   if (std::strcmp(cmd, "serve") == 0) return rwd::RunServeCommand(argc - 2, argv + 2);
   if (std::strcmp(cmd, "run") == 0) return rwd::RunRunCommand(argc - 2, argv + 2);
   if (std::strcmp(cmd, "prune") == 0) return rwd::RunPruneCommand(argc - 2, argv + 2);
+  if (std::strcmp(cmd, "config") == 0) return rwd::RunConfigCommand(argc - 2, argv + 2);
   std::fprintf(stderr, "rewind: unknown command '%s'\n\n%s", cmd, kUsage);
   return 2;
 }

@@ -141,7 +141,7 @@ Status LoadConfig(const std::string& path, RunConfig* c) {
         path + " is a Stenographer config. rewind.json says the same thing as {\"dir\": STORE, \"capture\": "
                "{\"iface\": Interface, \"threads\": the number of Threads}, \"server\": {\"listen\": "
                "\"Host:Port\"}, \"retention\": {\"min_free_percent\": DiskFreePercentage}} (see "
-               "scripts/rewind.json.example); Stenographer's Flags map to `rewind capture` flags of the same names");
+               "scripts/rewind.json.example); `rewind config --from-stenographer " + path + "` prints it");
   }
   std::string problem = UnknownKey(d, {"dir", "capture", "server", "retention"}, "");
   auto check_keys = [&problem](const rapidjson::Value& o, const std::vector<std::string>& known, const char* where) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/if_packet.h>
+#include <net/if.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +32,11 @@ Status MakeDirOwned(const std::string& path, int uid, int gid) {
 
 Result<std::unique_ptr<CaptureWorker>> OpenCaptureWorker(const CaptureConfig& config, uint32_t thread,
                                                          std::atomic<int64_t>* packets_left, bool quiet) {
+  // A mistyped interface is refused before anything is made on disk (a store appearing where the config
+  // points would suggest that capture works).
+  if (if_nametoindex(config.ring.iface.c_str()) == 0) {
+    return Status::InvalidArgument("no interface '" + config.ring.iface + "'");
+  }
   Status s = MakeDirOwned(config.store, config.uid, config.gid);
   if (!s.ok()) return s;
   auto lock = WriterLock::Acquire(config.store, thread);

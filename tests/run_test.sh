@@ -88,6 +88,11 @@ echo "{\"dir\": \"$work/typo\", \"capture\": {\"enabled\": false, \"ifac\": \"lo
 unshare -n timeout 20 "$REWIND" run --config "$work/typo.json" 2>"$work/bad.log"; rc=$?
 [ $rc -eq 2 ] && grep -q 'unknown key "ifac" in "capture" (did you mean "iface"?)' "$work/bad.log" && ok ||
   fail "misspelt key: rc=$rc $(cat "$work/bad.log")"
+# A mistyped interface is refused before the store is made.
+echo "{\"dir\": \"$work/nosuch\", \"capture\": {\"iface\": \"nosuch0\"}, \"server\": {\"listen\": \"127.0.0.1:0\"}}" > "$work/nosuch.json"
+unshare -n timeout 20 "$REWIND" run --config "$work/nosuch.json" 2>"$work/bad.log"; rc=$?
+[ $rc -eq 2 ] && grep -q "no interface 'nosuch0'" "$work/bad.log" && [ ! -e "$work/nosuch" ] && ok ||
+  fail "mistyped interface: rc=$rc, store made: $([ -e "$work/nosuch" ] && echo yes || echo no), $(cat "$work/bad.log")"
 # A Stenographer config is recognised and translated in words, not run on the defaults.
 echo '{"Threads": [{"PacketsDirectory": "/x/pkt", "IndexDirectory": "/x/idx"}], "Interface": "lo", "Port": 1234}' > "$work/steno.json"
 unshare -n timeout 20 "$REWIND" run --config "$work/steno.json" 2>"$work/bad.log"; rc=$?

@@ -25,7 +25,7 @@ deb=$(ls "$work"/out/rewind_*_amd64.deb 2>/dev/null | head -1)
 # Contents and control data.
 list=$(dpkg-deb -c "$deb")
 for f in ./usr/bin/rewind ./usr/bin/rewind-read ./usr/lib/systemd/system/rewind.service ./etc/rewind/rewind.json \
-         ./usr/share/doc/rewind/README.md ./usr/share/man/man1/rewind.1 ./usr/share/bash-completion/completions/rewind; do
+         ./usr/share/doc/rewind/README.md ./usr/share/man/man1/rewind.1.gz ./usr/share/bash-completion/completions/rewind; do
   echo "$list" | has " $f\$" && ok || fail "package lacks $f"
 done
 dpkg-deb -f "$deb" Depends | has "libpcap0.8" && dpkg-deb -f "$deb" Depends | has "libleveldb" && ok ||

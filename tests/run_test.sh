@@ -115,6 +115,11 @@ assert c["server"] == {"listen": "127.0.0.1:1234"}, c
 assert c["retention"] == {"min_free_percent": 12, "max_files": 3000}, c
 PY
 grep -q "seccomp=none has no rewind.json counterpart" "$work/notes.log" && ok || fail "no note on --seccomp: $(cat "$work/notes.log")"
+# A flag value past 64 bits is named in a note, not a crash.
+echo '{"Interface": "lo", "Flags": ["--blocks=99999999999999999999999"]}' > "$work/steno3.json"
+"$REWIND" config --from-stenographer "$work/steno3.json" > /dev/null 2> "$work/notes.log"; rc=$?
+[ $rc -eq 0 ] && grep -q "blocks=99999999999999999999999 has no rewind.json counterpart" "$work/notes.log" && ok ||
+  fail "config with an out-of-range flag: rc=$rc $(cat "$work/notes.log")"
 out=$(unshare -n timeout 5 "$REWIND" run --config "$work/from-steno.json" 2>&1)
 echo "$out" | grep -q "rewind run: capturing on lo" && ok || fail "rewind run on the translated config: $out"
 

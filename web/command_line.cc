@@ -51,20 +51,24 @@ std::string CommandLine::Get(const std::string& flag, const std::string& fallbac
   return it == values_.end() ? fallback : it->second;
 }
 
+bool ParseDecimalUint(const std::string& text, uint64_t* out) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return false;
+  errno = 0;
+  unsigned long long n = std::strtoull(text.c_str(), nullptr, 10);
+  if (errno != 0) return false;  // past 2^64 - 1
+  *out = n;
+  return true;
+}
+
 Status CommandLine::GetUint(const std::string& flag, uint64_t fallback, uint64_t* out) const {
   auto it = values_.find(flag);
   if (it == values_.end()) {
     *out = fallback;
     return Status::OK();
   }
-  const std::string& v = it->second;
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long n = std::strtoull(v.c_str(), &end, 10);
-  if (v.empty() || v[0] == '-' || *end != '\0' || errno != 0) {
-    return Status::InvalidArgument("--" + flag + " wants a non-negative integer, got '" + v + "'");
+  if (!ParseDecimalUint(it->second, out)) {
+    return Status::InvalidArgument("--" + flag + " wants a non-negative integer, got '" + it->second + "'");
   }
-  *out = n;
   return Status::OK();
 }
 

@@ -13,6 +13,10 @@
 
 namespace rwd {
 
+// Parses a non-negative decimal integer: digits only (no sign, no spaces), at most 2^64 - 1. The one rule
+// for counts given as flags, in configs, and in HTTP parameters and headers.
+bool ParseDecimalUint(const std::string& text, uint64_t* out);
+
 class CommandLine {
  public:
   // `value_flags` take a value; `switches` do not. Anything else starting with "--" is an error, and so is a

@@ -105,10 +105,11 @@ int RunConfigCommand(int argc, char** argv) {
       size_t eq = flag.find('=', start);
       std::string name = flag.substr(start, eq == std::string::npos ? std::string::npos : eq - start);
       std::string value = eq == std::string::npos ? "" : flag.substr(eq + 1);
-      bool numeric = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
+      uint64_t number = 0;
+      bool numeric = ParseDecimalUint(value, &number);
       if (numeric && (name == "blocks" || name == "fileage_sec" || name == "filesize_mb" || name == "blockage_sec")) {
         w.Key(name.c_str());
-        w.Uint64(std::stoull(value));
+        w.Uint64(number);
       } else if (name == "filter" && !value.empty()) {
         note("--filter is a compiled BPF program in hex for stenotype; rewind's \"filter\" is tcpdump syntax: "
              "write the expression it was compiled from into capture.filter");

@@ -24,6 +24,7 @@
 #include "index/store_summary.h"
 #include "query/query_engine.h"
 #include "index/wall_clock.h"
+#include "web/command_line.h"
 #include "web/connection_shutdown.h"
 #include "web/request_deadline.h"
 #include "web/web_page.h"
@@ -306,13 +307,8 @@ void HttpServer::Routes() {
     if (!authorized(req, res)) return;
     QueryOptions qo;
     qo.cancel = &stopping_;
-    // Decimal digits only: std::stoull would take "-1" for 2^64 - 1.
-    auto parse_count = [](const std::string& v, uint64_t* out) {
-      if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) return false;
-      *out = std::stoull(v);
-      return true;
-    };
-    if (req.has_param("limit") && !parse_count(req.get_param_value("limit"), &qo.limit)) {
+    // Digits only (std::stoull would take "-1" for 2^64 - 1).
+    if (req.has_param("limit") && !ParseDecimalUint(req.get_param_value("limit"), &qo.limit)) {
       SendJsonError(res, 400, "limit must be a non-negative integer");
       return;
     }
@@ -321,7 +317,7 @@ void HttpServer::Routes() {
     for (const char* h : {"Steno-Limit-Packets", "Steno-Limit-Bytes"}) {
       if (!req.has_header(h)) continue;
       uint64_t v = 0;
-      if (!parse_count(req.get_header_value(h), &v)) {
+      if (!ParseDecimalUint(req.get_header_value(h), &v)) {
         SendJsonError(res, 400, std::string(h) + " must be a non-negative integer");
         return;
       }

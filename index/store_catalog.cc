@@ -275,6 +275,9 @@ struct CatalogEntrySet {
   static uint64_t KeyOf(std::string_view name, uint32_t writer) {
     return std::hash<std::string_view>()(name) * 31 + writer;
   }
+  using Iterator = std::unordered_multimap<uint64_t, CatalogEntry>::iterator;
+  // The entry of (name, writer), or by_key.end().
+  Iterator Find(std::string_view name, uint32_t writer);
   // Inserts `e`, or replaces the entry of its (name, writer) if `replace`.
   void Put(CatalogEntry e, bool replace);
   void Erase(std::string_view name, uint32_t writer);
@@ -333,12 +336,17 @@ void CatalogEntrySet::Unindex(const CatalogEntry* e) {
   if (it != by_time.end() && it->entry == e) by_time.erase(it);
 }
 
+CatalogEntrySet::Iterator CatalogEntrySet::Find(std::string_view name, uint32_t writer) {
+  auto [first, last] = by_key.equal_range(KeyOf(name, writer));
+  auto it = std::find_if(first, last, [&](const auto& kv) { return kv.second.writer == writer && kv.second.name == name; });
+  return it == last ? by_key.end() : it;
+}
+
 void CatalogEntrySet::Put(CatalogEntry e, bool replace) {
-  uint64_t key = KeyOf(e.name, e.writer);
-  auto [first, last] = by_key.equal_range(key);
-  auto it = std::find_if(first, last, [&](const auto& kv) { return kv.second.writer == e.writer && kv.second.name == e.name; });
-  if (it == last) {
+  auto it = Find(e.name, e.writer);
+  if (it == by_key.end()) {
     Count(e, 1);
+    uint64_t key = KeyOf(e.name, e.writer);
     it = by_key.emplace(key, std::move(e));
   } else {
     if (!replace) return;
@@ -351,9 +359,8 @@ void CatalogEntrySet::Put(CatalogEntry e, bool replace) {
 }
 
 void CatalogEntrySet::Erase(std::string_view name, uint32_t writer) {
-  auto [first, last] = by_key.equal_range(KeyOf(name, writer));
-  auto it = std::find_if(first, last, [&](const auto& kv) { return kv.second.writer == writer && kv.second.name == name; });
-  if (it == last) return;
+  auto it = Find(name, writer);
+  if (it == by_key.end()) return;
   Unindex(&it->second);
   Count(it->second, -1);
   by_key.erase(it);

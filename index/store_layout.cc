@@ -20,8 +20,9 @@ Status MakeDir(const std::string& path) {
   return Status::FromErrno("creating " + path, errno);
 }
 
-bool ParseWriterDir(const std::string& entry, uint32_t* writer) {
-  if (entry.size() < 4 || entry.compare(0, 3, "PKT") != 0) return false;
+// True if `entry` is `prefix` ("PKT" or "IDX") and a writer number; sets *writer.
+bool ParseWriterDir(const std::string& entry, const char* prefix, uint32_t* writer) {
+  if (entry.size() < 4 || entry.compare(0, 3, prefix) != 0) return false;
   uint32_t n = 0;
   for (size_t i = 3; i < entry.size(); ++i) {
     if (entry[i] < '0' || entry[i] > '9' || i > 9) return false;
@@ -61,9 +62,7 @@ bool LooksLikeStore(const std::string& store) {
     uint32_t w;
     if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
     empty = false;
-    std::string name = e->d_name;
-    if (name.size() > 3 && name.compare(0, 3, "IDX") == 0) name = "PKT" + name.substr(3);  // the same form
-    if (ParseWriterDir(name, &w)) {
+    if (ParseWriterDir(e->d_name, "PKT", &w) || ParseWriterDir(e->d_name, "IDX", &w)) {
       found = true;
       break;
     }
@@ -92,7 +91,7 @@ Result<std::vector<StoreFile>> ListStoreFiles(const std::string& store, std::vec
   std::vector<uint32_t> writers;
   while (dirent* e = readdir(d)) {
     uint32_t w;
-    if (ParseWriterDir(e->d_name, &w)) writers.push_back(w);
+    if (ParseWriterDir(e->d_name, "PKT", &w)) writers.push_back(w);
   }
   closedir(d);
   std::vector<StoreFile> files;

@@ -34,6 +34,7 @@ Status RebuildJournal(const std::string& store, bool force, CatalogRebuildStats*
 
 std::string JournalPath(const std::string& store) { return store + "/CATALOG"; }
 std::string LockPath(const std::string& store) { return store + "/CATALOG.lock"; }
+std::string CheckpointPath(const std::string& store) { return store + "/CATALOG.checkpoint"; }
 std::string FilterPath(const std::string& store, uint32_t writer) { return IndexDirectory(store, writer) + "/FILTERS"; }
 
 template <typename T>
@@ -94,19 +95,33 @@ std::string EncodeEntry(const CatalogEntry& e) {
   return Frame(p);
 }
 
-std::string EncodeRemoved(uint32_t writer, const std::string& name) {
+// After the name: 1 and the removed entry's first packet time if it was complete, 2 if it was being written,
+// so that a reader of a checkpoint knows where the entry was (older readers stop after the name).
+std::string EncodeRemoved(const CatalogEntry& e) {
   std::string p;
   Put<uint8_t>(&p, kRecRemoved);
-  Put<uint32_t>(&p, writer);
-  PutString(&p, name);
+  Put<uint32_t>(&p, e.writer);
+  PutString(&p, e.name);
+  Put<uint8_t>(&p, e.complete() ? 1 : 2);
+  if (e.complete()) Put<int64_t>(&p, e.summary.min_ts_ns);
   return Frame(p);
 }
 
-// Decodes one payload. False if it does not parse.
-bool DecodePayload(std::string_view in, uint8_t* type, CatalogEntry* e) {
+// How a removal record places the entry it removes.
+enum class RemovedPlace : uint8_t { kUnknown, kAtTime, kBeingWritten };
+
+// Decodes one payload. False if it does not parse. A removal sets *place (and for kAtTime the removed
+// entry's first packet time in e->summary.min_ts_ns).
+bool DecodePayload(std::string_view in, uint8_t* type, CatalogEntry* e, RemovedPlace* place) {
+  *place = RemovedPlace::kUnknown;
   if (!Get(&in, type) || !Get(&in, &e->writer) || !GetString(&in, &e->name)) return false;
   if (*type == kRecWriting || *type == kRecRemoved) {
     e->state = CatalogEntry::State::kWriting;
+    uint8_t how = 0;
+    if (*type == kRecRemoved && Get(&in, &how)) {
+      if (how == 1 && Get(&in, &e->summary.min_ts_ns)) *place = RemovedPlace::kAtTime;
+      if (how == 2) *place = RemovedPlace::kBeingWritten;
+    }
     return true;
   }
   if (*type != kRecComplete) return false;
@@ -158,9 +173,12 @@ Status WriteAll(int fd, const std::string& bytes, const std::string& what) {
 }
 
 
-// Replaces the journal with `journal` atomically (a temporary file, fdatasync, rename). Caller holds the
-// exclusive lock.
+// Replaces the journal with `journal` atomically (a temporary file, fdatasync, rename), and removes the
+// checkpoint of the old one first. Caller holds the exclusive lock.
 Status ReplaceJournal(const std::string& store, const std::string& journal) {
+  if (unlink(CheckpointPath(store).c_str()) != 0 && errno != ENOENT) {
+    return Status::FromErrno("removing " + CheckpointPath(store), errno);
+  }
   std::string tmp = JournalPath(store) + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::FromErrno("creating " + tmp, errno);
@@ -283,9 +301,10 @@ struct CatalogEntrySet {
   void Erase(std::string_view name, uint32_t writer);
   void Reindex();
 
- private:
   enum class Place { kByTime, kUnsorted, kNowhere };
   static Place PlaceOf(const CatalogEntry& e);  // where the invariant above puts `e`
+
+ private:
   void Index(const CatalogEntry* e);
   void Unindex(const CatalogEntry* e);
   void Count(const CatalogEntry& e, int sign);  // into (1) or out of (-1) the running counts
@@ -391,9 +410,10 @@ bool NameOrder(const CatalogEntry& a, const CatalogEntry& b) {
   return a.name != b.name ? a.name < b.name : a.writer < b.writer;
 }
 
-// Applies the records in bytes[0, n) to `entries`; returns how many bytes were consumed (a torn record at
-// the end is left for the next read) and counts records.
-size_t ApplyRecords(const char* bytes, size_t n, CatalogEntrySet* entries, uint64_t* records) {
+// Calls fn(type, entry, removed_place) for each whole record in bytes[0, n), in order; returns how many bytes
+// were consumed (a torn record at the end is left for the next read).
+template <typename Fn>
+size_t ForEachRecord(const char* bytes, size_t n, Fn&& fn) {
   size_t pos = 0;
   while (pos + kHeaderBytes <= n) {
     uint32_t magic, len, crc;
@@ -415,20 +435,28 @@ size_t ApplyRecords(const char* bytes, size_t n, CatalogEntrySet* entries, uint6
     const char* payload = bytes + pos + kHeaderBytes;
     CatalogEntry e;
     uint8_t type = 0;
+    RemovedPlace place;
     if (Crc32c(reinterpret_cast<const uint8_t*>(payload), len) != crc ||
-        !DecodePayload(std::string_view(payload, len), &type, &e)) {
+        !DecodePayload(std::string_view(payload, len), &type, &e, &place)) {
       ++pos;
       continue;
     }
     pos += kHeaderBytes + len;
+    fn(type, std::move(e), place);
+  }
+  return pos;
+}
+
+// Applies the records in bytes[0, n) to `entries`; returns the bytes consumed and counts records.
+size_t ApplyRecords(const char* bytes, size_t n, CatalogEntrySet* entries, uint64_t* records) {
+  return ForEachRecord(bytes, n, [&](uint8_t type, CatalogEntry&& e, RemovedPlace) {
     ++*records;
     if (type == kRecRemoved) {
       entries->Erase(e.name, e.writer);
     } else {
       entries->Put(std::move(e), type == kRecComplete);  // never turns a complete file back into one being written
     }
-  }
-  return pos;
+  });
 }
 
 Status FilterFromIndex(const IndexReader& index, std::string* filter, bool* unfiltered) {
@@ -483,7 +511,7 @@ Status RecordFileComplete(const std::string& store, uint32_t writer, const std::
 }
 
 Status RecordFileRemoved(const std::string& store, const CatalogEntry& entry) {
-  Status s = Append(store, EncodeRemoved(entry.writer, entry.name));
+  Status s = Append(store, EncodeRemoved(entry));
   if (s.ok() && entry.filter_blocks > 0) {
     // Give the filter's space back; the offsets of the other filters stay. Best effort: a file system that
     // cannot punch holes keeps the bytes.
@@ -570,6 +598,7 @@ Status StoreCatalog::Refresh() {
     inode_ = static_cast<uint64_t>(fst.st_ino);
     read_offset_ = 0;
     records_ = 0;
+    ranged_ = false;
     entries_ = std::make_unique<CatalogEntrySet>();
   }
   return ReadNew();
@@ -718,6 +747,307 @@ bool StoreCatalog::MayContain(const CatalogEntry& entry, uint64_t key_hash, Filt
     if (at < w.start || at + kKeyFilterBlockBytes > w.start + w.length) return true;
   }
   return KeyFilterBlockMayContain(w.bytes.get() + (at - w.start), block, key_hash);
+}
+
+// The checkpoint (DIR/CATALOG.checkpoint), all little-endian:
+//   header (kCheckpointHeaderBytes): magic, journal inode, journal offset it covers, records applied up to
+//     there, the longest span of a time-sorted entry, offset and length of the index, CRC-32C of the bytes
+//     before it, 4 bytes of zeros.
+//   body: the entries as journal records. First every entry that is not time-sorted (being written, no
+//     packets, spanning over kShortSpanNs), then the time-sorted ones in ascending first packet time, cut
+//     into chunks of kCheckpointChunkEntries.
+//   index: one framed record: offset, length and count of the first section; complete files; complete
+//     files per link type; per chunk its first entry's first packet time, offset, length and count.
+// A reader checks the CRCs and that each section it reads holds the count of entries the index says.
+namespace {
+
+constexpr uint64_t kCheckpointMagic = 0x3130504b43445752ULL;  // "RWDCKP01"
+constexpr size_t kCheckpointHeaderBytes = 64;
+constexpr size_t kCheckpointChunkEntries = 256;
+
+struct CheckpointChunk {
+  int64_t first_min_ts_ns = 0;
+  uint64_t offset = 0;
+  uint32_t length = 0;
+  uint32_t entries = 0;
+};
+
+struct CheckpointIndex {
+  uint64_t loose_offset = 0, loose_length = 0, loose_entries = 0;
+  uint64_t complete = 0;
+  std::map<uint32_t, uint64_t> complete_by_linktype;
+  std::vector<CheckpointChunk> chunks;
+};
+
+Status PreadAll(int fd, uint64_t offset, uint64_t length, std::string* out, const std::string& what) {
+  out->resize(length);
+  size_t done = 0;
+  while (done < length) {
+    ssize_t n = pread(fd, out->data() + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno("reading " + what, errno);
+    if (n == 0) return Status::Corruption(what + " is shorter than it says");
+    done += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+bool DecodeCheckpointIndex(std::string_view framed, CheckpointIndex* ix) {
+  uint32_t magic, len, crc;
+  if (!Get(&framed, &magic) || !Get(&framed, &len) || !Get(&framed, &crc) || magic != kRecordMagic ||
+      len != framed.size() || Crc32c(reinterpret_cast<const uint8_t*>(framed.data()), len) != crc) {
+    return false;
+  }
+  std::string_view in = framed;
+  uint32_t n_lt = 0, n_chunks = 0;
+  if (!Get(&in, &ix->loose_offset) || !Get(&in, &ix->loose_length) || !Get(&in, &ix->loose_entries) ||
+      !Get(&in, &ix->complete) || !Get(&in, &n_lt)) {
+    return false;
+  }
+  for (uint32_t i = 0; i < n_lt; ++i) {
+    uint32_t lt;
+    uint64_t files;
+    if (!Get(&in, &lt) || !Get(&in, &files)) return false;
+    ix->complete_by_linktype[lt] = files;
+  }
+  if (!Get(&in, &n_chunks) || in.size() != uint64_t{n_chunks} * 24) return false;
+  ix->chunks.resize(n_chunks);
+  for (CheckpointChunk& c : ix->chunks) {
+    if (!Get(&in, &c.first_min_ts_ns) || !Get(&in, &c.offset) || !Get(&in, &c.length) || !Get(&in, &c.entries)) return false;
+  }
+  return true;
+}
+
+// Chunks [first, last) that may hold a time-sorted entry whose first packet time is in [from, to].
+std::pair<size_t, size_t> ChunksFor(const std::vector<CheckpointChunk>& chunks, int64_t from, int64_t to) {
+  auto lo = std::lower_bound(chunks.begin(), chunks.end(), from,
+                             [](const CheckpointChunk& c, int64_t t) { return c.first_min_ts_ns < t; });
+  auto hi = std::upper_bound(chunks.begin(), chunks.end(), to,
+                             [](int64_t t, const CheckpointChunk& c) { return t < c.first_min_ts_ns; });
+  size_t first = static_cast<size_t>(lo - chunks.begin());
+  if (first > 0) --first;  // the chunk before may hold entries from `from` on
+  return {first, std::max(first, static_cast<size_t>(hi - chunks.begin()))};
+}
+
+}  // namespace
+
+Result<std::shared_ptr<StoreCatalog>> StoreCatalog::OpenRange(const std::string& store, int64_t lo, int64_t hi) {
+  std::shared_ptr<StoreCatalog> c(new StoreCatalog(store));
+  if (c->ReadCheckpointFor(lo, hi).ok()) return c;
+  auto full = Open(store);
+  if (!full.ok()) return full;
+  if ((*full)->CheckpointDue() && access(store.c_str(), W_OK) == 0) (void)(*full)->WriteCheckpoint();
+  return full;
+}
+
+Status StoreCatalog::ReadCheckpointFor(int64_t lo, int64_t hi) {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  const std::string journal_path = JournalPath(store_), path = CheckpointPath(store_);
+  int jfd = open(journal_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (jfd < 0) return Status::FromErrno("opening " + journal_path, errno);
+  int cfd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  auto fail = [&](Status s) {
+    close(jfd);
+    if (cfd >= 0) close(cfd);
+    entries_ = std::make_unique<CatalogEntrySet>();
+    return s;
+  };
+  if (cfd < 0) return fail(Status::FromErrno("opening " + path, errno));
+  struct stat jst, cst;
+  if (fstat(jfd, &jst) != 0 || fstat(cfd, &cst) != 0 || !S_ISREG(cst.st_mode)) {
+    return fail(Status::Corruption(path + " is not a regular file"));
+  }
+  std::string header;
+  Status s = PreadAll(cfd, 0, kCheckpointHeaderBytes, &header, path);
+  if (!s.ok()) return fail(s);
+  std::string_view h = header;
+  uint64_t magic, inode, offset, records, index_offset, index_length;
+  int64_t max_span;
+  uint32_t crc;
+  Get(&h, &magic), Get(&h, &inode), Get(&h, &offset), Get(&h, &records), Get(&h, &max_span);
+  Get(&h, &index_offset), Get(&h, &index_length), Get(&h, &crc);
+  if (magic != kCheckpointMagic || crc != Crc32c(reinterpret_cast<const uint8_t*>(header.data()), 56) ||
+      index_offset + index_length > static_cast<uint64_t>(cst.st_size) || index_length > (uint64_t{1} << 30)) {
+    return fail(Status::Corruption(path + " is damaged"));
+  }
+  uint64_t size = static_cast<uint64_t>(jst.st_size);
+  if (inode != static_cast<uint64_t>(jst.st_ino) || offset > size) return fail(Status::NotFound(path + " is stale"));
+  checkpoint_seen_ = offset;
+  // Far behind: a full read now writes a new one for the next reader.
+  if (size - offset > kCheckpointLagBytes && access(store_.c_str(), W_OK) == 0) {
+    return fail(Status::NotFound(path + " is behind the journal"));
+  }
+  std::string bytes;
+  CheckpointIndex ix;
+  s = PreadAll(cfd, index_offset, index_length, &bytes, path);
+  if (!s.ok()) return fail(s);
+  if (!DecodeCheckpointIndex(bytes, &ix)) return fail(Status::Corruption(path + ": damaged index"));
+
+  // The journal after the checkpoint, applied last. Its removals and re-completions say where the entries
+  // they change sit in the checkpoint, and those chunks are read too.
+  struct Record {
+    uint8_t type;
+    CatalogEntry entry;
+  };
+  std::vector<Record> tail;
+  std::vector<int64_t> points;
+  bool placed = true;
+  std::string tail_bytes;
+  s = PreadAll(jfd, offset, size - offset, &tail_bytes, journal_path);
+  if (!s.ok()) return fail(s);
+  size_t consumed = ForEachRecord(tail_bytes.data(), tail_bytes.size(), [&](uint8_t type, CatalogEntry&& e, RemovedPlace place) {
+    if (type == kRecRemoved && place == RemovedPlace::kUnknown) placed = false;
+    if ((type == kRecRemoved && place == RemovedPlace::kAtTime) || type == kRecComplete) points.push_back(e.summary.min_ts_ns);
+    tail.push_back(Record{type, std::move(e)});
+  });
+  if (!placed) return fail(Status::NotFound("the journal after " + path + " has removals it cannot place"));
+
+  std::vector<bool> wanted(ix.chunks.size(), false);
+  auto want = [&](int64_t from, int64_t to) {
+    auto [first, last] = ChunksFor(ix.chunks, from, to);
+    for (size_t i = first; i < last; ++i) wanted[i] = true;
+  };
+  if (lo < hi) want(lo < INT64_MIN + max_span ? INT64_MIN : lo - max_span, hi - 1);
+  for (int64_t t : points) want(t, t);
+
+  entries_ = std::make_unique<CatalogEntrySet>();
+  entries_->time_index_stale = true;
+  auto load = [&](uint64_t at, uint64_t length, uint64_t expect) {
+    Status rs = PreadAll(cfd, at, length, &bytes, path);
+    if (!rs.ok()) return rs;
+    uint64_t got = 0;
+    ForEachRecord(bytes.data(), bytes.size(), [&](uint8_t type, CatalogEntry&& e, RemovedPlace) {
+      if (type == kRecRemoved) return;
+      ++got;
+      entries_->Put(std::move(e), true);
+    });
+    return got == expect ? Status::OK() : Status::Corruption(path + ": damaged entries");
+  };
+  s = load(ix.loose_offset, ix.loose_length, ix.loose_entries);
+  for (size_t i = 0; s.ok() && i < ix.chunks.size(); ++i) {
+    if (!wanted[i]) continue;
+    size_t j = i;  // one read for a run of wanted chunks
+    uint64_t expect = 0;
+    while (j < ix.chunks.size() && wanted[j] && (j == i || ix.chunks[j].offset == ix.chunks[j - 1].offset + ix.chunks[j - 1].length)) {
+      expect += ix.chunks[j].entries;
+      ++j;
+    }
+    s = load(ix.chunks[i].offset, ix.chunks[j - 1].offset + ix.chunks[j - 1].length - ix.chunks[i].offset, expect);
+    i = j - 1;
+  }
+  if (!s.ok()) return fail(s);
+  close(cfd);
+  cfd = -1;
+  entries_->complete = ix.complete;
+  entries_->complete_by_linktype = ix.complete_by_linktype;
+  entries_->max_short_span_ns = std::max(entries_->max_short_span_ns, max_span);
+  for (Record& r : tail) {
+    if (r.type == kRecRemoved) entries_->Erase(r.entry.name, r.entry.writer);
+    else entries_->Put(std::move(r.entry), r.type == kRecComplete);
+  }
+  entries_->Reindex();
+  if (fd_ >= 0) close(fd_);
+  fd_ = jfd;
+  inode_ = static_cast<uint64_t>(jst.st_ino);
+  read_offset_ = offset + consumed;
+  records_ = records + tail.size();
+  ranged_ = true;
+  return Status::OK();
+}
+
+bool StoreCatalog::CheckpointDue() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  if (ranged_ || fd_ < 0) return false;
+  if (checkpoint_seen_ != 0 && read_offset_ - std::min(read_offset_, checkpoint_seen_.load()) <= kCheckpointLagBytes) {
+    return false;
+  }
+  int cfd = open(CheckpointPath(store_).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (cfd < 0) return read_offset_ > 0;
+  uint64_t header[3] = {0, 0, 0};
+  bool read = pread(cfd, header, sizeof(header), 0) == static_cast<ssize_t>(sizeof(header));
+  close(cfd);
+  if (read && header[0] == kCheckpointMagic && header[1] == inode_) checkpoint_seen_ = header[2];
+  else return true;
+  return read_offset_ - std::min(read_offset_, header[2]) > kCheckpointLagBytes;
+}
+
+Status StoreCatalog::WriteCheckpoint() const {
+  std::string body, index;
+  uint64_t inode, offset, records;
+  int64_t max_span;
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    if (ranged_ || fd_ < 0) return Status::OK();
+    const CatalogEntrySet& set = *entries_;
+    inode = inode_, offset = read_offset_, records = records_, max_span = set.max_short_span_ns;
+    body.reserve(set.by_key.size() * 128);
+    uint64_t loose = 0;
+    for (const auto& [key, e] : set.by_key) {
+      if (CatalogEntrySet::PlaceOf(e) == CatalogEntrySet::Place::kByTime) continue;
+      body += EncodeEntry(e);
+      ++loose;
+    }
+    Put<uint64_t>(&index, kCheckpointHeaderBytes);
+    Put<uint64_t>(&index, body.size());
+    Put<uint64_t>(&index, loose);
+    Put<uint64_t>(&index, set.complete);
+    Put<uint32_t>(&index, static_cast<uint32_t>(set.complete_by_linktype.size()));
+    for (const auto& [lt, files] : set.complete_by_linktype) {
+      Put<uint32_t>(&index, lt);
+      Put<uint64_t>(&index, files);
+    }
+    std::string chunks;
+    uint32_t n_chunks = 0;
+    for (size_t i = 0; i < set.by_time.size(); i += kCheckpointChunkEntries) {
+      size_t start = body.size();
+      size_t end = std::min(set.by_time.size(), i + kCheckpointChunkEntries);
+      for (size_t j = i; j < end; ++j) body += EncodeEntry(*set.by_time[j].entry);
+      Put<int64_t>(&chunks, set.by_time[i].min_ts_ns);
+      Put<uint64_t>(&chunks, kCheckpointHeaderBytes + start);
+      Put<uint32_t>(&chunks, static_cast<uint32_t>(body.size() - start));
+      Put<uint32_t>(&chunks, static_cast<uint32_t>(end - i));
+      ++n_chunks;
+    }
+    Put<uint32_t>(&index, n_chunks);
+    index += chunks;
+  }
+  index = Frame(index);
+  std::string header;
+  Put<uint64_t>(&header, kCheckpointMagic);
+  Put<uint64_t>(&header, inode);
+  Put<uint64_t>(&header, offset);
+  Put<uint64_t>(&header, records);
+  Put<int64_t>(&header, max_span);
+  Put<uint64_t>(&header, kCheckpointHeaderBytes + body.size());
+  Put<uint64_t>(&header, index.size());
+  Put<uint32_t>(&header, Crc32c(reinterpret_cast<const uint8_t*>(header.data()), header.size()));
+  header.resize(kCheckpointHeaderBytes, '\0');
+
+  const std::string path = CheckpointPath(store_);
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("creating " + tmp, errno);
+  Status s = WriteAll(fd, header, tmp);
+  if (s.ok()) s = WriteAll(fd, body, tmp);
+  if (s.ok()) s = WriteAll(fd, index, tmp);
+  if (s.ok() && fdatasync(fd) != 0) s = Status::FromErrno("syncing " + tmp, errno);
+  close(fd);
+  if (s.ok()) {
+    // Under the shared lock, and only while the journal is the one read: a compaction (exclusive) removes
+    // the checkpoint before it replaces the journal, so no checkpoint of an old journal outlives it.
+    FileLock lock(LockPath(store_), LOCK_SH);
+    struct stat st;
+    if (!lock.status().ok()) s = lock.status();
+    else if (stat(JournalPath(store_).c_str(), &st) != 0 || static_cast<uint64_t>(st.st_ino) != inode) s = Status::OK();
+    else if (rename(tmp.c_str(), path.c_str()) != 0) s = Status::FromErrno("renaming " + tmp, errno);
+    else {
+      checkpoint_seen_ = offset;
+      return Status::OK();
+    }
+  }
+  unlink(tmp.c_str());
+  checkpoint_seen_ = offset;  // not retried before the journal grows by kCheckpointLagBytes again
+  return s;
 }
 
 Status StoreCatalog::Rebuild(const std::string& store, CatalogRebuildStats* stats) {

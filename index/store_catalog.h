@@ -8,6 +8,9 @@
 //                      write(2) and fdatasync by any process that changes the store, read without locks.
 //   DIR/CATALOG.lock   flock: shared while appending, exclusive while the journal is rebuilt or compacted
 //                      (replaced by rename, so a reader holding the old one keeps a consistent view).
+//   DIR/CATALOG.checkpoint  the live entries as of an offset of the journal, sorted by time with a sparse index,
+//                      so that a process that reads the catalog for one query loads the entries of its time
+//                      range and the journal appended since, not every record (WriteCheckpoint, OpenRange).
 //   DIR/IDX<n>/FILTERS the key filters (index/key_filter.h) of writer n's files, appended under an flock of
 //                      that file; a removed file's filter is punched out (the offsets of the others stay).
 // It is not a LevelDB database on purpose: a LevelDB database can be open in one process only, and a store
@@ -26,6 +29,7 @@
 #ifndef REWIND_INDEX_STORE_CATALOG_H_
 #define REWIND_INDEX_STORE_CATALOG_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -100,6 +104,23 @@ class StoreCatalog {
   // Opens the catalog of `store` and reads it; builds it from the index tables first if the store has none.
   // NotFound if the store does not exist, or is a directory without a journal or writer directories.
   static Result<std::shared_ptr<StoreCatalog>> Open(const std::string& store);
+  // Opens the catalog for the queries of [lo, hi): reads from the checkpoint the entries that may overlap
+  // the range, the files being written, and then the journal appended since the checkpoint. Without a valid
+  // checkpoint (or with one far behind the journal) it reads everything, as Open() does, and writes a
+  // checkpoint if the store is writable. Select() of a range within [lo, hi), MayContain() and Linktypes()
+  // answer as Open()'s catalog would; CompleteFiles() too, unless the journal since the checkpoint records a
+  // complete file again with another time span outside the range (then it counts it twice). Entries() and
+  // Totals() see only what was read.
+  static Result<std::shared_ptr<StoreCatalog>> OpenRange(const std::string& store, int64_t lo, int64_t hi);
+  // Writes the checkpoint of what this catalog has read (temporary file, fdatasync, rename), unless the
+  // journal was replaced since or this catalog was opened for a range (then it does nothing). After a
+  // failure CheckpointDue() is false until the journal grows by kCheckpointLagBytes again.
+  Status WriteCheckpoint() const;
+  // True if the journal this catalog has read is more than kCheckpointLagBytes past the checkpoint on disk,
+  // or there is none. One small read at most.
+  bool CheckpointDue() const;
+  static constexpr uint64_t kCheckpointLagBytes = 256 * 1024;
+
   // Rebuilds the journal from the store's directories and index tables (exclusive; replaces it atomically).
   static Status Rebuild(const std::string& store, CatalogRebuildStats* stats);
   // Rewrites the journal with only its live entries when most of it is history (cheap no-op otherwise).
@@ -145,6 +166,9 @@ class StoreCatalog {
  private:
   explicit StoreCatalog(std::string store);
   Status ReadNew();  // requires mu_ held exclusively
+  // Loads the entries of [lo, hi) from the checkpoint and the journal after it; an error if the checkpoint
+  // is missing, stale or damaged (this object is then left empty).
+  Status ReadCheckpointFor(int64_t lo, int64_t hi);
   int FilterFd(uint32_t writer) const;
 
   const std::string store_;
@@ -153,6 +177,8 @@ class StoreCatalog {
   uint64_t inode_ = 0;            // guarded by mu_
   uint64_t read_offset_ = 0;      // guarded by mu_: bytes of the journal applied
   uint64_t records_ = 0;          // guarded by mu_
+  bool ranged_ = false;           // guarded by mu_: read from a checkpoint for one time range
+  mutable std::atomic<uint64_t> checkpoint_seen_{0};  // journal offset of the newest checkpoint seen (0: none)
   std::unique_ptr<CatalogEntrySet> entries_;  // guarded by mu_: the live entries
   mutable std::mutex filter_mu_;
   mutable std::map<uint32_t, int> filter_fds_;  // guarded by filter_mu_

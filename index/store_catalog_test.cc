@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -314,6 +315,142 @@ TEST(StoreCatalog, SelectAgreesWithAFullPassAsEntriesComeAndGo) {
   ASSERT_TRUE(opened.ok());
   EXPECT_EQ((*opened)->Entries().size(), (*followed)->Entries().size());
   check(**opened);
+  fs::remove_all(store);
+}
+
+TEST(StoreCatalog, RangeReadFromCheckpointAgreesWithAFullRead) {
+  char buf[] = "/dev/shm/rwd_catalog_ckpt_XXXXXX";
+  std::string store = mkdtemp(buf) ? buf : "";
+  if (store.empty()) GTEST_SKIP() << "no /dev/shm";
+  std::srand(11);
+  auto rnd = [](int64_t n) { return static_cast<int64_t>(std::rand()) % n; };
+  std::vector<std::string> names;
+  std::map<std::string, CatalogEntry> live;  // what a remover would hold
+  bool recompleted = false;                  // since the last checkpoint (CompleteFiles may then differ)
+  auto check = [&] {
+    auto full = StoreCatalog::Open(store);
+    ASSERT_TRUE(full.ok());
+    for (int q = 0; q < 30; ++q) {
+      int64_t lo = kBase + rnd(20000) * kSec, hi = lo + rnd(q % 4 == 0 ? 20000 : 300) * kSec;
+      if (q == 0) lo = INT64_MIN, hi = INT64_MAX;
+      auto ranged = StoreCatalog::OpenRange(store, lo, hi);
+      ASSERT_TRUE(ranged.ok()) << ranged.status().ToString();
+      std::vector<std::string> want, got;
+      for (const CatalogEntry& e : (*full)->Select(lo, hi, nullptr)) want.push_back(e.name + (e.complete() ? "+" : "-"));
+      for (const CatalogEntry& e : (*ranged)->Select(lo, hi, nullptr)) got.push_back(e.name + (e.complete() ? "+" : "-"));
+      ASSERT_EQ(got, want) << "[" << lo << ", " << hi << ")";
+      EXPECT_EQ((*ranged)->Linktypes(), (*full)->Linktypes());
+      if (!recompleted) EXPECT_EQ((*ranged)->CompleteFiles(), (*full)->CompleteFiles());
+    }
+  };
+  for (int step = 0; step < 900; ++step) {
+    int op = static_cast<int>(rnd(10));
+    if (op < 6 || names.empty()) {
+      std::string name = FileNameForTime(kBase + step * kSec);
+      names.push_back(name);
+      CatalogEntry e;
+      e.name = name;
+      if (op == 0) {
+        ASSERT_TRUE(RecordFileWriting(store, 0, name).ok());
+      } else {
+        e.state = CatalogEntry::State::kComplete;
+        e.summary.packets = op == 1 ? 0 : 5;
+        e.summary.min_ts_ns = kBase + rnd(20000) * kSec;
+        e.summary.max_ts_ns = e.summary.min_ts_ns + (op == 2 ? rnd(8000) : rnd(120)) * kSec;
+        e.summary.linktypes = {static_cast<uint32_t>(1 + rnd(3) * 100)};
+        ASSERT_TRUE(RecordFileComplete(store, 0, name, e.summary, 100, "", false).ok());
+      }
+      live[name] = e;
+    } else if (op < 7) {  // completes again with another span
+      CatalogEntry& e = live[names[static_cast<size_t>(rnd(static_cast<int64_t>(names.size())))]];
+      recompleted = recompleted || e.complete();
+      e.state = CatalogEntry::State::kComplete;
+      e.summary.packets = 3;
+      e.summary.min_ts_ns = kBase + rnd(20000) * kSec;
+      e.summary.max_ts_ns = e.summary.min_ts_ns + rnd(60) * kSec;
+      e.summary.linktypes = {1};
+      ASSERT_TRUE(RecordFileComplete(store, 0, e.name, e.summary, 100, "", false).ok());
+    } else {  // removed, as retention does it: with the entry it read
+      size_t i = static_cast<size_t>(rnd(static_cast<int64_t>(names.size())));
+      ASSERT_TRUE(RecordFileRemoved(store, live[names[i]]).ok());
+      live.erase(names[i]);
+      names.erase(names.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    if (step % 150 == 0) {  // a checkpoint now and then, as the server writes them
+      auto full = StoreCatalog::Open(store);
+      ASSERT_TRUE(full.ok());
+      ASSERT_TRUE((*full)->WriteCheckpoint().ok());
+      recompleted = false;
+    }
+    if (step % 50 == 25) check();
+  }
+  check();
+
+  // A damaged checkpoint is never trusted: the read falls back to the journal.
+  auto full = StoreCatalog::Open(store);
+  ASSERT_TRUE(full.ok());
+  ASSERT_TRUE((*full)->WriteCheckpoint().ok());
+  std::string path = store + "/CATALOG.checkpoint";
+  uintmax_t size = fs::file_size(path);
+  for (uintmax_t at : {uintmax_t{20}, size / 3, size / 2, size - 8}) {
+    ASSERT_TRUE((*full)->WriteCheckpoint().ok());
+    int fd = open(path.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    char c = 0;
+    ASSERT_EQ(pread(fd, &c, 1, static_cast<off_t>(at)), 1);
+    c ^= 0x20;
+    ASSERT_EQ(pwrite(fd, &c, 1, static_cast<off_t>(at)), 1);
+    close(fd);
+    recompleted = false;
+    check();
+  }
+  // Compaction replaces the journal and removes the checkpoint with it.
+  ASSERT_TRUE((*full)->WriteCheckpoint().ok());
+  for (size_t i = 0; i + 1 < names.size(); i += 2) ASSERT_TRUE(RecordFileRemoved(store, live[names[i]]).ok());
+  for (int i = 0; i < 2100; ++i) {  // history enough for compaction to be worth it
+    CatalogEntry gone;
+    gone.name = FileNameForTime(kBase - (i + 1) * kSec);
+    ASSERT_TRUE(RecordFileWriting(store, 0, gone.name).ok());
+    ASSERT_TRUE(RecordFileRemoved(store, gone).ok());
+  }
+  ASSERT_TRUE(StoreCatalog::CompactIfWorthIt(store).ok());
+  EXPECT_FALSE(fs::exists(path));
+  check();
+  fs::remove_all(store);
+}
+
+TEST(StoreCatalog, RangeReadLoadsOnlyTheChunksOfItsRange) {
+  char buf[] = "/dev/shm/rwd_catalog_chunks_XXXXXX";
+  std::string store = mkdtemp(buf) ? buf : "";
+  if (store.empty()) GTEST_SKIP() << "no /dev/shm";
+  // 3,000 one-minute files in time order, as a capture writes them, then a checkpoint, then 10 more files.
+  auto add = [&](int i) {
+    FileSummary s;
+    s.packets = 1;
+    s.min_ts_ns = kBase + i * 60 * kSec;
+    s.max_ts_ns = s.min_ts_ns + 59 * kSec;
+    s.linktypes = {1};
+    ASSERT_TRUE(RecordFileComplete(store, 0, FileNameForTime(s.min_ts_ns), s, 100, "", false).ok());
+  };
+  for (int i = 0; i < 3000; ++i) add(i);
+  auto full = StoreCatalog::Open(store);
+  ASSERT_TRUE(full.ok());
+  ASSERT_TRUE((*full)->WriteCheckpoint().ok());
+  for (int i = 3000; i < 3010; ++i) add(i);
+  ASSERT_TRUE((*full)->Refresh().ok());
+  for (int i : {0, 1234, 2999, 3005}) {
+    int64_t lo = kBase + i * 60 * kSec + 30 * kSec, hi = lo + 60 * kSec;
+    auto ranged = StoreCatalog::OpenRange(store, lo, hi);
+    ASSERT_TRUE(ranged.ok());
+    std::vector<std::string> want, got;
+    for (const CatalogEntry& e : (*full)->Select(lo, hi, nullptr)) want.push_back(e.name);
+    for (const CatalogEntry& e : (*ranged)->Select(lo, hi, nullptr)) got.push_back(e.name);
+    EXPECT_EQ(got.size(), 2u);
+    EXPECT_EQ(got, want);
+    EXPECT_EQ((*ranged)->CompleteFiles(), 3010u);
+    // At most the chunks around the range (256 entries each) and the 10 files after the checkpoint.
+    EXPECT_LE((*ranged)->Entries().size(), 2 * 256 + 10u) << i;
+  }
   fs::remove_all(store);
 }
 

@@ -245,9 +245,10 @@ Result<std::unique_ptr<Query>> Query::Prepare(const std::string& store, const st
   q->plan_ = QueryPlan::Build(q->parsed_.root.get());
   q->filter_ = std::make_unique<PacketFilter>(q->parsed_.root.get(), options.vlan_fold);
 
+  const TimeRange& tr = q->plan_.time_range();
   std::shared_ptr<StoreCatalog> catalog = options.catalog;
   if (!catalog) {
-    auto opened = StoreCatalog::Open(store);
+    auto opened = StoreCatalog::OpenRange(store, tr.lo, tr.hi);
     if (!opened.ok()) return opened.status();
     catalog = *opened;
   } else {
@@ -259,7 +260,6 @@ Result<std::unique_ptr<Query>> Query::Prepare(const std::string& store, const st
 
   // The files of the time range, then of those the ones whose key filter allows a match: only their index
   // tables are ever opened.
-  const TimeRange& tr = q->plan_.time_range();
   bool filtered = q->plan_.uses_index();
   uint64_t in_range = 0;
   StoreCatalog::FilterWindows windows;

@@ -172,6 +172,17 @@ Result<std::shared_ptr<StoreCatalog>> HttpServer::Catalog() {
     Status s = catalog_->Refresh();
     if (!s.ok()) return s;
   }
+  // Keeps the checkpoint near the journal for the CLI's queries (StoreCatalog::OpenRange), on a thread of its
+  // own: at a million files it takes a few hundred milliseconds.
+  if (!checkpoint_busy_.load() && catalog_->CheckpointDue()) {
+    if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+    checkpoint_busy_.store(true);
+    checkpoint_thread_ = std::thread([this, c = catalog_] {
+      Status s = c->WriteCheckpoint();
+      if (!s.ok()) LogLine(LogLevel::kWarning, "rewind serve: catalog checkpoint: %s", s.ToString().c_str());
+      checkpoint_busy_.store(false);
+    });
+  }
   return catalog_;
 }
 
@@ -236,6 +247,10 @@ void HttpServer::Stop() {
   stopping_.store(true);  // running queries watch it (QueryOptions::cancel) and end
   admission_->Close();
   if (server_) server_->stop();
+  {
+    std::lock_guard<std::mutex> l(catalog_mu_);
+    if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+  }
   if (!thread_.joinable()) return;
   // cpp-httplib's listening thread ends once every server thread has: one waiting on an idle keep-alive
   // connection, on a slow request or on a client that does not read would hold it for up to a timeout

@@ -82,6 +82,8 @@ class HttpServer {
   ServerOptions options_;
   std::mutex catalog_mu_;
   std::shared_ptr<StoreCatalog> catalog_;        // guarded by catalog_mu_ until set
+  std::thread checkpoint_thread_;                // guarded by catalog_mu_: writes the catalog's checkpoint
+  std::atomic<bool> checkpoint_busy_{false};     // while checkpoint_thread_ runs
   std::unique_ptr<IndexReaderCache> index_cache_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <string>
 
-#include "index/store_catalog.h"
 #include "query/query_engine.h"
 #include "web/command_line.h"
 #include "web/commands.h"
@@ -88,13 +87,6 @@ int RunQueryCommand(int argc, char** argv) {
     if (s.code() == Status::kCancelled) return 0;
     if (!s.ok()) std::fprintf(stderr, "rewind query: %s\n", s.ToString().c_str());
     return s.ok() ? 0 : s.code() == Status::kInvalidArgument ? 2 : 1;
-  }
-  // The catalog is opened here and never freed: this process ends with the query, and freeing the entries of
-  // a large store (a fifth of a 1-minute window query's time at 100,000 files) would only delay its exit.
-  // Reachable from a static, so leak checkers do not count it. An error is Prepare's to report.
-  if (auto catalog = StoreCatalog::Open(cl->Get("dir")); catalog.ok()) {
-    static auto* kept = new std::shared_ptr<StoreCatalog>(*catalog);
-    opts.catalog = *kept;
   }
   auto q = Query::Prepare(cl->Get("dir"), text, opts);
   if (!q.ok()) {

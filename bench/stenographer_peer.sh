@@ -6,7 +6,8 @@
 #                                                [] for Debian's defaults) and makes WORK/certs once
 #   steno_start                                   starts the server (sets steno_pid); returns at once
 #   steno_wait_for_packets                        until stenotype's first packet file is on disk (traffic must
-#                                                 flow meanwhile); exits the script after 300 s
+#                                                 flow meanwhile); exits the script after 300 s or if
+#                                                 the server has exited
 #   steno_query QUERY OUT                         POST /query, answer into OUT; prints "HTTP_CODE SECONDS"
 #   steno_stop                                    SIGINT, then SIGKILL after 2 s (it may hang on an idle link),
 #                                                 and removes the server's temporary directory
@@ -39,6 +40,7 @@ steno_wait_for_packets() {
   local t0; t0=$(date +%s)
   until find "$STENO_WORK/steno/pkt" -type f -size +0 | grep -q .; do
     (( $(date +%s) - t0 < 300 )) || { echo "stenotype wrote nothing in 300 s:" >&2; tail -20 "$STENO_WORK/steno.log" >&2; exit 1; }
+    kill -0 "$steno_pid" 2>/dev/null || { echo "stenographer exited:" >&2; tail -20 "$STENO_WORK/steno.log" >&2; exit 1; }
     sleep 0.5
   done
 }

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "capture/pcapng_reader.h"
+#include "capture/stenographer_reader.h"
 #include "index/link_type.h"
 #include "index/wall_clock.h"
 
@@ -175,6 +176,27 @@ Status PcapImporter::ImportFile(const std::string& path, ImportFileStats* stats,
   }
   if (progress) progress(result.ok() ? total : stats->input_bytes, total);
   return result;
+}
+
+Status PcapImporter::ImportStenographerFile(const std::string& path, ImportFileStats* stats,
+                                           const ImportProgress& progress) {
+  *stats = ImportFileStats();
+  auto reader = StenographerReader::Open(path);
+  if (!reader.ok()) return reader.status();
+  constexpr uint32_t kLinktypeEthernet = 1;  // stenotype captures Ethernet interfaces only
+  PacketView pkt;
+  while ((*reader)->Next(&pkt)) {
+    Status s = AddPacket(kLinktypeEthernet, kMaxSnapLen, pkt.ts_sec, pkt.ts_nsec, pkt.caplen, pkt.len, pkt.data,
+                         stats->packets == 0, stats);
+    if (!s.ok()) return s;
+    if (progress && (stats->packets & 0x3fff) == 0) progress((*reader)->offset(), (*reader)->size());
+  }
+  stats->input_bytes = (*reader)->offset();
+  if (progress) progress(stats->input_bytes, (*reader)->size());
+  if (!(*reader)->status().ok()) {
+    return Status::Corruption((*reader)->status().message() + " (stopped after packet " + std::to_string(stats->packets) + ")");
+  }
+  return Status::OK();
 }
 
 }  // namespace rwd

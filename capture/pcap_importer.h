@@ -41,6 +41,8 @@ class PcapImporter {
   // Imports every packet of `path`. If the file is damaged, every good packet before the damage is kept
   // and a Corruption status names the packet number, byte offset and reason where reading stopped.
   Status ImportFile(const std::string& path, ImportFileStats* stats, const ImportProgress& progress);
+  // Imports every packet of a Stenographer packet file (StenographerReader), as Ethernet. Damage as above.
+  Status ImportStenographerFile(const std::string& path, ImportFileStats* stats, const ImportProgress& progress);
   // Writes the partly filled block and completes the current packet file (with its index).
   Status Finish();
 

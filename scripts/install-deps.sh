@@ -5,7 +5,7 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(cmake g++ make pkg-config
       libleveldb-dev libsnappy-dev libaio-dev libcpp-httplib-dev libpcap-dev rapidjson-dev libgtest-dev
       zlib1g-dev libzstd-dev
-      tcpdump tcpreplay tshark python3 iproute2 curl openssl
+      tcpdump tcpreplay tshark python3 iproute2 curl openssl stenographer
       dpkg-dev file systemd adduser help2man
       chromium python3-websocket)
 [ "${1:-}" = "--bench" ] && pkgs+=(tcpreplay wireshark-common hyperfine time)

@@ -8,6 +8,7 @@
 
 #include "capture/packet_file_writer.h"
 #include "capture/pcap_importer.h"
+#include "capture/stenographer_reader.h"
 #include "index/index_repair.h"
 #include "web/command_line.h"
 #include "web/commands.h"
@@ -17,10 +18,14 @@ namespace {
 
 const char kImportUsage[] =
     "usage: rewind import --dir DIR [--filesize_mb N] [--writer N] [-q] FILE...\n"
+    "       rewind import --dir DIR --stenographer [flags] STENO...\n"
     "  --dir DIR        store directory (created if missing)\n"
     "  --filesize_mb N  rotate packet files at N MiB (default 1024, at most 4096)\n"
     "  --writer N       write into DIR/PKT<N> (default: the first one no other process holds, from 0)\n"
     "  --compress C     none (default), zstd (level 3) or zstd:N (1..19): compress each block before it is written\n"
+    "  --stenographer   the inputs are a Stenographer installation: its config file (every thread's\n"
+    "                   PacketsDirectory), stenotype's --dir (PKT<n>/) or a packet directory; its packet\n"
+    "                   files are stored thread by thread in time order (files being written are skipped)\n"
     "  -q               no progress output\n"
     "A damaged input keeps every packet before the damage; the exit status is then 1.\n";
 
@@ -51,7 +56,7 @@ Status ParseCompression(const std::string& text, int* level) {
 }
 
 int RunImportCommand(int argc, char** argv) {
-  auto cl = CommandLine::Parse(argc, argv, {"dir", "filesize_mb", "writer", "compress"}, {"help", "q"});
+  auto cl = CommandLine::Parse(argc, argv, {"dir", "filesize_mb", "writer", "compress"}, {"help", "q", "stenographer"});
   if (!cl.ok()) {
     std::fprintf(stderr, "rewind import: %s\n%s", cl.status().message().c_str(), kImportUsage);
     return 2;
@@ -94,8 +99,27 @@ int RunImportCommand(int argc, char** argv) {
   PcapImporter importer(&writer);
 
   bool tty = isatty(STDERR_FILENO) && !cl->Has("q");
+  const bool stenographer = cl->Has("stenographer");
+  std::vector<std::string> inputs = cl->positional();
+  if (stenographer) {
+    inputs.clear();
+    for (const std::string& path : cl->positional()) {
+      std::vector<std::string> being_written, other;
+      auto files = ListStenographerPacketFiles(path, &being_written, &other);
+      if (!files.ok()) {
+        std::fprintf(stderr, "rewind import: %s\n", files.status().ToString().c_str());
+        return 1;
+      }
+      for (const std::string& f : being_written) {
+        std::fprintf(stderr, "rewind import: skipping %s: stenotype is still writing it (stop Stenographer first)\n", f.c_str());
+      }
+      for (const std::string& f : other) std::fprintf(stderr, "rewind import: skipping %s: not a Stenographer packet file\n", f.c_str());
+      if (files->empty()) std::fprintf(stderr, "rewind import: %s holds no Stenographer packet files\n", path.c_str());
+      inputs.insert(inputs.end(), files->begin(), files->end());
+    }
+  }
   uint64_t total_bytes = 0;
-  for (const auto& f : cl->positional()) {
+  for (const auto& f : inputs) {
     struct stat st;
     if (stat(f.c_str(), &st) == 0) total_bytes += static_cast<uint64_t>(st.st_size);
   }
@@ -103,9 +127,9 @@ int RunImportCommand(int argc, char** argv) {
   uint64_t done_bytes = 0, packets = 0, bytes = 0;
   int failures = 0;
   bool store_failed = false;  // the store refused a write (disk full, I/O error)
-  size_t n = cl->positional().size();
+  size_t n = inputs.size();
   for (size_t i = 0; i < n; ++i) {
-    const std::string& path = cl->positional()[i];
+    const std::string& path = inputs[i];
     ImportFileStats st;
     auto progress = [&](uint64_t read, uint64_t) {
       if (!tty) return;
@@ -117,7 +141,7 @@ int RunImportCommand(int argc, char** argv) {
                    static_cast<int>(frac * 100), i + 1, n, (done_bytes + read) / 1e6,
                    secs > 0 ? (done_bytes + read) / 1e6 / secs : 0.0);
     };
-    Status fs = importer.ImportFile(path, &st, progress);
+    Status fs = stenographer ? importer.ImportStenographerFile(path, &st, progress) : importer.ImportFile(path, &st, progress);
     if (st.clamped_timestamps > 0) {
       if (tty) std::fputc('\n', stderr);
       std::fprintf(stderr,

@@ -57,6 +57,17 @@ Status RemoveFile(const std::string& store, const StoreFile& f, const CatalogEnt
 
 }  // namespace
 
+Status CheckRetentionLeavesRoom(const RetentionPolicy& policy, uint32_t writers, uint64_t file_bytes) {
+  if (policy.max_bytes == 0) return Status::OK();
+  uint64_t need = (uint64_t{writers} + 1) * file_bytes;
+  if (policy.max_bytes >= need) return Status::OK();
+  return Status::InvalidArgument(
+      "max_store_mb " + std::to_string(policy.max_bytes >> 20) + " leaves no room for a complete file: the " +
+      std::to_string(writers) + " file(s) being written take up to " + std::to_string(file_bytes >> 20) +
+      " MiB each (filesize_mb, preallocated), so every file would be removed as soon as it completes; use " +
+      "max_store_mb >= " + std::to_string(need >> 20) + " or a smaller filesize_mb");
+}
+
 std::string RetentionPolicy::Describe() const {
   std::string out;
   auto add = [&](const std::string& s) { out += (out.empty() ? "" : ", ") + s; };

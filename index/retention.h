@@ -53,6 +53,11 @@ struct RetentionPolicy {
   std::string Describe() const;
 };
 
+// InvalidArgument, with the reason and the smallest limit that works, if `policy.max_bytes` cannot hold one
+// complete file beside the `writers` files being written (up to `file_bytes` each, as preallocated): every
+// file would then be removed as soon as it completes.
+Status CheckRetentionLeavesRoom(const RetentionPolicy& policy, uint32_t writers, uint64_t file_bytes);
+
 struct PrunedFile {
   StoreFile file;
   uint64_t bytes = 0;   // disk usage of the packet file and its index table

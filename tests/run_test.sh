@@ -88,6 +88,17 @@ echo "{\"dir\": \"$work/typo\", \"capture\": {\"enabled\": false, \"ifac\": \"lo
 unshare -n timeout 20 "$REWIND" run --config "$work/typo.json" 2>"$work/bad.log"; rc=$?
 [ $rc -eq 2 ] && grep -q 'unknown key "ifac" in "capture" (did you mean "iface"?)' "$work/bad.log" && ok ||
   fail "misspelt key: rc=$rc $(cat "$work/bad.log")"
+# A size limit that cannot hold one complete file beside the files being written is refused with the reason
+# (else every file would be removed as soon as it completes), in the config as on the command line.
+echo "{\"dir\": \"$work/small\", \"capture\": {\"iface\": \"lo\", \"threads\": 2, \"filesize_mb\": 64}, \"retention\": {\"max_store_mb\": 150}}" > "$work/small.json"
+unshare -n timeout 20 "$REWIND" run --config "$work/small.json" 2>"$work/bad.log"; rc=$?
+[ $rc -eq 2 ] && grep -q "max_store_mb 150 leaves no room for a complete file.*use max_store_mb >= 192" "$work/bad.log" &&
+  [ ! -e "$work/small" ] && ok || fail "impossible retention: rc=$rc $(cat "$work/bad.log")"
+unshare -n timeout 20 "$REWIND" capture --iface lo --dir "$work/small" --filesize_mb 64 --max_store_mb 100 2>"$work/bad.log"; rc=$?
+[ $rc -eq 2 ] && grep -q "use max_store_mb >= 128" "$work/bad.log" && [ ! -e "$work/small" ] && ok ||
+  fail "impossible retention (capture): rc=$rc $(head -3 "$work/bad.log")"
+unshare -n timeout 20 "$REWIND" capture --iface lo --dir "$work/small" --count abc 2>"$work/bad.log"; rc=$?
+[ $rc -eq 2 ] && grep -q "count wants a non-negative integer" "$work/bad.log" && ok || fail "--count abc: rc=$rc $(head -3 "$work/bad.log")"
 # A mistyped interface is refused before the store is made.
 echo "{\"dir\": \"$work/nosuch\", \"capture\": {\"iface\": \"nosuch0\"}, \"server\": {\"listen\": \"127.0.0.1:0\"}}" > "$work/nosuch.json"
 unshare -n timeout 20 "$REWIND" run --config "$work/nosuch.json" 2>"$work/bad.log"; rc=$?

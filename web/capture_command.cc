@@ -93,12 +93,33 @@ int RunCaptureCommand(int argc, char** argv) {
   int compress_level = 0;
   if (s.ok()) s = ParseCompression(cl->Get("compress", "none"), &compress_level);
   int64_t count = -1;
-  if (s.ok() && cl->Has("count")) {
-    count = std::stoll(cl->Get("count", "-1"));
+  uint64_t count_flag = 0, uid_flag = 0, gid_flag = 0, fanout_id_flag = 0;
+  if (s.ok() && cl->Has("count") && cl->Get("count") != "-1") {
+    s = cl->GetUint("count", 0, &count_flag);
+    count = static_cast<int64_t>(std::min<uint64_t>(count_flag, INT64_MAX));
   }
-  long nice = std::stol(cl->Get("index_nicelevel", "0"));
-  int uid = cl->Has("uid") ? std::stoi(cl->Get("uid")) : -1;
-  int gid = cl->Has("gid") ? std::stoi(cl->Get("gid")) : -1;
+  long nice = 0;
+  if (s.ok() && cl->Has("index_nicelevel")) {
+    // -20..19, as nice(1) takes it.
+    std::string text = cl->Get("index_nicelevel");
+    uint64_t magnitude = 0;
+    bool negative = !text.empty() && text[0] == '-';
+    if (!ParseDecimalUint(negative ? text.substr(1) : text, &magnitude) || magnitude > (negative ? 20u : 19u)) {
+      s = Status::InvalidArgument("--index_nicelevel wants a number from -20 to 19, got '" + text + "'");
+    } else {
+      nice = negative ? -static_cast<long>(magnitude) : static_cast<long>(magnitude);
+    }
+  }
+  if (s.ok()) s = cl->GetUint("uid", 0, &uid_flag);
+  if (s.ok()) s = cl->GetUint("gid", 0, &gid_flag);
+  if (s.ok()) s = cl->GetUint("fanout_id", 0, &fanout_id_flag);
+  if (s.ok() && (uid_flag > INT32_MAX || gid_flag > INT32_MAX || fanout_id_flag > 0xffff)) {
+    s = Status::InvalidArgument("--uid and --gid want a number below 2^31, --fanout_id one below 65536");
+  }
+  if (s.ok()) s = CheckRetentionLeavesRoom(retention, static_cast<uint32_t>(threads),
+                                           (prealloc != 0 ? std::max(prealloc, filesize) : filesize) << 20);
+  int uid = cl->Has("uid") ? static_cast<int>(uid_flag) : -1;
+  int gid = cl->Has("gid") ? static_cast<int>(gid_flag) : -1;
   std::string seccomp = cl->Get("seccomp", "none");
   if (!s.ok() || !cl->Has("iface") || !cl->Has("dir") || threads == 0 || threads > 64 || filesize == 0 ||
       filesize > 4096 || blockage == 0 || retention_interval == 0 || retention_interval > 86400) {
@@ -119,7 +140,7 @@ int RunCaptureCommand(int argc, char** argv) {
   if (cl->Has("q")) verbose = -1;
   std::string dir = cl->Get("dir");
 
-  int fanout_id = cl->Has("fanout_id") ? std::stoi(cl->Get("fanout_id")) : (threads > 1 ? getpid() & 0xffff : -1);
+  int fanout_id = cl->Has("fanout_id") ? static_cast<int>(fanout_id_flag) : (threads > 1 ? getpid() & 0xffff : -1);
   CaptureConfig cc;
   cc.store = dir;
   cc.ring.iface = cl->Get("iface");

@@ -254,6 +254,10 @@ Status LoadConfig(const std::string& path, RunConfig* c) {
     c->retention.max_files_per_writer = static_cast<uint32_t>(files);
     c->retention.max_age_ns = static_cast<int64_t>(age) * 1000000000;
   }
+  if (problem.empty() && c->capture_enabled) {
+    Status room = CheckRetentionLeavesRoom(c->retention, c->threads, c->capture.max_file_bytes);
+    if (!room.ok()) problem = "retention: " + room.message();
+  }
   if (!problem.empty()) return Status::InvalidArgument(path + ": " + problem);
   c->server.store = c->capture.store;
   if (!c->token_file.empty()) return ReadTokenFile(c->token_file, &c->server.bearer_token);

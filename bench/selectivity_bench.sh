@@ -69,18 +69,9 @@ if [ "$steno" = 1 ]; then
   ip link add v0 type veth peer name v1
   for i in v0 v1; do sysctl -qw net.ipv6.conf.$i.disable_ipv6=1; ip link set $i mtu 9500; ip link set $i up; done
   steno_configure "$swork" v1 9130 '["--fileage_sec=10", "--no_watchdogs"]'
-  # Filler while stenotype starts and until its last file rotates: frames of an experimental EtherType, which no
-  # query here matches.
-  cat > "$swork/filler.py" <<'PY'
-import socket, sys, time
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('v0', 0))
-end = time.monotonic() + float(sys.argv[1])
-while time.monotonic() < end:
-    s.send(b'\xff' * 6 + b'\x02\0\0\0\0\x01' + b'\x88\xb5' + b'rewind selectivity filler'.ljust(46, b'.'))
-    time.sleep(0.01)
-PY
-  trap 'kill ${filler_pid:-} 2>/dev/null || true; steno_stop' EXIT
-  python3 "$swork/filler.py" 600 & filler_pid=$!
+  # Filler while stenotype starts and until its last file rotates (no query here matches it).
+  trap 'steno_filler_stop; steno_stop' EXIT
+  steno_filler_start v0 600
   log "starting stenographer (stenotype sets up its 2 GiB ring first)"
   steno_start
   steno_wait_for_packets
@@ -95,7 +86,7 @@ PY
     [ "$n" -gt 0 ] && [ "$n" = "$last" ] && break
     last=$n
   done
-  kill "$filler_pid" 2>/dev/null || true
+  steno_filler_stop
   declare -A n_steno
   for q in "${queries[@]}"; do
     steno_query "$q" "$swork/answer.pcap" > /dev/null

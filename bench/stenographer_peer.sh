@@ -12,6 +12,10 @@
 #   steno_stop                                    SIGINT, then SIGKILL after 2 s (it may hang on an idle link),
 #                                                 and removes the server's temporary directory
 #   steno_version                                 "stenographer <Debian version>"
+#   steno_filler_start IFACE SECONDS              sends a frame of an experimental EtherType (0x88b5, which no
+#                                                 query matches) every 10 ms out of IFACE, so that stenotype's
+#                                                 blocks and files keep rotating; sets steno_filler_pid
+#   steno_filler_stop
 
 steno_configure() {
   STENO_WORK=$1 STENO_IFACE=$2 STENO_PORT=$3
@@ -65,3 +69,16 @@ steno_stop() {
 }
 
 steno_version() { echo "stenographer $(dpkg-query -W -f '${Version}' stenographer 2>/dev/null)"; }
+
+steno_filler_start() {
+  python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind((sys.argv[1], 0))
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    s.send(b"\xff" * 6 + b"\x02\0\0\0\0\x01" + b"\x88\xb5" + b"rewind benchmark filler".ljust(46, b"."))
+    time.sleep(0.01)' "$1" "$2" &
+  steno_filler_pid=$!
+}
+
+steno_filler_stop() { [ -z "${steno_filler_pid:-}" ] || kill "$steno_filler_pid" 2>/dev/null || true; steno_filler_pid=; }

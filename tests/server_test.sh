@@ -98,6 +98,32 @@ echo "$body" | has "^{\"error\":\"request too large.*Content-Type: text/plain.*}
 # Range is not honoured on /query (a pcap cut at a byte offset is no pcap): the whole answer, 200.
 code=$(curl -s -r 0-10 -o "$work/range.pcap" -w '%{http_code}' --data-binary tcp "$url/query")
 [ "$code" = 200 ] && cmp -s "$work/range.pcap" <("$REWIND" query --dir "$store" tcp) && ok || fail "Range: $code"
+# A body framed two ways (request smuggling behind a proxy) is refused with 400 and the connection ends; the
+# same request framed once is answered.
+raw() {  # port, request with \n (backslash, n) for line ends -> what the server sent before closing (or "<open>" after 10 s)
+  python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.sendall(sys.argv[2].replace("\\n", "\r\n").encode())
+s.settimeout(10); d = b""; tail = ""
+try:
+    while True:
+        x = s.recv(65536)
+        if not x: break
+        d += x
+except socket.timeout:
+    tail = "<open>"
+sys.stdout.write(d[:300].decode("latin-1") + tail)' "$1" "$2"
+}
+port=${url##*:}
+for req in 'POST /query HTTP/1.1\nHost: a\nContent-Length: 8\nTransfer-Encoding: chunked\n\n3\ntcp\n0\n\n' \
+           'POST /query HTTP/1.1\nHost: a\nContent-Length: 3\nContent-Length: 4\n\ntcp ' \
+           'POST /query HTTP/1.1\nHost: a\nTransfer-Encoding: gzip, chunked\n\n3\ntcp\n0\n\n'; do
+  got=$(raw "$port" "$req")
+  echo "$got" | has '^HTTP/1.1 400' && echo "$got" | has 'framed ambiguously' && ! echo "$got" | has '<open>' && ok ||
+    fail "ambiguous framing: $(echo "$got" | head -c 150)"
+done
+got=$(raw "$port" 'POST /query HTTP/1.1\nHost: a\nTransfer-Encoding: chunked\nConnection: close\n\n6\nport 1\n0\n\n')
+echo "$got" | has '^HTTP/1.1 200' && ok || fail "chunked request body: $(echo "$got" | head -c 150)"
 magic=$(curl -s --data-binary tcp "$url/query?format=pcapng" | head -c 4 | od -An -tx1 | tr -d ' \n')
 [ "$magic" = "0a0d0d0a" ] && ok || fail "format=pcapng gave magic $magic"
 ctype=$(curl -s -o /dev/null -w '%{content_type}' --data-binary tcp "$url/query")

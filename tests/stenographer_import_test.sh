@@ -24,23 +24,15 @@ ip link add v0 type veth peer name v1 || { echo "SKIP: cannot create a veth pair
 for i in v0 v1; do sysctl -qw net.ipv6.conf.$i.disable_ipv6=1; ip link set $i mtu 9500; ip link set $i up; done
 work=$(mktemp -d -p "${TMPDIR:-/tmp}" rewind-steno-test.XXXXXX)
 chmod 755 "$work"
-trap 'kill ${filler_pid:-} 2>/dev/null; steno_stop; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+trap 'steno_filler_stop; steno_stop; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 passed=0 failed=0
 ok() { passed=$((passed + 1)); }
 fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 
 captures=("$PCAPS/ndpi/instagram.pcap" "$PCAPS/ndpi/netflix.pcap" "$PCAPS/ndpi/synscan.pcap")
 steno_configure "$work" v1 9131 '["--fileage_sec=10", "--blocks=128", "--aiops=64", "--no_watchdogs"]'
-# Frames of an experimental EtherType while stenotype starts and until its last file rotates; no query matches them.
-cat > "$work/filler.py" <<'PY'
-import socket, sys, time
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('v0', 0))
-end = time.monotonic() + float(sys.argv[1])
-while time.monotonic() < end:
-    s.send(b'\xff' * 6 + b'\x02\0\0\0\0\x01' + b'\x88\xb5' + b'rewind stenographer filler'.ljust(46, b'.'))
-    time.sleep(0.02)
-PY
-python3 "$work/filler.py" 300 & filler_pid=$!
+# Filler frames while stenotype starts and until its last file rotates; no query matches them.
+steno_filler_start v0 300
 steno_start
 steno_wait_for_packets
 for c in "${captures[@]}"; do tcpreplay -i v0 --pps 2000 "$c" > "$work/replay.log" 2>&1 || fail "tcpreplay $c"; done
@@ -60,7 +52,7 @@ done
 queries=('host 192.168.0.103' 'port 53' 'udp' 'tcp' 'net 31.13.0.0/16' 'host 172.16.0.8 and port 80'
          'host 192.168.1.7 and (port 443 or port 80)' 'ip proto 17')
 for i in "${!queries[@]}"; do steno_query "${queries[$i]}" "$work/steno$i.pcap" > "$work/steno$i.code"; done
-kill "$filler_pid" 2>/dev/null
+steno_filler_stop
 
 # The import: the packet directory stenographer was given (files still being written are skipped).
 "$REWIND" import --dir "$work/store" --stenographer -q "$work/steno/pkt" 2> "$work/import.err"

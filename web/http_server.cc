@@ -55,6 +55,28 @@ void SendJsonError(httplib::Response& res, int status, const std::string& messag
   res.set_content(buf.GetString(), "application/json");
 }
 
+// A request whose body length can be read two ways (Content-Length and Transfer-Encoding both, Content-Length
+// values that disagree, a transfer coding other than chunked) is refused with 400 and the connection closed:
+// a proxy in front may have read it the other way (request smuggling, RFC 9112 sections 6.1 and 6.3).
+bool RefuseAmbiguousFraming(const httplib::Request& req, httplib::Response& res) {
+  size_t lengths = req.get_header_value_count("Content-Length");
+  size_t codings = req.get_header_value_count("Transfer-Encoding");
+  std::string problem;
+  if (lengths > 0 && codings > 0) problem = "both Content-Length and Transfer-Encoding";
+  for (size_t i = 1; problem.empty() && i < lengths; ++i) {
+    if (req.get_header_value("Content-Length", i) != req.get_header_value("Content-Length", 0)) {
+      problem = "Content-Length values that disagree";
+    }
+  }
+  if (problem.empty() && (codings > 1 || (codings == 1 && req.get_header_value("Transfer-Encoding") != "chunked"))) {
+    problem = "a Transfer-Encoding other than chunked";
+  }
+  if (problem.empty()) return false;
+  SendJsonError(res, 400, "the request's body is framed ambiguously: " + problem);
+  res.set_header("Connection", "close");
+  return true;
+}
+
 // Adapts an HTTP chunked-response sink; a client that went away or a byte limit turns into Cancelled.
 class HttpByteSink : public ByteSink {
  public:
@@ -215,7 +237,7 @@ Status HttpServer::Start() {
   const AdmissionLimits& sc = admission_->limits(QueryClass::kScan);
   size_t threads = static_cast<size_t>(l.running + l.queued + sc.running + sc.queued + kSpareThreads);
   auto request_timeout = std::chrono::milliseconds(std::max<int64_t>(options_.request_timeout_sec, 1) * 1000);
-  RequestDeadline::Install(server_.get(), threads, request_timeout);
+  RequestDeadline::Install(server_.get(), threads, request_timeout, RefuseAmbiguousFraming);
   server_->set_payload_max_length(options_.max_request_bytes);
   // Answers end with a small final chunk; without TCP_NODELAY, Nagle's algorithm holds it until the client's
   // delayed ACK (~40 ms per request on a kept-alive connection).

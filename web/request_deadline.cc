@@ -10,6 +10,7 @@ namespace {
 
 // The calling thread's deadline; time_point::max() when none is armed.
 thread_local RequestDeadline::Clock::time_point t_deadline = RequestDeadline::Clock::time_point::max();
+thread_local bool t_close_after_answer = false;  // the screen answered: no further request on this connection
 
 int LibcPoll(struct pollfd* fds, nfds_t n, int timeout_ms) {
   if (timeout_ms < 0) return ppoll(fds, n, nullptr, nullptr);
@@ -49,14 +50,21 @@ class DeadlineThreadPool : public httplib::TaskQueue {
 
 }  // namespace
 
-void RequestDeadline::Install(httplib::Server* server, size_t threads, std::chrono::milliseconds request_timeout) {
+void RequestDeadline::Install(httplib::Server* server, size_t threads, std::chrono::milliseconds request_timeout,
+                              std::function<bool(const httplib::Request&, httplib::Response&)> screen) {
   server->new_task_queue = [threads, request_timeout] { return new DeadlineThreadPool(threads, request_timeout); };
-  server->set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+  server->set_pre_routing_handler([screen](const httplib::Request& req, httplib::Response& res) {
     Disarm();
+    if (screen && screen(req, res)) {
+      t_close_after_answer = true;
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
   server->set_logger([request_timeout](const httplib::Request&, const httplib::Response&) {
-    Arm(Clock::now() + request_timeout);
+    // After a screened answer, the wait for the next request fails at once and the connection ends.
+    Arm(t_close_after_answer ? Clock::now() : Clock::now() + request_timeout);
+    t_close_after_answer = false;
   });
 }
 

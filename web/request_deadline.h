@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 namespace rwd {
@@ -23,8 +24,11 @@ class RequestDeadline {
   // is due `request_timeout` after it was accepted (time queued for a thread counts), each next request on a
   // kept-alive connection `request_timeout` after the previous answer went out; a request that has been routed
   // has arrived whole, so its answer streams under cpp-httplib's write timeout only. Takes over `server`'s
-  // task queue, pre-routing handler and logger. Call before the server starts.
-  static void Install(httplib::Server* server, size_t threads, std::chrono::milliseconds request_timeout);
+  // task queue, pre-routing handler and logger. Call before the server starts. `screen` (optional) runs in the
+  // pre-routing handler after the deadline is disarmed; if it returns true it has answered the request, and
+  // the connection ends after that answer.
+  static void Install(httplib::Server* server, size_t threads, std::chrono::milliseconds request_timeout,
+                      std::function<bool(const httplib::Request&, httplib::Response&)> screen = nullptr);
 
   // From now on the calling thread's socket waits for input end at `deadline`.
   static void Arm(Clock::time_point deadline);

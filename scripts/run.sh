@@ -4,7 +4,7 @@
 # Ctrl-C (SIGINT) stops it. REWIND_CONFIG=FILE runs with a config file instead (see scripts/rewind.json.example).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --run
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DREWIND_BUILD_TESTS=OFF >/dev/null
 cmake --build build -j"$(nproc)" --target rewind
 if [ -n "${REWIND_CONFIG:-}" ]; then

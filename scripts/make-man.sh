@@ -22,6 +22,6 @@ trap 'rm -f "$inc"' EXIT
   echo "/var/lib/rewind"
   echo "the store of the packaged service"
   echo "[SEE ALSO]"
-  echo "tcpdump(1), pcap-filter(7), /usr/share/doc/rewind/README.md, /usr/share/doc/rewind/operations.md"
+  echo "rewind.json(5), tcpdump(1), pcap-filter(7), /usr/share/doc/rewind/README.md, /usr/share/doc/rewind/operations.md"
 } > "$inc"
 help2man --no-info --name "full packet capture you can query" --include "$inc" --output "$out" "$bin"

@@ -25,9 +25,19 @@ deb=$(ls "$work"/out/rewind_*_amd64.deb 2>/dev/null | head -1)
 # Contents and control data.
 list=$(dpkg-deb -c "$deb")
 for f in ./usr/bin/rewind ./usr/bin/rewind-read ./usr/lib/systemd/system/rewind.service ./etc/rewind/rewind.json \
-         ./usr/share/doc/rewind/README.md ./usr/share/man/man1/rewind.1.gz ./usr/share/bash-completion/completions/rewind; do
+         ./usr/share/doc/rewind/README.md ./usr/share/man/man1/rewind.1.gz ./usr/share/man/man5/rewind.json.5.gz \
+         ./usr/share/bash-completion/completions/rewind; do
   echo "$list" | has " $f\$" && ok || fail "package lacks $f"
 done
+# rewind.json(5) names every key the config reader accepts (the lists it checks keys against).
+src=$(cd "$(dirname "$0")/.." && pwd)
+keys=$(grep -E 'UnknownKey\(d, \{|check_keys\([a-z]+, \{' -A2 "$src/web/run_command.cc" |
+       sed -n '/check_keys\|UnknownKey/,/})/p' | grep -o '"[a-z_]*"' | tr -d '"' | grep -vx 'capture\|server\|retention' | sort -u)
+[ "$(echo "$keys" | wc -l)" -ge 33 ] && ok || fail "found only $(echo "$keys" | wc -l) config keys in run_command.cc"
+for k in $keys; do
+  grep -qE "^\.BR? (.*[ \"])?$k([ \"]|\$)" "$src/scripts/rewind.json.5" || fail "rewind.json(5) does not document \"$k\""
+done
+man -l "$src/scripts/rewind.json.5" 2>&1 >/dev/null | grep -q . && fail "rewind.json(5) has roff warnings" || ok
 dpkg-deb -f "$deb" Depends | has "libpcap0.8" && dpkg-deb -f "$deb" Depends | has "libleveldb" && ok ||
   fail "Depends: $(dpkg-deb -f "$deb" Depends)"
 mkdir -p "$work/control" && dpkg-deb -e "$deb" "$work/control"

@@ -14,11 +14,55 @@ std::mutex compile_mu;
 
 bool IsVlanType(uint16_t t) { return t == 0x8100 || t == 0x88a8 || t == 0x9100; }
 
+// Program keys with this bit are for packets whose BSD loopback header was written by a host of the other
+// byte order (see ProgramKey).
+constexpr uint32_t kSwappedHeader = 0x80000000u;
+
+// A handle for compiling as tcpdump -r does: libpcap compiles some primitives differently for a capture file
+// than for a live capture (on BSD loopback, DLT_NULL/DLT_LOOP, `ip6` means the address families of every
+// BSD, 24, 28 and 30, in a file; only the local AF_INET6, 10 on Linux, live), and for DLT_NULL in the file's
+// byte order. So the handle reads an empty capture file of `dlt` from memory, in the other byte order if
+// `swapped`; pcap_open_dead() if that fails.
+pcap_t* OpenCompileHandle(int dlt, bool swapped) {
+  struct {
+    uint32_t magic = 0xa1b2c3d4;
+    uint16_t major = 2, minor = 4;
+    int32_t thiszone = 0;
+    uint32_t sigfigs = 0, snaplen = kMaxSnapLen, linktype = 0;
+  } header;
+  header.linktype = static_cast<uint32_t>(dlt);
+  if (swapped) {
+    header.magic = __builtin_bswap32(header.magic);
+    header.major = __builtin_bswap16(header.major);
+    header.minor = __builtin_bswap16(header.minor);
+    header.snaplen = __builtin_bswap32(header.snaplen);
+    header.linktype = __builtin_bswap32(header.linktype);
+  }
+  char errbuf[PCAP_ERRBUF_SIZE];
+  if (FILE* f = fmemopen(&header, sizeof(header), "r")) {
+    if (pcap_t* p = pcap_fopen_offline(f, errbuf)) return p;  // owns f now
+    fclose(f);
+  }
+  return pcap_open_dead(dlt, kMaxSnapLen);
+}
+
+// The key of the programs for `pkt`: its link type, with kSwappedHeader for a BSD loopback header (DLT_NULL,
+// DLT_ENC) in the other byte order. Such a header holds the address family in the byte order of the host that
+// wrote the capture, and tcpdump compiles for the file's order; a stored block does not say which order its
+// file had, but the family does: a small number, it reads below 2^16 only in the writer's order (0 reads the
+// same either way).
+uint32_t ProgramKey(uint32_t linktype, const PacketView& pkt) {
+  if ((linktype != 0 && linktype != 109) || pkt.caplen < 4) return linktype;
+  uint32_t native;
+  std::memcpy(&native, pkt.data, 4);
+  return native > 0xffff && __builtin_bswap32(native) <= 0xffff ? linktype | kSwappedHeader : linktype;
+}
+
 }  // namespace
 
 bool CompileBpf(const std::string& expr, uint32_t linktype, bpf_program* prog, std::string* error) {
   std::lock_guard<std::mutex> l(compile_mu);
-  pcap_t* p = pcap_open_dead(LinktypeToDlt(linktype), kMaxSnapLen);
+  pcap_t* p = OpenCompileHandle(LinktypeToDlt(linktype & ~kSwappedHeader), (linktype & kSwappedHeader) != 0);
   if (p == nullptr) {
     *error = "libpcap cannot open a handle for link type " + std::to_string(linktype);
     return false;
@@ -329,7 +373,7 @@ bool PacketFilter::Eval(Node& n, uint32_t linktype, const PacketView& pkt) {
     case Node::kBpf: {
       const Program& prog = ProgramFor(&n, linktype);
       if (!prog.usable) {
-        inapplicable_.emplace(linktype, prog.error);
+        inapplicable_.emplace(linktype & ~kSwappedHeader, prog.error);
         return false;
       }
       return bpf_filter(prog.prog.bf_insns, pkt.data, pkt.len, pkt.caplen) != 0;
@@ -340,7 +384,7 @@ bool PacketFilter::Eval(Node& n, uint32_t linktype, const PacketView& pkt) {
 
 bool PacketFilter::Matches(uint32_t linktype, const PacketView& pkt) {
   if (!build_error_.ok()) return false;
-  if (Eval(*tree_, linktype, pkt)) return true;
+  if (Eval(*tree_, ProgramKey(linktype, pkt), pkt)) return true;
   if (!vlan_fold_ || linktype != 1 || pkt.caplen < 18) return false;
   uint16_t type = static_cast<uint16_t>(pkt.data[12] << 8 | pkt.data[13]);
   if (!IsVlanType(type)) return false;
@@ -355,7 +399,9 @@ bool PacketFilter::Matches(uint32_t linktype, const PacketView& pkt) {
   PacketView stripped = pkt;
   stripped.data = untagged_.data();
   stripped.caplen = pkt.caplen - (off - 12);
-  stripped.len = pkt.len >= off - 12 ? pkt.len - (off - 12) : stripped.caplen;
+  // The frame's length stays its length on the wire: `less`, `greater` and `len` see the tagged frame, as
+  // tcpdump does (folding is for addresses, ports and protocols).
+  stripped.len = pkt.len;
   return Eval(*tree_, linktype, stripped);
 }
 

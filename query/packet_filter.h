@@ -1,7 +1,8 @@
 // PacketFilter: decides exactly whether one packet matches a query. The query's libpcap parts are compiled
 // to BPF per link type (the same compiler tcpdump uses) and its time terms are checked against the packet
 // timestamp. With `vlan_fold`, a VLAN-tagged Ethernet frame also matches when the frame with its tags
-// removed matches — the one documented difference from tcpdump (host/net/port/proto see inside VLANs).
+// removed matches — the one documented difference from tcpdump (host/net/port/proto see inside VLANs; the
+// length primitives less, greater and len keep the tagged frame's length).
 // A query too large for libpcap's optimizer (whose time grows steeply with the terms of one program: ~1 s of
 // CPU for 64 `port` terms, minutes for 1,000) is compiled as a chain of small programs instead, evaluated in
 // order; a query that cannot be split that way, or is larger than kMaxPrimitives, is refused by Validate().
@@ -65,7 +66,8 @@ class PacketFilter {
   std::vector<uint8_t> untagged_;
 };
 
-// Compiles `expr` for `linktype` with libpcap. On failure returns false and sets `*error`.
+// Compiles `expr` for `linktype` with libpcap, as tcpdump -r compiles it for a capture file of that link type.
+// On failure returns false and sets `*error`.
 bool CompileBpf(const std::string& expr, uint32_t linktype, bpf_program* prog, std::string* error);
 
 }  // namespace rwd

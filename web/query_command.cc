@@ -85,7 +85,7 @@ int RunQueryCommand(int argc, char** argv) {
     FdSink sink(STDOUT_FILENO);
     s = RunRemoteQuery(ro, text, &sink);
     if (s.code() == Status::kCancelled) return 0;
-    if (!s.ok()) std::fprintf(stderr, "rewind query: %s\n", s.ToString().c_str());
+    if (!s.ok()) std::fprintf(stderr, "rewind query: %s\n", s.message().c_str());
     return s.ok() ? 0 : s.code() == Status::kInvalidArgument ? 2 : 1;
   }
   auto q = Query::Prepare(cl->Get("dir"), text, opts);

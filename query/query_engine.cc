@@ -251,11 +251,13 @@ Result<std::unique_ptr<Query>> Query::Prepare(const std::string& store, const st
     auto opened = StoreCatalog::OpenRange(store, tr.lo, tr.hi);
     if (!opened.ok()) return opened.status();
     catalog = *opened;
+    if (options.opened_catalog != nullptr) *options.opened_catalog = catalog;
   } else {
     Status s = catalog->Refresh();
     if (!s.ok()) return s;
   }
   q->options_.catalog.reset();  // a query holds what it selected, not the catalog
+  q->options_.opened_catalog = nullptr;
   q->total_files_ = catalog->CompleteFiles();
 
   // The files of the time range, then of those the ones whose key filter allows a match: only their index

@@ -32,8 +32,11 @@ struct QueryOptions {
   int64_t now_ns = 0;          // "now" for relative times (0: the wall clock)
   const std::atomic<bool>* cancel = nullptr;  // set by another thread to stop the query
   int64_t deadline_ns = 0;     // wall-clock time after which the query stops (0: none)
-  // The store's catalog, shared by a long-running server (refreshed by each query); null: opened for this query.
+  // The store's catalog, shared by a long-running server (refreshed by each query); null: opened for this query
+  // (StoreCatalog::OpenRange), and handed to *opened_catalog if that is set (a process that ends with the query
+  // need not free a million entries), else freed when Prepare() returns.
   std::shared_ptr<StoreCatalog> catalog;
+  std::shared_ptr<StoreCatalog>* opened_catalog = nullptr;
   IndexReaderCache* index_cache = nullptr;  // open index tables shared across queries (null: none)
   // How many of the answer's files may hold a block buffer (1 MiB, plus up to 1 MiB for a compressed
   // extent) at once. The merge keeps every file that overlaps the current time open; past this many, the

@@ -879,6 +879,18 @@ Status StoreCatalog::ReadCheckpointFor(int64_t lo, int64_t hi) {
   map.at = mmap(nullptr, map.length, PROT_READ, MAP_SHARED, cfd, 0);
   if (map.at == MAP_FAILED) return fail(Status::FromErrno("reading " + path, errno));
   const char* const base = static_cast<const char*>(map.at);
+  // No read-around on faults (with the disk's readahead it read megabytes around each of a range read's few
+  // sections); each section is asked for whole just before it is read.
+  (void)madvise(map.at, map.length, MADV_RANDOM);
+  static const uint64_t kPage = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  auto will_need = [&](uint64_t at, uint64_t length) {
+    if (at >= map.length || length == 0) return;
+    uint64_t from = at / kPage * kPage;
+    // A large section (most of the store) is read front to back: readahead as for a sequential read.
+    (void)madvise(const_cast<char*>(base) + from, std::min<uint64_t>(at + length, map.length) - from,
+                  length > (uint64_t{4} << 20) ? MADV_SEQUENTIAL : MADV_WILLNEED);
+  };
+  will_need(0, kCheckpointHeaderBytes);
   std::string_view header(base, kCheckpointHeaderBytes);
   std::string_view h = header;
   uint64_t magic, inode, offset, records, index_offset, index_length;
@@ -898,6 +910,7 @@ Status StoreCatalog::ReadCheckpointFor(int64_t lo, int64_t hi) {
     return fail(Status::NotFound(path + " is behind the journal"));
   }
   CheckpointIndex ix;
+  will_need(index_offset, index_length);
   if (!DecodeCheckpointIndex(std::string_view(base + index_offset, index_length), &ix)) {
     return fail(Status::Corruption(path + ": damaged index"));
   }
@@ -936,6 +949,7 @@ Status StoreCatalog::ReadCheckpointFor(int64_t lo, int64_t hi) {
   entries_->by_key.reserve(std::min<uint64_t>(expected_entries, uint64_t{1} << 24));
   auto load = [&](uint64_t at, uint64_t length, uint64_t expect) {
     if (at > map.length || length > map.length - at) return Status::Corruption(path + ": damaged index");
+    will_need(at, length);
     uint64_t got = 0;
     ForEachRecord(base + at, static_cast<size_t>(length), [&](uint8_t type, CatalogEntry&& e, RemovedPlace) {
       if (type == kRecRemoved) return;

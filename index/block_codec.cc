@@ -48,6 +48,7 @@ uint32_t CompressedExtentLength(const uint8_t* header) {
 
 Status DecompressExtent(const uint8_t* extent, uint32_t len, uint8_t* block, uint32_t* used) {
   *used = 0;
+  if (len < kCompressedHeaderSize) return Status::Corruption("compressed block cut short");
   uint32_t want = CompressedExtentLength(extent);
   if (want == 0) return Status::Corruption("bad compressed block header");
   if (want > len) return Status::Corruption("compressed block cut short");

@@ -18,7 +18,8 @@ constexpr uint32_t kMaxExtentSize = (1u << 20) + 4096;  // a compressed extent n
 
 // True if `p` (at least 8 bytes) starts a compressed extent.
 bool IsCompressedExtent(const uint8_t* p);
-// The on-disk length of the compressed extent whose header is at `header`; 0 if the header is invalid.
+// The on-disk length of the compressed extent whose header (kCompressedHeaderSize bytes) is at `header`; 0 if
+// the header is invalid.
 uint32_t CompressedExtentLength(const uint8_t* header);
 // Restores the used part of a raw block from a compressed extent of `len` bytes into `block` (room for
 // kBlockSize bytes) and sets `*used` to its length; the bytes of `block` past it are left as they were.

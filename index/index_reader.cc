@@ -2,11 +2,15 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <new>
+
 #include <leveldb/env.h>
 #include <leveldb/iterator.h>
 #include <leveldb/options.h>
 #include <leveldb/table.h>
 
+#include "index/block_format.h"
 #include "index/posting_list.h"
 
 namespace rwd {
@@ -14,6 +18,31 @@ namespace {
 
 Status Corrupt(const std::string& path, const std::string& what) {
   return Status::Corruption("index " + path + ": " + what);
+}
+
+bool GetVarint64(const char** p, const char* end, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift <= 63 && *p < end; shift += 7) {
+    uint64_t byte = static_cast<uint8_t>(*(*p)++);
+    *v |= (byte & 127) << shift;
+    if (byte < 128) return true;
+  }
+  return false;
+}
+
+// LevelDB's Table::Open allocates the index block at the size the footer names before it reads it, and the
+// footer has no checksum: a damaged one could ask for petabytes (std::bad_alloc, found by index_reader_fuzz).
+// True if both block handles of the 48-byte footer (metaindex, index; each a varint64 offset and size, plus
+// LevelDB's 5-byte block trailer) lie inside a file of `file_size` bytes.
+bool FooterHandlesInside(const char* footer, uint64_t file_size) {
+  const char* p = footer;
+  const char* end = footer + 40;  // the handles; then the 8-byte magic
+  for (int i = 0; i < 2; ++i) {
+    uint64_t offset = 0, size = 0;
+    if (!GetVarint64(&p, end, &offset) || !GetVarint64(&p, end, &size)) return false;
+    if (offset > file_size || size > file_size || offset + size + 5 > file_size) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -32,10 +61,23 @@ Result<std::unique_ptr<IndexReader>> IndexReader::Open(const std::string& path) 
   r->file_.reset(file);
   ls = env->GetFileSize(path, &r->table_bytes_);
   if (!ls.ok()) return Status::IOError("sizing index " + path + ": " + ls.ToString());
+  constexpr size_t kFooterBytes = 48;
+  if (r->table_bytes_ < kFooterBytes) return Corrupt(path, "shorter than a table's footer");
+  char footer_space[kFooterBytes];
+  leveldb::Slice footer;
+  ls = file->Read(r->table_bytes_ - kFooterBytes, kFooterBytes, &footer, footer_space);
+  if (!ls.ok()) return Status::IOError("reading index " + path + ": " + ls.ToString());
+  if (footer.size() != kFooterBytes || !FooterHandlesInside(footer.data(), r->table_bytes_)) {
+    return Corrupt(path, "damaged footer");
+  }
   leveldb::Options options;
   options.paranoid_checks = true;
   leveldb::Table* table = nullptr;
-  ls = leveldb::Table::Open(options, file, r->table_bytes_, &table);
+  try {
+    ls = leveldb::Table::Open(options, file, r->table_bytes_, &table);
+  } catch (const std::bad_alloc&) {
+    return Corrupt(path, "a block larger than memory");
+  }
   if (!ls.ok()) return Corrupt(path, ls.ToString());
   r->table_.reset(table);
 
@@ -48,7 +90,7 @@ Result<std::unique_ptr<IndexReader>> IndexReader::Open(const std::string& path) 
   }
   Status s = FileSummary::Decode(std::string_view(it->value().data(), it->value().size()), &r->summary_);
   if (!s.ok()) return Corrupt(path, s.message());
-  r->blocks_.reserve(r->summary_.blocks);
+  r->blocks_.reserve(std::min<uint32_t>(r->summary_.blocks, kMaxBlocksPerFile));
   for (it->Seek(BlockKey(0)); it->Valid(); it->Next()) {
     leveldb::Slice key = it->key();
     if (key.size() != 5 || static_cast<uint8_t>(key[0]) != kKeyBlock) break;

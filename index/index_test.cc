@@ -725,6 +725,32 @@ TEST_F(DamagedIndex, TruncatedTableFailsToOpen) {
   }
 }
 
+TEST_F(DamagedIndex, AFooterNamingAHugeBlockIsCorruption) {
+  // Found by index_reader_fuzz: a 51-byte file whose footer names an index block of 2^49 bytes, which
+  // LevelDB allocated before reading (std::bad_alloc, i.e. a crash outside ASan).
+  const std::string found("\xf0\x02\xd3\x48\x08\x57\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff"
+                          "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xc3\xf7\x00\x00\x00"
+                          "\x00\x57\xfb\x80\x8b\x24\x75\x47\xdb", 51);
+  WriteFile(damaged_, found);
+  auto r = IndexReader::Open(damaged_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::kCorruption) << r.status().ToString();
+  // The same in a real table: its footer's index handle rewritten to name 2^49 bytes at offset 0.
+  std::string data = original_;
+  std::string footer(40, '\0');
+  size_t at = 0;
+  auto varint = [&](uint64_t v) {
+    while (v >= 128) footer[at++] = static_cast<char>(v | 128), v >>= 7;
+    footer[at++] = static_cast<char>(v);
+  };
+  varint(0), varint(1), varint(0), varint(uint64_t{1} << 49);  // metaindex (0, 1), index (0, 2^49)
+  data.replace(data.size() - 48, 40, footer);
+  WriteFile(damaged_, data);
+  r = IndexReader::Open(damaged_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("damaged footer"), std::string::npos) << r.status().ToString();
+}
+
 TEST_F(DamagedIndex, GarbageAndMissingFiles) {
   EXPECT_FALSE(IndexReader::Open(dir_.path() + "/does-not-exist").ok());
   std::string garbage(4096, '\0');

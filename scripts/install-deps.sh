@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what rewind needs on Debian 12 (run as root):
 #   (no argument)  building and the tests: the test oracles and tools (tcpdump, tcpreplay, tshark, stenographer,
+#                  clang with libFuzzer for the fuzz targets,
 #                  chromium, ...), never parts of the product
 #   --run          only what building and running rewind needs (scripts/run.sh)
 #   --bench        the tests' packages plus the benchmarks' tools
@@ -13,7 +14,7 @@ if [ "${1:-}" != "--run" ]; then
   pkgs+=(libgtest-dev
          tcpdump tcpreplay tshark python3 iproute2 curl openssl stenographer
          dpkg-dev file systemd adduser help2man
-         chromium python3-websocket)
+         chromium python3-websocket clang libclang-rt-14-dev)
 fi
 [ "${1:-}" = "--bench" ] && pkgs+=(wireshark-common hyperfine time)
 missing=()

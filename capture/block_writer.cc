@@ -1,10 +1,14 @@
 #include "capture/block_writer.h"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "index/block_format.h"
 
 namespace rwd {
 
@@ -36,7 +40,22 @@ Result<std::unique_ptr<BlockWriter>> BlockWriter::Create(AioContext* aio, const 
     return s;
   };
   if (preallocate_bytes > 0) {
+    // On a file system with less room than asked for, reserve half of what is free in whole blocks (the
+    // other half is for index tables and the other writers), at least one block; with not even one block
+    // free the file is not started (ENOSPC, as a failed preallocation would say).
+    struct statvfs vfs;
+    if (fstatvfs(w->fd_, &vfs) == 0) {
+      uint64_t room = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize / kBlockSize * kBlockSize;
+      if (room < kBlockSize) return fail(Status::FromErrno("preallocating " + path, ENOSPC));
+      preallocate_bytes = std::min(preallocate_bytes, std::max<uint64_t>(kBlockSize, room / 2 / kBlockSize * kBlockSize));
+    }
+  }
+  if (preallocate_bytes > 0) {
     int err = posix_fallocate(w->fd_, 0, static_cast<off_t>(preallocate_bytes));
+    if (err == ENOSPC) {
+      (void)ftruncate(w->fd_, 0);  // free what a failed attempt may have reserved; go on without
+      err = EOPNOTSUPP;
+    }
     if (err != 0 && err != EOPNOTSUPP) return fail(Status::FromErrno("preallocating " + path, err));
     if (err == 0) w->preallocated_ = preallocate_bytes;
   }

@@ -19,7 +19,8 @@ class BlockWriter {
  public:
   ~BlockWriter();
   // Creates `path` (which must not exist). Falls back to buffered I/O where the file system refuses
-  // O_DIRECT (tmpfs), see direct(). `preallocate_bytes` > 0 reserves space with fallocate.
+  // O_DIRECT (tmpfs), see direct(). `preallocate_bytes` > 0 reserves space with fallocate,
+  // at most half of what the file system has free but one block at least (ENOSPC without a block free).
   static Result<std::unique_ptr<BlockWriter>> Create(AioContext* aio, const std::string& path, int max_in_flight,
                                                      uint64_t preallocate_bytes);
 

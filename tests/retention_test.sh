@@ -232,6 +232,15 @@ got=$("$REWIND" query --dir "$s4" 'udp port 500' 2>/dev/null | tcpdump -r - 2>/d
 kill -INT $cap; wait $cap; rc=$?
 [ $rc -le 1 ] && ok || fail "capture on a full disk ended with $rc: $(tail -5 "$work/cap5.log")"
 
+# 5b. A small file system: importing a 2.5 MB capture with the default file size (1 GiB, preallocated) into
+#     an empty 16 MiB tmpfs stores every packet (preallocation takes at most half of what is free).
+tiny_fs m-small 16m
+"$REWIND" import --dir "$work/m-small/store" -q "$PCAPS/ndpi/1kxun.pcap" 2>"$work/small.err"; rc=$?
+got=$("$REWIND" query --dir "$work/m-small/store" '' 2>/dev/null | tcpdump -r - 2>/dev/null | wc -l)
+want=$(tcpdump -r "$PCAPS/ndpi/1kxun.pcap" 2>/dev/null | wc -l)
+[ $rc -eq 0 ] && [ "$got" -eq "$want" ] && [ "$want" -gt 1000 ] && ok ||
+  fail "import into a 16 MiB file system: exit $rc, $got of $want packets: $(cat "$work/small.err")"
+
 # 6. rewind run: the "retention" config runs in the appliance (here with capture off, on an oversized
 #    store); a bad retention config is refused.
 s6=$work/s6

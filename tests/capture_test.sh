@@ -83,6 +83,19 @@ s2=$work/s2
 start_capture "$s2"
 stop_capture && [ "$stop_ms" -lt 15000 ] && ok || fail "idle SIGINT: ${stop_ms} ms"
 
+# 2b. SIGINT while the rings are being set up, sent to a background job of this script (which starts with
+#     SIGINT ignored, as bash gives it): the capture still stops, and cleanly.
+"$REWIND" capture --iface v1 --dir "$work/s2b" --threads 2 --blocks 512 2>"$work/s2b.log" & early=$!
+sleep 0.2
+kill -INT $early
+for _ in $(seq 100); do kill -0 $early 2>/dev/null || break; sleep 0.1; done
+if kill -0 $early 2>/dev/null; then
+  fail "SIGINT during ring setup was lost: still running after 10 s"; kill -9 $early; wait $early 2>/dev/null
+else
+  wait $early; rc=$?
+  [ $rc -eq 0 ] && ok || fail "SIGINT during ring setup: exit $rc: $(tail -3 "$work/s2b.log")"
+fi
+
 # 3. --filter as a tcpdump expression and as stenotype's hex BPF.
 s3=$work/s3
 start_capture "$s3" --filter "udp port 500"

@@ -166,10 +166,16 @@ int RunCaptureCommand(int argc, char** argv) {
   }
   cc.uid = uid;
   cc.gid = gid;
+  // SIGINT/SIGTERM stop the capture from here on, even while the rings are set up (seconds) and even when
+  // the process started with SIGINT ignored (a background job of a script).
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
   // Open everything that needs privileges first: directories, locks, rings.
   std::atomic<int64_t> packets_left{count};
   std::vector<std::unique_ptr<CaptureWorker>> workers;
-  for (uint32_t t = 0; t < threads; ++t) {
+  for (uint32_t t = 0; t < threads && !g_stop.load(); ++t) {
     auto w = OpenCaptureWorker(cc, t, count >= 0 ? &packets_left : nullptr, verbose < 0);
     if (!w.ok()) {
       LogLine(LogLevel::kError, "rewind capture: %s\n", w.status().ToString().c_str());
@@ -186,11 +192,7 @@ int RunCaptureCommand(int argc, char** argv) {
     std::perror("rewind capture: dropping to --uid");
     return 1;
   }
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  if (verbose >= 0) {
+  if (verbose >= 0 && !g_stop.load()) {
     LogLine(LogLevel::kInfo, "rewind capture: capturing on %s with %llu thread(s) into %s (uid %d, gid %d)\n",
                  cl->Get("iface").c_str(), (unsigned long long)threads, dir.c_str(), (int)getuid(), (int)getgid());
   }

@@ -121,14 +121,14 @@ int RunServeCommand(int argc, char** argv) {
   o.tls_cert = cl->Get("tls_cert");
   o.tls_key = cl->Get("tls_key");
   o.tls_client_ca = cl->Get("tls_client_ca");
+  std::signal(SIGINT, OnSignal);  // before anything slow, and even if SIGINT came ignored
+  std::signal(SIGTERM, OnSignal);
   HttpServer server(o);
   s = server.Start();
   if (!s.ok()) {
     LogLine(LogLevel::kError, "rewind serve: %s\n", s.ToString().c_str());
     return 1;
   }
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
   std::string scheme = server.tls() ? "https" : "http";
   LogLine(LogLevel::kInfo, "rewind serve: %s://%s:%d/ (store %s)\n", scheme.c_str(), o.host.c_str(), server.port(),
                o.store.c_str());

@@ -193,11 +193,16 @@ class Query::FileCursor {
       Warn(s);
       return false;
     }
-    // Retention removed the file after Prepare() opened its index: the rest of the answer is still exact.
+    // Retention removed the file after Prepare() opened its index (the rest of the answer is still exact),
+    // or the packet file is gone while its index is there, which retention never leaves (it removes the
+    // index first): deleted or moved by hand, or lost.
+    bool index_there = stat(file_->file.index_path.c_str(), &st) == 0;
     stats_->cut_short = true;
     if (stats_->warnings.size() < 100) {
       stats_->warnings.push_back("answer cut short: " + file_->file.packet_path +
-                                 " was removed (retention) while the query ran; its matches are missing");
+                                 (index_there ? " is missing (its index is there; see rewind verify)"
+                                              : " was removed (retention) while the query ran") +
+                                 "; its matches are missing");
     }
     return false;
   }

@@ -225,5 +225,16 @@ out=$("$REWIND" stats --dir "$work/notastore" 2>&1); rc=$?
 [ $rc -eq 1 ] && echo "$out" | has "is not a rewind store" && [ "$(ls "$work/notastore" | tr '\n' ' ')" = "file sub " ] && ok ||
   fail "stats of a directory that is not a store (exit $rc): $out; now holds: $(ls "$work/notastore")"
 
+# A packet file deleted by hand (its index left): queries warn and name it, verify exits 1 naming it.
+gone=$work/gone
+"$REWIND" import -q --dir "$gone" --filesize_mb 1 "$PCAPS/ndpi/1kxun.pcap"
+victim=$(ls "$gone/PKT0" | head -1)
+rm "$gone/PKT0/$victim"
+"$REWIND" query --dir "$gone" '' 2>"$work/gone.err" > /dev/null
+has "answer cut short: $gone/PKT0/$victim is missing (its index is there" "$work/gone.err" && ok ||
+  fail "a missing packet file is not named: $(cat "$work/gone.err")"
+out=$("$REWIND" verify --dir "$gone" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | has "$victim: missing" && ok || fail "verify of a store missing a packet file (exit $rc): $out"
+
 echo "cli_test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

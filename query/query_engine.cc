@@ -475,13 +475,16 @@ Status Query::Execute(ByteSink* sink, QueryStats* stats) {
     PcapWriter* writer;
     Status status;
     int64_t last_flush;
+    uint32_t since_clock = 0;  // packets since the clock was last read (it cost 7 % of a broad query's CPU)
   } ctx{&writer, Status::OK(), WallClockNs()};
   s = Run(
       [](void* p, uint32_t lt, const PacketView& pkt) {
         auto* c = static_cast<Ctx*>(p);
         c->status = c->writer->WritePacket(lt, pkt.ts_sec, pkt.ts_nsec, pkt.caplen, pkt.len, pkt.data);
+        if (!c->status.ok() || ++c->since_clock < 64) return c->status.ok();
+        c->since_clock = 0;
         int64_t now = WallClockNs();
-        if (c->status.ok() && now - c->last_flush > kFlushIntervalNs) {
+        if (now - c->last_flush > kFlushIntervalNs) {
           c->status = c->writer->Flush();
           c->last_flush = now;
         }

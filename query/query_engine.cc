@@ -66,21 +66,8 @@ class Query::FileCursor {
         if (item.offsets.size() > kSinglePacketReadLimit) item.whole = true;
         if ((item.whole || !item.offsets.empty()) && in_range(b)) work_.push_back(std::move(item));
       }
-      // Selective queries read scattered packets: ask for all of them up front so that the disk serves
-      // them in parallel (bounded, so a broad answer does not flood the page cache).
-      constexpr uint64_t kPrefetchBytes = 16 << 20;
-      uint64_t prefetched = 0;
-      for (const WorkItem& item : work_) {
-        if (prefetched >= kPrefetchBytes) break;
-        const BlockEntry& e = blocks[item.block];
-        if (item.whole) {
-          reader_->Prefetch(e, 0, e.disk_length);
-          prefetched += e.disk_length;
-        } else {
-          for (uint32_t off : item.offsets) reader_->Prefetch(e, off, 2048), prefetched += 2048;
-        }
-      }
     }
+    PrefetchAhead();
     Advance();
     return true;
   }
@@ -121,7 +108,7 @@ class Query::FileCursor {
       } else {
         Warn(s);
         in_block_ = false;
-        ++item_;
+        NextItem();
       }
     }
     while (true) {
@@ -137,7 +124,7 @@ class Query::FileCursor {
         }
         if (!block_reader_.status().ok()) Warn(block_reader_.status());
         in_block_ = false;
-        ++item_;
+        NextItem();
         continue;
       }
       if (item_ >= work_.size() || query_->ShouldStop()) return;
@@ -151,7 +138,7 @@ class Query::FileCursor {
         ++stats_->blocks_read;
         if (!s.ok()) {
           Warn(s);
-          ++item_;
+          NextItem();
           continue;
         }
         in_block_ = true;
@@ -175,7 +162,7 @@ class Query::FileCursor {
         }
       }
       offset_ = 0;
-      ++item_;
+      NextItem();
     }
   }
 
@@ -185,6 +172,31 @@ class Query::FileCursor {
     std::vector<uint32_t> offsets;
     bool whole;
   };
+
+  // Keeps the next kPrefetchBytes of the work list asked for (posix_fadvise WILLNEED) ahead of the item being
+  // read, so that the disk works while this thread filters, and scattered packets are fetched in parallel.
+  // The kernel's own readahead restarts at every block the plan skips; this does not. Bounded, so a broad
+  // answer does not flood the page cache.
+  static constexpr uint64_t kPrefetchBytes = 16 << 20;
+  uint64_t ItemBytes(const WorkItem& item) const {
+    return item.whole ? index_->blocks()[item.block].disk_length : uint64_t{2048} * item.offsets.size();
+  }
+  void PrefetchAhead() {
+    while (prefetch_next_ < work_.size() && prefetched_ahead_ < kPrefetchBytes) {
+      const WorkItem& item = work_[prefetch_next_++];
+      const BlockEntry& e = index_->blocks()[item.block];
+      if (item.whole) reader_->Prefetch(e, 0, e.disk_length);
+      else for (uint32_t off : item.offsets) reader_->Prefetch(e, off, 2048);
+      prefetched_ahead_ += ItemBytes(item);
+    }
+  }
+  // Done with the current work item: on to the next, and keep the prefetch window full.
+  void NextItem() {
+    if (item_ < prefetch_next_) prefetched_ahead_ -= std::min(prefetched_ahead_, ItemBytes(work_[item_]));
+    ++item_;
+    PrefetchAhead();
+  }
+
   bool Fail(const Status& s) {
     struct stat st;
     bool removed = (stat(file_->file.packet_path.c_str(), &st) != 0 && errno == ENOENT) ||
@@ -219,6 +231,8 @@ class Query::FileCursor {
   std::unique_ptr<PacketFileReader> reader_;
   std::vector<WorkItem> work_;
   size_t item_ = 0;
+  size_t prefetch_next_ = 0;       // first work item not yet prefetched
+  uint64_t prefetched_ahead_ = 0;  // bytes prefetched for items [item_, prefetch_next_)
   size_t offset_ = 0;
   bool in_block_ = false;
   BlockReader block_reader_;

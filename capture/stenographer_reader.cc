@@ -109,6 +109,21 @@ bool IsDirectory(const std::string& path) {
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+// True if `path` is a regular file that is empty or starts with a TPACKET_V3 block descriptor (version 2, its
+// private area at 48 bytes), as every file stenotype writes does; false for its index tables, which share the
+// packet files' names.
+bool LooksLikePacketFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return false;
+  struct stat st;
+  uint32_t head[2] = {0, 0};
+  bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  bool ok = regular && (st.st_size == 0 || (pread(fd, head, sizeof(head), 0) == static_cast<ssize_t>(sizeof(head)) &&
+                                            head[0] == TPACKET_V3 && head[1] == sizeof(tpacket_block_desc)));
+  close(fd);
+  return ok;
+}
+
 // Thread directories PKT<n> of `dir`, by n.
 std::vector<std::string> ThreadDirectories(const std::string& dir) {
   std::vector<std::pair<unsigned long, std::string>> found;
@@ -167,7 +182,7 @@ Result<std::vector<std::string>> ListStenographerPacketFiles(const std::string& 
       if (name == "." || name == "..") continue;
       std::string full = dir + "/" + name;
       if (name[0] == '.') being_written->push_back(full);
-      else if (name.find_first_not_of("0123456789") != std::string::npos || IsDirectory(full)) other->push_back(full);
+      else if (name.find_first_not_of("0123456789") != std::string::npos || !LooksLikePacketFile(full)) other->push_back(full);
       else names.push_back(name);
     }
     closedir(d);

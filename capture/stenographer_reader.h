@@ -52,7 +52,8 @@ class StenographerReader {
 // The packet files of a Stenographer installation at `path`, which is its config file (every thread's
 // PacketsDirectory), a directory holding PKT<n>/ (stenotype's --dir), or a packet directory itself. In thread
 // order, then name (start time) order. Files being written (names starting with '.') are left out and put in
-// *being_written; other names that are not a microsecond timestamp are left out and put in *other.
+// *being_written; other names that are not a microsecond timestamp, and files that do not start with a
+// TPACKET_V3 block (stenotype's index tables have the same names), are left out and put in *other.
 Result<std::vector<std::string>> ListStenographerPacketFiles(const std::string& path,
                                                              std::vector<std::string>* being_written,
                                                              std::vector<std::string>* other);

@@ -3,6 +3,7 @@
 #include <linux/if_packet.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -112,9 +113,14 @@ TEST_F(StenographerReaderTest, ABrokenPacketChainIsDamageNotAnOverrun) {
 
 TEST_F(StenographerReaderTest, ListsThreadsInOrderAndSkipsFilesBeingWritten) {
   for (const char* d : {"PKT0", "PKT1", "PKT10", "IDX0"}) fs::create_directories(dir_ + "/steno/" + d);
-  for (const char* f : {"PKT0/1700000000000002", "PKT0/1700000000000001", "PKT0/.1700000000000003", "PKT1/1700000000000000",
-                        "PKT10/999", "PKT1/README", "IDX0/1700000000000001"}) {
-    std::ofstream(dir_ + "/steno/" + f) << "x";
+  // Packet files: empty (just created) or starting with a block; the rest holds other bytes, as stenotype's
+  // index tables (which share the packet files' names) do.
+  std::vector<std::string> ignored;
+  std::string block = Blocks({1}, &ignored).substr(0, 4096);
+  for (const char* f : {"PKT0/1700000000000002", "PKT0/.1700000000000003", "PKT10/999"}) std::ofstream(dir_ + "/steno/" + f);
+  for (const char* f : {"PKT0/1700000000000001", "PKT1/1700000000000000"}) std::ofstream(dir_ + "/steno/" + f) << block;
+  for (const char* f : {"PKT1/README", "PKT1/1700000000000009", "IDX0/1700000000000001"}) {
+    std::ofstream(dir_ + "/steno/" + f) << "an index table";
   }
   std::vector<std::string> being_written, other;
   auto files = ListStenographerPacketFiles(dir_ + "/steno", &being_written, &other);
@@ -123,7 +129,8 @@ TEST_F(StenographerReaderTest, ListsThreadsInOrderAndSkipsFilesBeingWritten) {
   EXPECT_EQ(*files, (std::vector<std::string>{s + "PKT0/1700000000000001", s + "PKT0/1700000000000002",
                                               s + "PKT1/1700000000000000", s + "PKT10/999"}));
   EXPECT_EQ(being_written, std::vector<std::string>{s + "PKT0/.1700000000000003"});
-  EXPECT_EQ(other, std::vector<std::string>{s + "PKT1/README"});
+  std::sort(other.begin(), other.end());  // in directory order
+  EXPECT_EQ(other, (std::vector<std::string>{s + "PKT1/1700000000000009", s + "PKT1/README"}));
   // The config names each thread's packet directory.
   std::string conf = Write("steno.conf", "{\"Threads\": [{\"PacketsDirectory\": \"" + s + "PKT1\"}, {\"PacketsDirectory\": \"" +
                                              s + "PKT0\"}]}");

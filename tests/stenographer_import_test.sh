@@ -117,5 +117,11 @@ echo '{"Interface": "eth0"}' > "$work/not-steno.conf"
 rc=$?
 [ $rc = 1 ] && grep -q 'not a Stenographer config' "$work/bad.err" && ok || fail "bad config: exit $rc: $(cat "$work/bad.err")"
 
+# Pointed at a directory without packet files (the index directory, say): exit 1, and no store is made.
+"$REWIND" import --dir "$work/store5" --stenographer "$work/steno/idx" 2> "$work/empty.err"
+rc=$?
+[ $rc = 1 ] && grep -q 'holds no Stenographer packet files' "$work/empty.err" && [ ! -e "$work/store5" ] && ok ||
+  fail "no packet files: exit $rc, store made: $([ -e "$work/store5" ] && echo yes || echo no): $(cat "$work/empty.err")"
+
 echo "stenographer_import_test: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -77,6 +77,30 @@ int RunImportCommand(int argc, char** argv) {
     return 2;
   }
   std::string dir = cl->Get("dir");
+  const bool stenographer = cl->Has("stenographer");
+  std::vector<std::string> inputs = cl->positional();
+  if (stenographer) {
+    inputs.clear();
+    for (const std::string& path : cl->positional()) {
+      std::vector<std::string> being_written, other;
+      auto files = ListStenographerPacketFiles(path, &being_written, &other);
+      if (!files.ok()) {
+        std::fprintf(stderr, "rewind import: %s\n", files.status().message().c_str());
+        return 1;
+      }
+      for (const std::string& f : being_written) {
+        std::fprintf(stderr, "rewind import: skipping %s: stenotype is still writing it (stop Stenographer first)\n", f.c_str());
+      }
+      for (size_t i = 0; i < other.size() && i < 5; ++i) {
+        std::fprintf(stderr, "rewind import: skipping %s: not a Stenographer packet file\n", other[i].c_str());
+      }
+      if (other.size() > 5) std::fprintf(stderr, "rewind import: ... and %zu more such files\n", other.size() - 5);
+      if (files->empty()) std::fprintf(stderr, "rewind import: %s holds no Stenographer packet files\n", path.c_str());
+      inputs.insert(inputs.end(), files->begin(), files->end());
+    }
+    // Pointed at the wrong place (the index directory, an empty disk): say so before making a store.
+    if (inputs.empty()) return 1;
+  }
   auto lock = cl->Has("writer") ? WriterLock::Acquire(dir, static_cast<uint32_t>(writer_no))
                                 : WriterLock::AcquireFree(dir, 0);
   if (!lock.ok()) {
@@ -99,25 +123,6 @@ int RunImportCommand(int argc, char** argv) {
   PcapImporter importer(&writer);
 
   bool tty = isatty(STDERR_FILENO) && !cl->Has("q");
-  const bool stenographer = cl->Has("stenographer");
-  std::vector<std::string> inputs = cl->positional();
-  if (stenographer) {
-    inputs.clear();
-    for (const std::string& path : cl->positional()) {
-      std::vector<std::string> being_written, other;
-      auto files = ListStenographerPacketFiles(path, &being_written, &other);
-      if (!files.ok()) {
-        std::fprintf(stderr, "rewind import: %s\n", files.status().ToString().c_str());
-        return 1;
-      }
-      for (const std::string& f : being_written) {
-        std::fprintf(stderr, "rewind import: skipping %s: stenotype is still writing it (stop Stenographer first)\n", f.c_str());
-      }
-      for (const std::string& f : other) std::fprintf(stderr, "rewind import: skipping %s: not a Stenographer packet file\n", f.c_str());
-      if (files->empty()) std::fprintf(stderr, "rewind import: %s holds no Stenographer packet files\n", path.c_str());
-      inputs.insert(inputs.end(), files->begin(), files->end());
-    }
-  }
   uint64_t total_bytes = 0;
   for (const auto& f : inputs) {
     struct stat st;

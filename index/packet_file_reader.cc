@@ -50,17 +50,23 @@ Status PacketFileReader::PreadFully(uint8_t* buf, uint32_t len, uint64_t offset,
 Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader) {
   std::string where = path_ + " block at offset " + std::to_string(block.file_offset);
   // Not zero-filled: every byte a reader is opened on was read or decompressed into it just before.
-  if (!block_) block_.reset(new uint8_t[kBlockSize]);
+  if (!block_) {
+    block_ = NewAlignedBuffer(kBlockSize);
+    if (!block_) return Status::IOError(where + ": out of memory");
+  }
   uint32_t got = 0;
   Status s;
   if (block.flags & kBlockFlagZstd) {
     if (block.disk_length > kMaxExtentSize) return Status::Corruption(where + ": bad extent length");
     if (cached_offset_ != block.file_offset) {
       cached_offset_ = UINT64_MAX;
-      extent_.resize(block.disk_length);
-      s = PreadFully(extent_.data(), block.disk_length, block.file_offset, &got);
+      if (!extent_) {
+        extent_ = NewAlignedBuffer(kMaxExtentSize);
+        if (!extent_) return Status::IOError(where + ": out of memory");
+      }
+      s = PreadFully(extent_.get(), block.disk_length, block.file_offset, &got);
       if (!s.ok()) return s;
-      s = DecompressExtent(extent_.data(), got, block_.get(), &cached_used_);
+      s = DecompressExtent(extent_.get(), got, block_.get(), &cached_used_);
       if (!s.ok()) return Status::Corruption(where + ": " + s.message());
       cached_offset_ = block.file_offset;
     }
@@ -82,7 +88,7 @@ Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader)
 
 void PacketFileReader::ReleaseBuffers() {
   block_.reset();
-  std::vector<uint8_t>().swap(extent_);
+  extent_.reset();
   std::vector<uint8_t>().swap(packet_);
   cached_offset_ = UINT64_MAX;
 }

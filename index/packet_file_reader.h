@@ -41,7 +41,7 @@ class PacketFileReader {
   // Frees the block and extent buffers (reallocated by the next read); what ReadBlock()/ReadPacket() returned
   // before is invalid after this.
   void ReleaseBuffers();
-  bool holds_buffers() const { return block_ != nullptr || extent_.capacity() != 0; }
+  bool holds_buffers() const { return block_ != nullptr || extent_ != nullptr; }
 
   uint64_t bytes_read() const { return bytes_read_; }
   const std::string& path() const { return path_; }
@@ -52,8 +52,8 @@ class PacketFileReader {
   std::string path_;
   int fd_ = -1;
   uint64_t size_ = 0;
-  std::unique_ptr<uint8_t[]> block_;     // kBlockSize bytes, allocated on the first read
-  std::vector<uint8_t> extent_;
+  AlignedBuffer block_;                  // kBlockSize bytes, allocated on the first read
+  AlignedBuffer extent_;                 // kMaxExtentSize bytes, allocated on the first compressed read
   uint64_t cached_offset_ = UINT64_MAX;  // file offset of the compressed block now in block_
   uint32_t cached_used_ = 0;             // its used length
   std::vector<uint8_t> packet_;

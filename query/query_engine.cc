@@ -12,6 +12,7 @@
 #include "index/live_index.h"
 #include "index/packet_file_reader.h"
 #include "index/wall_clock.h"
+#include "query/read_ahead_thread.h"
 
 namespace rwd {
 namespace {
@@ -25,9 +26,11 @@ constexpr size_t kSinglePacketReadLimit = 16;
 // Advance().
 class Query::FileCursor {
  public:
+  // `read_ahead` (may be null: every block is read on the calling thread) outlives the cursor.
   FileCursor(const Query* query, const OpenFile* file, const QueryPlan* plan, PacketFilter* filter,
-             QueryStats* stats)
-      : query_(query), file_(file), plan_(plan), filter_(filter), stats_(stats) {}
+             QueryStats* stats, ReadAheadThread* read_ahead)
+      : query_(query), file_(file), plan_(plan), filter_(filter), stats_(stats), read_ahead_(read_ahead) {}
+  ~FileCursor() { WaitForReadAhead(); }
 
   // Prepares the work list and moves to the first match. False on a file-level error (reported as a warning).
   bool Start() {
@@ -75,20 +78,28 @@ class Query::FileCursor {
   bool valid() const { return valid_; }
   const PacketView& packet() const { return packet_; }
   uint32_t linktype() const { return linktype_; }
-  bool holds_buffers() const { return reader_ && reader_->holds_buffers(); }
+  // Block buffers held now: the block being walked and the one being read ahead (each 1 MiB, plus up to
+  // 1 MiB for a compressed extent).
+  size_t buffers() const {
+    return (reader_ && reader_->holds_buffers()) + (ahead_reader_ && ahead_reader_->holds_buffers());
+  }
   uint64_t last_active = 0;  // set by the merge: when it last took a packet from this cursor
 
   // Gives the reader's buffers back. The current packet is copied out first, so it stays valid; the next
   // Advance() reads the current block again and goes on after it.
   void Park() {
-    if (!holds_buffers()) return;
+    if (buffers() == 0) return;
+    WaitForReadAhead();
+    ahead_item_ = kNone;
+    if (ahead_reader_) ahead_reader_->ReleaseBuffers();
+    if (!reader_->holds_buffers()) return;
     if (valid_) {
       parked_packet_.assign(packet_.data, packet_.data + packet_.caplen);
       packet_.data = parked_packet_.data();
     }
     if (in_block_) {
-      resume_offset_ = block_reader_.next_offset();
-      resume_seen_ = block_reader_.seen();
+      resume_offset_ = block_reader_->next_offset();
+      resume_seen_ = block_reader_->seen();
       parked_ = true;
     }
     reader_->ReleaseBuffers();
@@ -100,11 +111,11 @@ class Query::FileCursor {
       parked_ = false;
       const BlockEntry& entry = index_->blocks()[work_[item_].block];
       uint64_t before = reader_->bytes_read();
-      Status s = reader_->ReadBlock(entry, &block_reader_);
+      Status s = reader_->ReadBlock(entry, block_reader_.get());
       stats_->bytes_read += reader_->bytes_read() - before;
       ++stats_->blocks_reread;
       if (s.ok()) {
-        block_reader_.Resume(resume_offset_, resume_seen_);
+        block_reader_->Resume(resume_offset_, resume_seen_);
       } else {
         Warn(s);
         in_block_ = false;
@@ -114,7 +125,7 @@ class Query::FileCursor {
     while (true) {
       if (in_block_) {
         PacketView p;
-        while (block_reader_.Next(&p)) {
+        while (block_reader_->Next(&p)) {
           ++stats_->packets_examined;
           if (filter_->Matches(linktype_, p)) {
             packet_ = p;
@@ -122,7 +133,7 @@ class Query::FileCursor {
             return;
           }
         }
-        if (!block_reader_.status().ok()) Warn(block_reader_.status());
+        if (!block_reader_->status().ok()) Warn(block_reader_->status());
         in_block_ = false;
         NextItem();
         continue;
@@ -132,9 +143,7 @@ class Query::FileCursor {
       const BlockEntry& entry = index_->blocks()[item.block];
       linktype_ = entry.linktype;
       if (item.whole) {
-        uint64_t before = reader_->bytes_read();
-        Status s = reader_->ReadBlock(entry, &block_reader_);
-        stats_->bytes_read += reader_->bytes_read() - before;
+        Status s = ReadWholeItem();
         ++stats_->blocks_read;
         if (!s.ok()) {
           Warn(s);
@@ -172,6 +181,49 @@ class Query::FileCursor {
     std::vector<uint32_t> offsets;
     bool whole;
   };
+
+  static constexpr size_t kNone = SIZE_MAX;
+
+  // Reads the whole block of work item item_ into block_reader_ (taking it from the read-ahead when that
+  // read it), then has the next work item read ahead if it is a whole block too.
+  Status ReadWholeItem() {
+    Status s;
+    if (ahead_item_ == item_) {
+      WaitForReadAhead();
+      ahead_item_ = kNone;
+      std::swap(reader_, ahead_reader_);
+      std::swap(block_reader_, ahead_block_reader_);
+      stats_->bytes_read += ahead_bytes_;
+      ++stats_->blocks_read_ahead;
+      s = ahead_status_;
+    } else {
+      const BlockEntry& entry = index_->blocks()[work_[item_].block];
+      uint64_t before = reader_->bytes_read();
+      s = reader_->ReadBlock(entry, block_reader_.get());
+      stats_->bytes_read += reader_->bytes_read() - before;
+    }
+    size_t next = item_ + 1;
+    if (read_ahead_ != nullptr && next < work_.size() && work_[next].whole) {
+      WaitForReadAhead();  // none is pending here (items are read in order); kept so two jobs never share a reader
+      if (!ahead_reader_) {
+        auto opened = PacketFileReader::Open(file_->file.packet_path);
+        if (!opened.ok()) return s;  // read on this thread, which reports any error
+        ahead_reader_ = std::move(*opened);
+      }
+      ahead_item_ = next;
+      const BlockEntry* entry = &index_->blocks()[work_[next].block];
+      ahead_ticket_ = read_ahead_->Submit([this, entry] {
+        uint64_t before = ahead_reader_->bytes_read();
+        ahead_status_ = ahead_reader_->ReadBlock(*entry, ahead_block_reader_.get());
+        ahead_bytes_ = ahead_reader_->bytes_read() - before;
+      });
+    }
+    return s;
+  }
+  void WaitForReadAhead() {
+    if (ahead_ticket_ != 0) read_ahead_->Wait(ahead_ticket_);
+    ahead_ticket_ = 0;
+  }
 
   // Keeps the next kPrefetchBytes of the work list asked for (posix_fadvise WILLNEED) ahead of the item being
   // read, so that the disk works while this thread filters, and scattered packets are fetched in parallel.
@@ -228,14 +280,24 @@ class Query::FileCursor {
   const QueryPlan* plan_;
   PacketFilter* filter_;
   QueryStats* stats_;
+  ReadAheadThread* read_ahead_;
   std::unique_ptr<PacketFileReader> reader_;
+  // The read-ahead: work item ahead_item_ (kNone: none) is being read into ahead_block_reader_ through
+  // ahead_reader_ by job ahead_ticket_ (0: no job to wait for). The job alone touches these four and
+  // ahead_status_/ahead_bytes_ until it has been waited for.
+  std::unique_ptr<PacketFileReader> ahead_reader_;
+  std::unique_ptr<BlockReader> ahead_block_reader_ = std::make_unique<BlockReader>();
+  size_t ahead_item_ = kNone;
+  ReadAheadThread::Ticket ahead_ticket_ = 0;
+  Status ahead_status_;
+  uint64_t ahead_bytes_ = 0;
   std::vector<WorkItem> work_;
   size_t item_ = 0;
   size_t prefetch_next_ = 0;       // first work item not yet prefetched
   uint64_t prefetched_ahead_ = 0;  // bytes prefetched for items [item_, prefetch_next_)
   size_t offset_ = 0;
   bool in_block_ = false;
-  BlockReader block_reader_;
+  std::unique_ptr<BlockReader> block_reader_ = std::make_unique<BlockReader>();
   uint32_t linktype_ = 0;
   PacketView packet_;
   bool valid_ = false;
@@ -362,25 +424,32 @@ Status Query::Run(bool (*emit)(void*, uint32_t, const PacketView&), void* ctx, Q
 
   // k-way merge by timestamp; files join the merge when the merge reaches their first timestamp, so only
   // files that overlap in time are open at once. Ties keep file order.
+  // With room for two blocks, whole blocks are read ahead on a helper thread (see FileCursor). Declared
+  // before the cursors, which wait for their read-ahead when destroyed.
+  std::unique_ptr<ReadAheadThread> read_ahead;
+  if (options_.max_block_buffers >= 2) read_ahead = std::make_unique<ReadAheadThread>();
   std::vector<std::unique_ptr<FileCursor>> cursors;
   auto later = [](const std::pair<int64_t, size_t>& a, const std::pair<int64_t, size_t>& b) { return a > b; };
   std::priority_queue<std::pair<int64_t, size_t>, std::vector<std::pair<int64_t, size_t>>, decltype(later)> heap(later);
   size_t next_file = 0;
   Status result;
-  // More cursors open than may hold buffers: the one that gave a packet longest ago gives its buffers back.
-  // (A cursor holds at most one block, so with at most max_block_buffers open there is nothing to do.)
+  // More buffers held than allowed: the cursor that gave a packet longest ago gives its buffers back.
+  // (A cursor holds at most two blocks, so with at most max_block_buffers / 2 open there is nothing to do.)
   uint64_t tick = 0;
   size_t max_buffers = std::max<size_t>(options_.max_block_buffers, 1);
   auto bound_buffers = [&](const FileCursor* active) {
-    if (heap.size() <= max_buffers) return;
-    size_t holders = 0;
-    FileCursor* oldest = nullptr;
-    for (const auto& c : cursors) {
-      if (!c || !c->holds_buffers()) continue;
-      ++holders;
-      if (c.get() != active && (oldest == nullptr || c->last_active < oldest->last_active)) oldest = c.get();
+    if (heap.size() * 2 <= max_buffers) return;
+    while (true) {
+      size_t held = 0;
+      FileCursor* oldest = nullptr;
+      for (const auto& c : cursors) {
+        if (!c || c->buffers() == 0) continue;
+        held += c->buffers();
+        if (c.get() != active && (oldest == nullptr || c->last_active < oldest->last_active)) oldest = c.get();
+      }
+      if (held <= max_buffers || oldest == nullptr) return;
+      oldest->Park();
     }
-    if (holders > max_buffers && oldest != nullptr) oldest->Park();
   };
   while (true) {
     if (ShouldStop()) {
@@ -391,7 +460,7 @@ Status Query::Run(bool (*emit)(void*, uint32_t, const PacketView&), void* ctx, Q
     }
     while (next_file < order.size() &&
            (heap.empty() || order[next_file]->summary.min_ts_ns <= heap.top().first)) {
-      auto c = std::make_unique<FileCursor>(this, order[next_file], &plan_, filter_.get(), stats);
+      auto c = std::make_unique<FileCursor>(this, order[next_file], &plan_, filter_.get(), stats, read_ahead.get());
       ++next_file;
       if (!c->Start() || !c->valid()) continue;
       c->last_active = ++tick;

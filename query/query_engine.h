@@ -52,6 +52,7 @@ struct QueryStats {
   uint64_t blocks_read = 0;       // whole blocks read
   uint64_t packets_read = 0;      // single packets read through the index
   uint64_t blocks_reread = 0;     // blocks read again after their buffer was given back (max_block_buffers)
+  uint64_t blocks_read_ahead = 0;  // of blocks_read, those read on the helper thread while the last was walked
   uint64_t bytes_read = 0;        // packet-file bytes read
   uint64_t packets_examined = 0;  // packets checked against the filter
   uint64_t packets_matched = 0;   // packets written

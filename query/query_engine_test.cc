@@ -107,5 +107,44 @@ TEST(QueryEngine, AnswersStayExactWhenFewerBlockBuffersThanOverlappingFiles) {
   }
 }
 
+// Whole blocks are read ahead on a helper thread when there is room for two buffers per file. One file of
+// eight blocks: every budget gives the answer of reading each block on the query's own thread (budget 1).
+TEST(QueryEngine, ReadAheadGivesTheSameAnswerAsReadingInline) {
+  for (int level : {0, 3}) {
+    ImportedStore s(30000, 1, level);
+    for (const char* text : {"", "udp", "udp port 1003 or port 1005"}) {
+      QueryStats inline_stats;
+      std::vector<std::string> want = Answer(s.store(), text, 1, &inline_stats);
+      EXPECT_EQ(want.size(), std::string(text) == "udp port 1003 or port 1005" ? 8571u : 30000u) << text;
+      EXPECT_GE(inline_stats.blocks_read, 8u);
+      for (size_t budget : {2, 64}) {
+        QueryStats st;
+        std::vector<std::string> got = Answer(s.store(), text, budget, &st);
+        EXPECT_TRUE(got == want) << "level " << level << " budget " << budget << " '" << text << "'";
+        EXPECT_EQ(st.blocks_read, inline_stats.blocks_read);
+        EXPECT_EQ(st.bytes_read, inline_stats.bytes_read);
+        EXPECT_EQ(inline_stats.blocks_read_ahead, 0u);
+        EXPECT_EQ(st.blocks_read_ahead, st.blocks_read - 1) << "every block but the first is read ahead";
+      }
+    }
+  }
+}
+
+// Three files of two blocks over the same second, with room for fewer buffers than three cursors reading
+// ahead: cursors give buffers back (waiting for their read-ahead first), and the answer stays exact.
+TEST(QueryEngine, ReadAheadGivesBuffersBackUnderATightBudget) {
+  for (int level : {0, 3}) {
+    ImportedStore s(6000, 3, level);
+    std::vector<std::string> want = Answer(s.store(), "udp port 1003", 64);
+    EXPECT_EQ(want.size(), 3u * 857);
+    for (size_t budget : {1, 3, 5}) {
+      QueryStats st;
+      std::vector<std::string> got = Answer(s.store(), "udp port 1003", budget, &st);
+      EXPECT_TRUE(got == want) << "level " << level << " budget " << budget << ": " << got.size();
+      EXPECT_GT(st.blocks_reread, 0u) << "budget " << budget;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace rwd

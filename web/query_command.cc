@@ -126,11 +126,12 @@ int RunQueryCommand(int argc, char** argv) {
   if (cl->Has("stats")) {
     std::fprintf(stderr,
                  "matched %llu packets (%llu bytes); searched %llu of %llu files (%llu in the time range), read %llu "
-                 "blocks and %llu single packets (%llu bytes), examined %llu packets\n",
+                 "blocks (%llu of them ahead) and %llu single packets (%llu bytes), examined %llu packets\n",
                  (unsigned long long)stats.packets_matched, (unsigned long long)stats.bytes_matched,
                  (unsigned long long)stats.files_searched, (unsigned long long)stats.files,
                  (unsigned long long)stats.files_in_range,
-                 (unsigned long long)stats.blocks_read, (unsigned long long)stats.packets_read,
+                 (unsigned long long)stats.blocks_read, (unsigned long long)stats.blocks_read_ahead,
+                 (unsigned long long)stats.packets_read,
                  (unsigned long long)stats.bytes_read, (unsigned long long)stats.packets_examined);
   }
   if (s.code() == Status::kCancelled) return 0;  // the reader closed the pipe (e.g. tcpdump -c)

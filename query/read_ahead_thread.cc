@@ -1,0 +1,44 @@
+#include "query/read_ahead_thread.h"
+
+#include <utility>
+
+namespace rwd {
+
+ReadAheadThread::~ReadAheadThread() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+ReadAheadThread::Ticket ReadAheadThread::Submit(std::function<void()> job) {
+  std::lock_guard<std::mutex> lock(mu_);
+  jobs_.push_back(std::move(job));
+  if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+  cv_.notify_all();
+  return ++submitted_;
+}
+
+void ReadAheadThread::Wait(Ticket ticket) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return done_ >= ticket; });
+}
+
+void ReadAheadThread::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
+    if (jobs_.empty()) return;  // stop_ and nothing left to run
+    std::function<void()> job = std::move(jobs_.front());
+    jobs_.pop_front();
+    lock.unlock();
+    job();
+    lock.lock();
+    ++done_;
+    cv_.notify_all();
+  }
+}
+
+}  // namespace rwd

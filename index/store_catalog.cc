@@ -13,6 +13,7 @@
 #include <cstring>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "index/crc32c.h"
 #include "index/index_reader.h"
@@ -730,6 +731,8 @@ int StoreCatalog::FilterFd(uint32_t writer) const {
   return fd;
 }
 
+constexpr uint64_t kFilterReadAheadBytes = 4 << 20;
+
 bool StoreCatalog::MayContain(const CatalogEntry& entry, uint64_t key_hash, FilterWindows* windows) const {
   if (!entry.complete()) return true;
   if (entry.unfiltered || entry.filter_blocks == 0) return true;
@@ -752,6 +755,10 @@ bool StoreCatalog::MayContain(const CatalogEntry& entry, uint64_t key_hash, Filt
       n = pread(fd, w.bytes.get(), FilterWindows::kFilterWindowBytes, static_cast<off_t>(w.start));
     } while (n < 0 && errno == EINTR);
     w.length = n > 0 ? static_cast<size_t>(n) : 0;
+    // Probes go on in time order, mostly into the next windows: have the kernel read those meanwhile.
+    if (w.length == FilterWindows::kFilterWindowBytes) {
+      posix_fadvise(fd, static_cast<off_t>(w.start + w.length), kFilterReadAheadBytes, POSIX_FADV_WILLNEED);
+    }
     if (at < w.start || at + kKeyFilterBlockBytes > w.start + w.length) return true;
   }
   return KeyFilterBlockMayContain(w.bytes.get() + (at - w.start), block, key_hash);
@@ -839,16 +846,17 @@ std::pair<size_t, size_t> ChunksFor(const std::vector<CheckpointChunk>& chunks, 
 
 }  // namespace
 
-Result<std::shared_ptr<StoreCatalog>> StoreCatalog::OpenRange(const std::string& store, int64_t lo, int64_t hi) {
+Result<std::shared_ptr<StoreCatalog>> StoreCatalog::OpenRange(const std::string& store, int64_t lo, int64_t hi,
+                                                             const KeepFn& keep) {
   std::shared_ptr<StoreCatalog> c(new StoreCatalog(store));
-  if (c->ReadCheckpointFor(lo, hi).ok()) return c;
+  if (c->ReadCheckpointFor(lo, hi, keep).ok()) return c;
   auto full = Open(store);
   if (!full.ok()) return full;
   if ((*full)->CheckpointDue() && access(store.c_str(), W_OK) == 0) (void)(*full)->WriteCheckpoint();
   return full;
 }
 
-Status StoreCatalog::ReadCheckpointFor(int64_t lo, int64_t hi) {
+Status StoreCatalog::ReadCheckpointFor(int64_t lo, int64_t hi, const KeepFn& keep) {
   std::unique_lock<std::shared_mutex> l(mu_);
   const std::string journal_path = JournalPath(store_), path = CheckpointPath(store_);
   int jfd = open(journal_path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -922,6 +930,7 @@ Status StoreCatalog::ReadCheckpointFor(int64_t lo, int64_t hi) {
     CatalogEntry entry;
   };
   std::vector<Record> tail;
+  std::unordered_set<uint64_t> in_tail;  // CatalogEntrySet::KeyOf of the files the tail names: always loaded
   std::vector<int64_t> points;
   bool placed = true;
   std::string tail_bytes;
@@ -930,6 +939,7 @@ Status StoreCatalog::ReadCheckpointFor(int64_t lo, int64_t hi) {
   size_t consumed = ForEachRecord(tail_bytes.data(), tail_bytes.size(), [&](uint8_t type, CatalogEntry&& e, RemovedPlace place) {
     if (type == kRecRemoved && place == RemovedPlace::kUnknown) placed = false;
     if ((type == kRecRemoved && place == RemovedPlace::kAtTime) || type == kRecComplete) points.push_back(e.summary.min_ts_ns);
+    in_tail.insert(CatalogEntrySet::KeyOf(e.name, e.writer));
     tail.push_back(Record{type, std::move(e)});
   });
   if (!placed) return fail(Status::NotFound("the journal after " + path + " has removals it cannot place"));
@@ -946,7 +956,7 @@ Status StoreCatalog::ReadCheckpointFor(int64_t lo, int64_t hi) {
   entries_->time_index_stale = true;
   uint64_t expected_entries = ix.loose_entries + tail.size();
   for (size_t i = 0; i < ix.chunks.size(); ++i) expected_entries += wanted[i] ? ix.chunks[i].entries : 0;
-  entries_->by_key.reserve(std::min<uint64_t>(expected_entries, uint64_t{1} << 24));
+  if (!keep) entries_->by_key.reserve(std::min<uint64_t>(expected_entries, uint64_t{1} << 24));
   auto load = [&](uint64_t at, uint64_t length, uint64_t expect) {
     if (at > map.length || length > map.length - at) return Status::Corruption(path + ": damaged index");
     will_need(at, length);
@@ -954,6 +964,7 @@ Status StoreCatalog::ReadCheckpointFor(int64_t lo, int64_t hi) {
     ForEachRecord(base + at, static_cast<size_t>(length), [&](uint8_t type, CatalogEntry&& e, RemovedPlace) {
       if (type == kRecRemoved) return;
       ++got;
+      if (keep && e.complete() && !in_tail.count(CatalogEntrySet::KeyOf(e.name, e.writer)) && !keep(*this, e)) return;
       entries_->Insert(std::move(e));
     });
     return got == expect ? Status::OK() : Status::Corruption(path + ": damaged entries");
@@ -961,13 +972,20 @@ Status StoreCatalog::ReadCheckpointFor(int64_t lo, int64_t hi) {
   s = load(ix.loose_offset, ix.loose_length, ix.loose_entries);
   for (size_t i = 0; s.ok() && i < ix.chunks.size(); ++i) {
     if (!wanted[i]) continue;
-    size_t j = i;  // one read for a run of wanted chunks
+    // One read for a run of wanted chunks, in steps of kLoadStepBytes; the kernel reads the next
+    // kLoadAheadBytes of a long run while this step is decoded (a whole-store read is 124 MB at a million files).
+    constexpr uint64_t kLoadStepBytes = 4 << 20, kLoadAheadBytes = 16 << 20;
+    size_t j = i;
     uint64_t expect = 0;
-    while (j < ix.chunks.size() && wanted[j] && (j == i || ix.chunks[j].offset == ix.chunks[j - 1].offset + ix.chunks[j - 1].length)) {
+    while (j < ix.chunks.size() && wanted[j] &&
+           (j == i || (ix.chunks[j].offset == ix.chunks[j - 1].offset + ix.chunks[j - 1].length &&
+                       ix.chunks[j].offset - ix.chunks[i].offset < kLoadStepBytes))) {
       expect += ix.chunks[j].entries;
       ++j;
     }
-    s = load(ix.chunks[i].offset, ix.chunks[j - 1].offset + ix.chunks[j - 1].length - ix.chunks[i].offset, expect);
+    uint64_t end = ix.chunks[j - 1].offset + ix.chunks[j - 1].length;
+    if (j < ix.chunks.size() && wanted[j]) posix_fadvise(cfd, static_cast<off_t>(end), kLoadAheadBytes, POSIX_FADV_WILLNEED);
+    s = load(ix.chunks[i].offset, end - ix.chunks[i].offset, expect);
     i = j - 1;
   }
   if (!s.ok()) return fail(s);

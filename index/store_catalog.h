@@ -111,7 +111,12 @@ class StoreCatalog {
   // answer as Open()'s catalog would; CompleteFiles() too, unless the journal since the checkpoint records a
   // complete file again with another time span outside the range (then it counts it twice). Entries() and
   // Totals() see only what was read.
-  static Result<std::shared_ptr<StoreCatalog>> OpenRange(const std::string& store, int64_t lo, int64_t hi);
+  // `keep` (optional) is what the caller will pass to Select(): a complete entry of the checkpoint for which it
+  // is false is not loaded at all (a whole-store lookup then keeps the few files that may match, not a
+  // million entries). It is given the catalog being read, for MayContain() (which needs no entries).
+  using KeepFn = std::function<bool(const StoreCatalog&, const CatalogEntry&)>;
+  static Result<std::shared_ptr<StoreCatalog>> OpenRange(const std::string& store, int64_t lo, int64_t hi,
+                                                        const KeepFn& keep = nullptr);
   // Writes the checkpoint of what this catalog has read (temporary file, fdatasync, rename), unless the
   // journal was replaced since or this catalog was opened for a range (then it does nothing). After a
   // failure CheckpointDue() is false until the journal grows by kCheckpointLagBytes again.
@@ -168,7 +173,7 @@ class StoreCatalog {
   Status ReadNew();  // requires mu_ held exclusively
   // Loads the entries of [lo, hi) from the checkpoint and the journal after it; an error if the checkpoint
   // is missing, stale or damaged (this object is then left empty).
-  Status ReadCheckpointFor(int64_t lo, int64_t hi);
+  Status ReadCheckpointFor(int64_t lo, int64_t hi, const KeepFn& keep);
   int FilterFd(uint32_t writer) const;
 
   const std::string store_;

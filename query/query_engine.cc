@@ -45,9 +45,6 @@ class Query::FileCursor {
     FileCandidates cand;
     Status s = plan_->Candidates(*index_, &cand);
     if (!s.ok()) return Fail(s);
-    auto reader = PacketFileReader::Open(file_->file.packet_path);
-    if (!reader.ok()) return Fail(reader.status());
-    reader_ = std::move(*reader);
     const TimeRange& tr = plan_->time_range();
     auto in_range = [&](uint32_t b) {
       return b < blocks.size() && blocks[b].packets > 0 && tr.Overlaps(blocks[b].min_ts_ns, blocks[b].max_ts_ns);
@@ -70,6 +67,10 @@ class Query::FileCursor {
         if ((item.whole || !item.offsets.empty()) && in_range(b)) work_.push_back(std::move(item));
       }
     }
+    if (work_.empty()) return true;  // nothing to read (e.g. the key filter's false positive): not even opened
+    auto reader = PacketFileReader::Open(file_->file.packet_path);
+    if (!reader.ok()) return Fail(reader.status());
+    reader_ = std::move(*reader);
     PrefetchAhead();
     Advance();
     return true;
@@ -327,9 +328,32 @@ Result<std::unique_ptr<Query>> Query::Prepare(const std::string& store, const st
   q->filter_ = std::make_unique<PacketFilter>(q->parsed_.root.get(), options.vlan_fold);
 
   const TimeRange& tr = q->plan_.time_range();
+  // The files whose key filter allows a match: only their index tables are ever opened. A catalog read for
+  // this query alone loads only those (OpenRange's `keep`).
+  bool filtered = q->plan_.uses_index();
+  std::map<std::string, uint64_t> hashes;  // of the plan's keys, computed once
+  auto may_match = [&](const StoreCatalog& cat, const CatalogEntry& e, StoreCatalog::FilterWindows* windows) {
+    return q->plan_.MayMatch([&](const std::string& key) {
+      auto h = hashes.find(key);
+      if (h == hashes.end()) h = hashes.emplace(key, KeyFilterHash(key)).first;
+      return cat.MayContain(e, h->second, windows);
+    });
+  };
   std::shared_ptr<StoreCatalog> catalog = options.catalog;
+  uint64_t in_range_not_loaded = 0;  // complete files of the time range that `keep` left out
   if (!catalog) {
-    auto opened = StoreCatalog::OpenRange(store, tr.lo, tr.hi);
+    StoreCatalog::FilterWindows load_windows;
+    StoreCatalog::KeepFn keep;
+    if (filtered) {
+      keep = [&](const StoreCatalog& cat, const CatalogEntry& e) {
+        const FileSummary& f = e.summary;
+        if (f.packets == 0 || f.max_ts_ns < tr.lo || f.min_ts_ns >= tr.hi) return false;  // Select() skips it too
+        if (may_match(cat, e, &load_windows)) return true;
+        ++in_range_not_loaded;
+        return false;
+      };
+    }
+    auto opened = StoreCatalog::OpenRange(store, tr.lo, tr.hi, keep);
     if (!opened.ok()) return opened.status();
     catalog = *opened;
     if (options.opened_catalog != nullptr) *options.opened_catalog = catalog;
@@ -341,22 +365,13 @@ Result<std::unique_ptr<Query>> Query::Prepare(const std::string& store, const st
   q->options_.opened_catalog = nullptr;
   q->total_files_ = catalog->CompleteFiles();
 
-  // The files of the time range, then of those the ones whose key filter allows a match: only their index
-  // tables are ever opened.
-  bool filtered = q->plan_.uses_index();
   uint64_t in_range = 0;
   StoreCatalog::FilterWindows windows;
-  std::map<std::string, uint64_t> hashes;  // of the plan's keys, computed once
   std::vector<CatalogEntry> selected = catalog->Select(tr.lo, tr.hi, [&](const CatalogEntry& e) {
     ++in_range;
-    if (!filtered) return true;
-    return q->plan_.MayMatch([&](const std::string& key) {
-      auto h = hashes.find(key);
-      if (h == hashes.end()) h = hashes.emplace(key, KeyFilterHash(key)).first;
-      return catalog->MayContain(e, h->second, &windows);
-    });
+    return !filtered || may_match(*catalog, e, &windows);
   });
-  q->files_in_range_ = in_range;
+  q->files_in_range_ = in_range + in_range_not_loaded;
   for (CatalogEntry& e : selected) {
     OpenFile f;
     f.file.writer = e.writer;

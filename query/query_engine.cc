@@ -82,7 +82,9 @@ class Query::FileCursor {
   // Block buffers held now: the block being walked and the one being read ahead (each 1 MiB, plus up to
   // 1 MiB for a compressed extent).
   size_t buffers() const {
-    return (reader_ && reader_->holds_buffers()) + (ahead_reader_ && ahead_reader_->holds_buffers());
+    // While a read-ahead job may run, its reader belongs to the helper thread: counted as holding a buffer.
+    size_t ahead = ahead_ticket_ != 0 ? 1 : (ahead_reader_ && ahead_reader_->holds_buffers());
+    return (reader_ && reader_->holds_buffers()) + ahead;
   }
   uint64_t last_active = 0;  // set by the merge: when it last took a packet from this cursor
 

@@ -1,6 +1,7 @@
 // Tests of index_format, index_builder and index_reader together: blocks of hand-built frames are indexed,
 // written as a table and read back.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include "index/index_builder.h"
 #include "index/index_format.h"
 #include "index/index_reader.h"
+#include "index/index_repair.h"
 #include "index/packet_file_reader.h"
 #include "index/posting_list.h"
 #include "leveldb/env.h"
@@ -597,6 +599,40 @@ TEST(IndexBuilder, DamagedBlockIsRecordedUpToTheDamage) {
   // 10.1.2.3 is in packets 0 and 3 of block 0, but only packet 0 of the damaged copy was read (and packets
   // 1 and 2 of it do not hold it).
   EXPECT_EQ(out, Sorted({good.positions[0], good.positions[3], bad.positions[0]}));
+}
+
+// What a crash leaves: written blocks, then the rest of the preallocated file never written. Repair keeps
+// every good block (also past a block zeroed in place) and cuts the unwritten tail off.
+TEST(IndexRepair, SkipsThePreallocatedTailAndKeepsBlocksAfterAZeroedOne) {
+  TempDir dir;
+  StoreFile f;
+  f.packet_path = dir.path() + "/00000000001700000000";
+  f.index_path = dir.path() + "/00000000001700000000.idx";
+  int fd = open(f.packet_path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  std::vector<TestBlock> corpus = Corpus();
+  uint64_t packets = 0;
+  for (uint32_t b = 0; b < corpus.size(); ++b) {
+    BuiltBlock bb = BuildBlock(b, corpus[b]);
+    if (b == 1) std::memset(bb.data.get(), 0, kBlockSize);  // written, but zeros: damaged in place
+    else packets += corpus[b].packets.size();
+    ASSERT_EQ(pwrite(fd, bb.data.get(), kBlockSize, static_cast<off_t>(b) * kBlockSize), ssize_t{kBlockSize});
+  }
+  ASSERT_EQ(fallocate(fd, 0, 0, 64 << 20), 0);
+  close(fd);
+  RepairResult r;
+  Status s = RepairPacketFile(f, &r);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  // Blocks 0, 2 and 3 (block 4 holds no packet, and what follows it was never written).
+  EXPECT_EQ(r.blocks_kept, 3u);
+  EXPECT_EQ(r.blocks_damaged, 1u);
+  EXPECT_EQ(r.packets, packets);
+  EXPECT_EQ(r.bytes_dropped, (64u - 4) << 20);
+  EXPECT_NE(r.note.find("never written"), std::string::npos) << r.note;
+  EXPECT_EQ(std::filesystem::file_size(f.packet_path), 4u << 20);
+  auto index = IndexReader::Open(f.index_path);
+  ASSERT_TRUE(index.ok()) << index.status().ToString();
+  EXPECT_EQ((*index)->summary().packets, packets);
 }
 
 TEST(IndexBuilder, RejectsBlockNumbersBeyondTheFileLimit) {

@@ -33,6 +33,8 @@ class PacketFileReader {
   // Reads whatever extent starts at `file_offset` (raw or compressed; for repair, without an index) and
   // opens `*reader` on it. Sets `*disk_length` and `*flags` as a BlockEntry would hold them.
   Status ReadExtentAt(uint64_t file_offset, BlockReader* reader, uint32_t* disk_length, uint32_t* flags);
+  // True if the kBlockAlignment bytes at `offset` are all zero: preallocated space never written (or wiped).
+  bool IsZeroAt(uint64_t offset);
   uint64_t size() const { return size_; }
   // The raw block read last by ReadBlock()/ReadExtentAt(): kBlockSize bytes, of which those past the
   // block's used length (its blk_len, checked by the read) are unspecified.

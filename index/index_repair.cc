@@ -55,12 +55,14 @@ Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
     }
     BlockReader br;
     uint32_t len = 0, flags = 0;
-    Status s = (*reader)->ReadExtentAt(off, &br, &len, &flags);
+    std::string unverified;  // a raw block that fails only its checksum is salvaged: indexed as far as its framing holds
+    Status s = (*reader)->ReadExtentAt(off, &br, &len, &flags, &unverified);
     PacketView p;
     uint32_t seen = 0;
     while (s.ok() && br.Next(&p)) ++seen;
-    if (s.ok()) s = br.status();
-    if (!s.ok() || seen != br.num_packets() || br.num_packets() == 0) {
+    bool salvaged = s.ok() && !unverified.empty() && seen > 0;
+    if (s.ok() && !salvaged) s = br.status();
+    if (!s.ok() || (!salvaged && seen != br.num_packets()) || br.num_packets() == 0) {
       // Left out of the index (its entry stays empty, so queries skip it); if good blocks follow, it was
       // damaged in place, otherwise it is the torn or unwritten tail and is cut off below.
       last_problem = "block at offset " + std::to_string(off) + (s.ok() ? ": empty" : ": " + s.message());
@@ -77,6 +79,11 @@ Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
     off += len;
     good_end = off;
     ++result->blocks_kept;
+    if (salvaged) {
+      ++result->blocks_salvaged;
+      result->salvage_notes.push_back(unverified + ": indexed " + std::to_string(seen) + " of " +
+                                      std::to_string(br.num_packets()) + " packets (their framing holds)");
+    }
   }
   result->blocks_damaged = index.summary().blocks - result->blocks_kept;
   reader->reset();

@@ -21,6 +21,8 @@ struct RepairResult {
   uint32_t blocks_kept = 0;
   uint64_t packets = 0;
   uint32_t blocks_damaged = 0; // unreadable blocks before the last good one (left out of the index)
+  uint32_t blocks_salvaged = 0; // of blocks_kept, those that fail their checksum: indexed up to any broken record
+  std::vector<std::string> salvage_notes;  // one per salvaged block: where, why, packets kept
   uint64_t bytes_dropped = 0;  // torn or unwritten tail removed from the packet file
   std::string note;            // what was wrong
   std::string quarantined;     // where unreadable files were moved, if any

@@ -602,7 +602,8 @@ TEST(IndexBuilder, DamagedBlockIsRecordedUpToTheDamage) {
 }
 
 // What a crash leaves: written blocks, then the rest of the preallocated file never written. Repair keeps
-// every good block (also past a block zeroed in place) and cuts the unwritten tail off.
+// every good block (also past a block zeroed in place), salvages a block that fails only its checksum, and
+// cuts the unwritten tail off.
 TEST(IndexRepair, SkipsThePreallocatedTailAndKeepsBlocksAfterAZeroedOne) {
   TempDir dir;
   StoreFile f;
@@ -614,8 +615,14 @@ TEST(IndexRepair, SkipsThePreallocatedTailAndKeepsBlocksAfterAZeroedOne) {
   uint64_t packets = 0;
   for (uint32_t b = 0; b < corpus.size(); ++b) {
     BuiltBlock bb = BuildBlock(b, corpus[b]);
+    SealBlock(bb.data.get());  // as the writer does
     if (b == 1) std::memset(bb.data.get(), 0, kBlockSize);  // written, but zeros: damaged in place
     else packets += corpus[b].packets.size();
+    if (b == 2) {  // one flipped byte in the last packet's frame: fails the checksum, framing intact
+      uint32_t used;
+      std::memcpy(&used, bb.data.get() + 20, 4);  // tpacket_block_desc.hdr.bh1.blk_len
+      bb.data.get()[used - 1] ^= 0x40;
+    }
     ASSERT_EQ(pwrite(fd, bb.data.get(), kBlockSize, static_cast<off_t>(b) * kBlockSize), ssize_t{kBlockSize});
   }
   ASSERT_EQ(fallocate(fd, 0, 0, 64 << 20), 0);
@@ -623,8 +630,12 @@ TEST(IndexRepair, SkipsThePreallocatedTailAndKeepsBlocksAfterAZeroedOne) {
   RepairResult r;
   Status s = RepairPacketFile(f, &r);
   ASSERT_TRUE(s.ok()) << s.ToString();
-  // Blocks 0, 2 and 3 (block 4 holds no packet, and what follows it was never written).
+  // Blocks 0, 2 (salvaged) and 3 (block 4 holds no packet, and what follows it was never written).
   EXPECT_EQ(r.blocks_kept, 3u);
+  EXPECT_EQ(r.blocks_salvaged, 1u);
+  ASSERT_EQ(r.salvage_notes.size(), 1u);
+  EXPECT_NE(r.salvage_notes[0].find("block at offset 2097152: block checksum mismatch: indexed 2 of 2 packets"),
+            std::string::npos) << r.salvage_notes[0];
   EXPECT_EQ(r.blocks_damaged, 1u);
   EXPECT_EQ(r.packets, packets);
   EXPECT_EQ(r.bytes_dropped, (64u - 4) << 20);

@@ -47,7 +47,8 @@ Status PacketFileReader::PreadFully(uint8_t* buf, uint32_t len, uint64_t offset,
   return Status::OK();
 }
 
-Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader) {
+Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader, std::string* unverified) {
+  if (unverified != nullptr) unverified->clear();
   std::string where = path_ + " block at offset " + std::to_string(block.file_offset);
   // Not zero-filled: every byte a reader is opened on was read or decompressed into it just before.
   if (!block_) {
@@ -81,6 +82,11 @@ Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader)
     if (got < kFirstPacketOffset) return Status::Corruption(where + ": block is missing");
   }
   s = VerifyBlockChecksum(block_.get(), got);
+  if (!s.ok() && unverified != nullptr && !(block.flags & kBlockFlagZstd) && reader->Open(block_.get(), got).ok()) {
+    // Salvage: the descriptor holds, so the walk serves the records whose framing holds.
+    *unverified = where + ": " + s.message();
+    return Status::OK();
+  }
   if (s.ok()) s = reader->Open(block_.get(), got);
   if (!s.ok()) return Status::Corruption(where + ": " + s.message());
   return s;
@@ -112,7 +118,7 @@ bool PacketFileReader::IsZeroAt(uint64_t offset) {
 }
 
 Status PacketFileReader::ReadExtentAt(uint64_t file_offset, BlockReader* reader, uint32_t* disk_length,
-                                      uint32_t* flags) {
+                                      uint32_t* flags, std::string* unverified) {
   uint8_t head[kCompressedHeaderSize];
   uint32_t got = 0;
   Status s = PreadFully(head, sizeof(head), file_offset, &got);
@@ -131,7 +137,7 @@ Status PacketFileReader::ReadExtentAt(uint64_t file_offset, BlockReader* reader,
   *disk_length = e.disk_length;
   *flags = e.flags;
   cached_offset_ = UINT64_MAX;
-  return ReadBlock(e, reader);
+  return ReadBlock(e, reader, unverified);
 }
 
 Status PacketFileReader::ReadPacket(const BlockEntry& block, uint32_t offset, PacketView* out) {

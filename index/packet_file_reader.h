@@ -21,8 +21,11 @@ class PacketFileReader {
   static Result<std::unique_ptr<PacketFileReader>> Open(const std::string& path);
 
   // Reads a whole block (decompressing it if it is stored compressed), verifies its checksum and opens
-  // `*reader` on it. The block stays valid until the next call.
-  Status ReadBlock(const BlockEntry& block, BlockReader* reader);
+  // `*reader` on it. The block stays valid until the next call. With `unverified` (salvage), a raw block that
+  // fails only its checksum is opened all the same and *unverified says why (else it is cleared): its walk
+  // then yields the records whose framing holds, one of which may carry the damage. A compressed block is
+  // never salvaged (damaged zstd input decodes to nothing trustworthy).
+  Status ReadBlock(const BlockEntry& block, BlockReader* reader, std::string* unverified = nullptr);
   // Reads just the packet whose header is at `offset` in `block`: a few KiB of I/O for a raw block (its
   // record structure is checked, not the whole block's checksum); a compressed block is read whole.
   // `*out` stays valid until the next call.
@@ -32,7 +35,8 @@ class PacketFileReader {
   void Prefetch(const BlockEntry& block, uint32_t offset, uint32_t length);
   // Reads whatever extent starts at `file_offset` (raw or compressed; for repair, without an index) and
   // opens `*reader` on it. Sets `*disk_length` and `*flags` as a BlockEntry would hold them.
-  Status ReadExtentAt(uint64_t file_offset, BlockReader* reader, uint32_t* disk_length, uint32_t* flags);
+  Status ReadExtentAt(uint64_t file_offset, BlockReader* reader, uint32_t* disk_length, uint32_t* flags,
+                      std::string* unverified = nullptr);
   // True if the kBlockAlignment bytes at `offset` are all zero: preallocated space never written (or wiped).
   bool IsZeroAt(uint64_t offset);
   uint64_t size() const { return size_; }

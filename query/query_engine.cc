@@ -114,7 +114,7 @@ class Query::FileCursor {
       parked_ = false;
       const BlockEntry& entry = index_->blocks()[work_[item_].block];
       uint64_t before = reader_->bytes_read();
-      Status s = reader_->ReadBlock(entry, block_reader_.get());
+      Status s = reader_->ReadBlock(entry, block_reader_.get(), &unverified_);
       stats_->bytes_read += reader_->bytes_read() - before;
       ++stats_->blocks_reread;
       if (s.ok()) {
@@ -196,15 +196,17 @@ class Query::FileCursor {
       ahead_item_ = kNone;
       std::swap(reader_, ahead_reader_);
       std::swap(block_reader_, ahead_block_reader_);
+      std::swap(unverified_, ahead_unverified_);
       stats_->bytes_read += ahead_bytes_;
       ++stats_->blocks_read_ahead;
       s = ahead_status_;
     } else {
       const BlockEntry& entry = index_->blocks()[work_[item_].block];
       uint64_t before = reader_->bytes_read();
-      s = reader_->ReadBlock(entry, block_reader_.get());
+      s = reader_->ReadBlock(entry, block_reader_.get(), &unverified_);
       stats_->bytes_read += reader_->bytes_read() - before;
     }
+    if (s.ok() && !unverified_.empty()) WarnSalvaged();
     size_t next = item_ + 1;
     if (read_ahead_ != nullptr && next < work_.size() && work_[next].whole) {
       WaitForReadAhead();  // none is pending here (items are read in order); kept so two jobs never share a reader
@@ -217,7 +219,7 @@ class Query::FileCursor {
       const BlockEntry* entry = &index_->blocks()[work_[next].block];
       ahead_ticket_ = read_ahead_->Submit([this, entry] {
         uint64_t before = ahead_reader_->bytes_read();
-        ahead_status_ = ahead_reader_->ReadBlock(*entry, ahead_block_reader_.get());
+        ahead_status_ = ahead_reader_->ReadBlock(*entry, ahead_block_reader_.get(), &ahead_unverified_);
         ahead_bytes_ = ahead_reader_->bytes_read() - before;
       });
     }
@@ -276,6 +278,14 @@ class Query::FileCursor {
   void Warn(const Status& s) {
     if (stats_->warnings.size() < 100) stats_->warnings.push_back("skipped: " + s.ToString());
   }
+  // The block just opened failed its checksum (unverified_) and is salvaged: says so once (a record whose
+  // framing breaks is reported where the walk stops, as "skipped").
+  void WarnSalvaged() {
+    if (stats_->warnings.size() >= 100) return;
+    stats_->warnings.push_back("salvaged: " + unverified_ + ": its " + std::to_string(block_reader_->num_packets()) +
+                               " packets are read unverified, up to any record whose framing breaks (one may "
+                               "carry the damage)");
+  }
 
   const Query* query_;
   const OpenFile* file_;
@@ -293,6 +303,7 @@ class Query::FileCursor {
   size_t ahead_item_ = kNone;
   ReadAheadThread::Ticket ahead_ticket_ = 0;
   Status ahead_status_;
+  std::string ahead_unverified_;
   uint64_t ahead_bytes_ = 0;
   std::vector<WorkItem> work_;
   size_t item_ = 0;
@@ -301,6 +312,7 @@ class Query::FileCursor {
   size_t offset_ = 0;
   bool in_block_ = false;
   std::unique_ptr<BlockReader> block_reader_ = std::make_unique<BlockReader>();
+  std::string unverified_;  // why block_reader_'s block is read unverified (salvaged); empty: it checked out
   uint32_t linktype_ = 0;
   PacketView packet_;
   bool valid_ = false;

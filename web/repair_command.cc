@@ -18,10 +18,12 @@ void ReportRepairs(const char* who, const std::vector<RepairResult>& results) {
     std::fprintf(stderr, "%s: re-indexed %s: %u block(s), %llu packet(s)", who, r.packet_path.c_str(), r.blocks_kept,
                  static_cast<unsigned long long>(r.packets));
     if (r.blocks_damaged) std::fprintf(stderr, "; %u damaged block(s) left out", r.blocks_damaged);
+    if (r.blocks_salvaged) std::fprintf(stderr, "; %u block(s) failing their checksum salvaged", r.blocks_salvaged);
     if (r.bytes_dropped) std::fprintf(stderr, "; cut a %llu-byte tail", static_cast<unsigned long long>(r.bytes_dropped));
     if (!r.note.empty()) std::fprintf(stderr, " (%s)", r.note.c_str());
     if (!r.quarantined.empty()) std::fprintf(stderr, "; quarantined: %s", r.quarantined.c_str());
     std::fputc('\n', stderr);
+    for (const std::string& n : r.salvage_notes) std::fprintf(stderr, "%s: salvaged %s\n", who, n.c_str());
   }
 }
 

@@ -41,18 +41,29 @@ Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
   uint32_t block = 0;
   uint64_t good_end = 0;
   std::string last_problem;
-  // Extents follow each other: raw blocks are kBlockSize long, compressed ones say their length. After a
-  // damaged extent whose length cannot be trusted, the walk goes on at the next kBlockSize boundary.
-  for (uint64_t off = 0; off + kBlockAlignment <= size && block < kMaxBlocksPerFile; ++block) {
-    if ((*reader)->IsZeroAt(off)) {
+  bool resyncing = false;  // looking for the next block or extent after damage
+  // Extents follow each other: raw blocks are kBlockSize long, compressed ones say their length. Where no
+  // extent starts (damage inside an extent header, or a length that led astray), the walk resynchronises on
+  // the next kBlockAlignment boundary where one does, so damage in one extent never costs the ones after it.
+  for (uint64_t off = 0; off + kBlockAlignment <= size && block < kMaxBlocksPerFile;) {
+    PacketFileReader::Start start = (*reader)->StartAt(off);
+    if (start == PacketFileReader::Start::kZeros) {
       // Never written: the preallocated rest of a file its writer did not finish (a crash), up to 4 GiB of
       // zeros. Only the first 4 KiB of each block are read to find out (not the whole block), and the walk
       // goes on at the next block boundary, since blocks written after a gap are kept. (SEEK_DATA would skip
       // the gap, but ext4 here answers ENXIO over data written before a fallocate: not trusted.)
       last_problem = "block at offset " + std::to_string(off) + ": never written";
       off = (off / kBlockSize + 1) * kBlockSize;
+      ++block;
       continue;
     }
+    if (start == PacketFileReader::Start::kNothing) {
+      if (!resyncing) last_problem = "no block starts at offset " + std::to_string(off);
+      resyncing = true;
+      off += kBlockAlignment;
+      continue;
+    }
+    resyncing = false;
     BlockReader br;
     uint32_t len = 0, flags = 0;
     std::string unverified;  // a raw block that fails only its checksum is salvaged: indexed as far as its framing holds
@@ -64,13 +75,15 @@ Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
     if (s.ok() && !salvaged) s = br.status();
     if (!s.ok() || (!salvaged && seen != br.num_packets()) || br.num_packets() == 0) {
       // Left out of the index (its entry stays empty, so queries skip it); if good blocks follow, it was
-      // damaged in place, otherwise it is the torn or unwritten tail and is cut off below.
+      // damaged in place, otherwise it is the torn or unwritten tail and is cut off below. The length a
+      // damaged extent's header names may be what is damaged: the walk resynchronises from the next boundary.
       last_problem = "block at offset " + std::to_string(off) + (s.ok() ? ": empty" : ": " + s.message());
-      off += len != 0 && s.ok() ? len : kBlockSize;
+      off += s.ok() ? len : kBlockAlignment;
+      ++block;
       continue;
     }
     // The reader holds the raw block while `br` reads it.
-    s = index.AddBlock(block, off, len, (*reader)->raw_block(), flags);
+    s = index.AddBlock(block++, off, len, (*reader)->raw_block(), flags);
     if (!s.ok()) {
       last_problem = s.message();
       off += len;

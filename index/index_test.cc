@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "index/block_codec.h"
 #include "index/block_format.h"
 #include "index/index_builder.h"
 #include "index/index_format.h"
@@ -644,6 +645,45 @@ TEST(IndexRepair, SkipsThePreallocatedTailAndKeepsBlocksAfterAZeroedOne) {
   auto index = IndexReader::Open(f.index_path);
   ASSERT_TRUE(index.ok()) << index.status().ToString();
   EXPECT_EQ((*index)->summary().packets, packets);
+}
+
+// A compressed file without its index: damage inside one extent (its data, or its header's length) costs
+// that extent only; repair finds the next extent after it and keeps every later one.
+TEST(IndexRepair, CompressedFileResynchronisesAfterADamagedExtent) {
+  std::vector<TestBlock> corpus = Corpus();
+  corpus.resize(4);  // the blocks with packets
+  for (int damage : {0, 1}) {  // 0: a flipped bit in extent 0's data; 1: extent 1's header says a wrong length
+    TempDir dir;
+    StoreFile f;
+    f.packet_path = dir.path() + "/00000000001700000000";
+    f.index_path = dir.path() + "/00000000001700000000.idx";
+    std::string file;
+    std::vector<uint64_t> starts;
+    BlockCompressor compressor(3);
+    std::unique_ptr<uint8_t, FreeDeleter> out(static_cast<uint8_t*>(std::aligned_alloc(kBlockAlignment, kMaxExtentSize)));
+    for (int copy = 0; copy < 3; ++copy) {  // 12 extents
+      for (uint32_t b = 0; b < corpus.size(); ++b) {
+        BuiltBlock bb = BuildBlock(static_cast<uint32_t>(starts.size()), corpus[b]);
+        SealBlock(bb.data.get());
+        uint32_t n = compressor.Compress(bb.data.get(), out.get());
+        ASSERT_GT(n, 0u);
+        starts.push_back(file.size());
+        file.append(reinterpret_cast<const char*>(out.get()), n);
+      }
+    }
+    if (damage == 0) file[starts[0] + kCompressedHeaderSize + 10] ^= 0x08;
+    else file[starts[1] + 9] ^= 0x10;  // compressed_len + 4096: the length it names leads into extent 2
+    std::ofstream(f.packet_path, std::ios::binary).write(file.data(), static_cast<std::streamsize>(file.size()));
+    RepairResult r;
+    Status s = RepairPacketFile(f, &r);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(r.blocks_kept, 11u) << "damage " << damage << ": " << r.note;
+    EXPECT_EQ(r.blocks_damaged, 1u) << r.note;
+    uint64_t want = 0;
+    for (size_t i = 0; i < starts.size(); ++i) want += i == static_cast<size_t>(damage) ? 0 : corpus[i % 4].packets.size();
+    EXPECT_EQ(r.packets, want);
+    EXPECT_EQ(r.bytes_dropped, 0u);
+  }
 }
 
 TEST(IndexBuilder, RejectsBlockNumbersBeyondTheFileLimit) {

@@ -107,14 +107,16 @@ void PacketFileReader::Prefetch(const BlockEntry& block, uint32_t offset, uint32
   posix_fadvise(fd_, static_cast<off_t>(block.file_offset + offset), length, POSIX_FADV_WILLNEED);
 }
 
-bool PacketFileReader::IsZeroAt(uint64_t offset) {
+PacketFileReader::Start PacketFileReader::StartAt(uint64_t offset) {
   uint8_t head[kBlockAlignment];
   uint32_t got = 0;
-  if (!PreadFully(head, sizeof(head), offset, &got).ok() || got == 0) return false;
+  if (!PreadFully(head, sizeof(head), offset, &got).ok() || got < kCompressedHeaderSize) return Start::kNothing;
+  if (IsCompressedExtent(head)) return CompressedExtentLength(head) != 0 ? Start::kExtent : Start::kNothing;
+  if (std::memcmp(head + kBlockDescSize, kBlockMagic, sizeof(kBlockMagic)) == 0) return Start::kExtent;
   for (uint32_t i = 0; i < got; ++i) {
-    if (head[i] != 0) return false;
+    if (head[i] != 0) return Start::kNothing;
   }
-  return true;
+  return Start::kZeros;
 }
 
 Status PacketFileReader::ReadExtentAt(uint64_t file_offset, BlockReader* reader, uint32_t* disk_length,

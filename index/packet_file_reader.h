@@ -37,8 +37,11 @@ class PacketFileReader {
   // opens `*reader` on it. Sets `*disk_length` and `*flags` as a BlockEntry would hold them.
   Status ReadExtentAt(uint64_t file_offset, BlockReader* reader, uint32_t* disk_length, uint32_t* flags,
                       std::string* unverified = nullptr);
-  // True if the kBlockAlignment bytes at `offset` are all zero: preallocated space never written (or wiped).
-  bool IsZeroAt(uint64_t offset);
+  // What the kBlockAlignment bytes at `offset` hold: all zeros (preallocated space never written, or wiped),
+  // the start of a block or compressed extent (its header's magic, and a compressed one's length, hold), or
+  // neither.
+  enum class Start { kZeros, kExtent, kNothing };
+  Start StartAt(uint64_t offset);
   uint64_t size() const { return size_; }
   // The raw block read last by ReadBlock()/ReadExtentAt(): kBlockSize bytes, of which those past the
   // block's used length (its blk_len, checked by the read) are unspecified.

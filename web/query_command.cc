@@ -1,4 +1,6 @@
 // `rewind query`: the packets matching a query, as pcap on stdout.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -32,6 +34,14 @@ const char kQueryUsage[] =
     "  --token_file F           send the file's first line as a bearer token\n"
     "Exit status: 0 ok, 1 error, 2 malformed query.\n";
 
+// An answer piped into tcpdump or Wireshark crosses a 64 KiB pipe by default: every 256 KiB the query writes
+// wakes the reader four times (measured: `| cat` 0.55 s against 0.26 s, `| tcpdump -r -` 0.47 against 0.34 s
+// for 200 MB, with a 1 MiB pipe). 1 MiB is the unprivileged limit; where the kernel refuses, nothing changes.
+void WidenOutputPipe(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) (void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+}
+
 }  // namespace
 
 int RunQueryCommand(int argc, char** argv) {
@@ -57,6 +67,7 @@ int RunQueryCommand(int argc, char** argv) {
   std::string text;
   for (const auto& p : cl->positional()) text += (text.empty() ? "" : " ") + p;
 
+  WidenOutputPipe(STDOUT_FILENO);
   if (cl->Has("server")) {
     if (isatty(STDOUT_FILENO) && !cl->Has("force")) {
       std::fputs("rewind query: refusing to write pcap to a terminal; pipe it or redirect it, or pass --force\n", stderr);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "index/block_format.h"
 
 namespace rwd {
 namespace {
@@ -41,14 +42,9 @@ class TempDir {
   std::string path_;
 };
 
-struct FreeDeleter {
-  void operator()(uint8_t* p) const { std::free(p); }
-};
-using Buffer = std::unique_ptr<uint8_t, FreeDeleter>;
-
 // A 4096-aligned buffer of `len` bytes whose content identifies (seed, offset).
-Buffer MakeBuffer(uint32_t len, uint32_t seed) {
-  Buffer b(static_cast<uint8_t*>(std::aligned_alloc(4096, len)));
+AlignedBuffer MakeBuffer(uint32_t len, uint32_t seed) {
+  AlignedBuffer b = NewAlignedBuffer(len);
   auto* w = reinterpret_cast<uint32_t*>(b.get());
   for (uint32_t i = 0; i < len / 4; ++i) w[i] = seed * 0x9e3779b9u ^ i;
   return b;
@@ -87,7 +83,7 @@ void WriteAndCheck(const std::string& path, int n, uint32_t len, int max_in_flig
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   BlockWriter& bw = **w;
   *direct = bw.direct();
-  std::vector<Buffer> bufs;
+  std::vector<AlignedBuffer> bufs;
   for (int i = 0; i < n; ++i) bufs.push_back(MakeBuffer(len, i + 1));
   std::map<void*, int> returned;
   std::vector<void*> done;
@@ -143,7 +139,7 @@ TEST(BlockWriter, ReapReturnsAtLeastMinAndAtMostPending) {
   TempDir dir;
   auto w = BlockWriter::Create(TestContext(), dir.path() + "/f", 4, 0);
   ASSERT_TRUE(w.ok()) << w.status().ToString();
-  std::vector<Buffer> bufs;
+  std::vector<AlignedBuffer> bufs;
   for (int i = 0; i < 4; ++i) {
     bufs.push_back(MakeBuffer(kMiB, 100 + i));
     ASSERT_TRUE((*w)->Submit(bufs[i].get(), kMiB, reinterpret_cast<void*>(uintptr_t{1000} + i)).ok());
@@ -176,7 +172,7 @@ TEST(BlockWriter, SubmitBeyondMaxInFlightIsRefusedWithoutLosingState) {
   TempDir dir;
   auto w = BlockWriter::Create(TestContext(), dir.path() + "/f", 2, 0);
   ASSERT_TRUE(w.ok());
-  Buffer a = MakeBuffer(4096, 1), b = MakeBuffer(4096, 2), c = MakeBuffer(4096, 3);
+  AlignedBuffer a = MakeBuffer(4096, 1), b = MakeBuffer(4096, 2), c = MakeBuffer(4096, 3);
   ASSERT_TRUE((*w)->Submit(a.get(), 4096, a.get()).ok());
   ASSERT_TRUE((*w)->Submit(b.get(), 4096, b.get()).ok());
   Status s = (*w)->Submit(c.get(), 4096, c.get());
@@ -224,7 +220,7 @@ TEST(BlockWriter, CloseTrimsPreallocatedSpace) {
   struct stat st;
   ASSERT_EQ(0, stat(path.c_str(), &st));
   EXPECT_EQ(st.st_size, 8 * kMiB) << "posix_fallocate extends the file";
-  std::vector<Buffer> bufs;
+  std::vector<AlignedBuffer> bufs;
   std::vector<void*> done;
   for (int i = 0; i < 3; ++i) {
     bufs.push_back(MakeBuffer(kMiB, 7 + i));
@@ -257,7 +253,7 @@ TEST(BlockWriter, CloseWithoutWritesLeavesAnEmptyFile) {
 TEST(BlockWriter, DestructorWaitsForPendingWrites) {
   TempDir dir;
   const std::string path = dir.path() + "/f";
-  std::vector<Buffer> bufs;
+  std::vector<AlignedBuffer> bufs;
   {
     auto w = BlockWriter::Create(TestContext(), path, 4, 0);
     ASSERT_TRUE(w.ok());
@@ -278,7 +274,7 @@ TEST(BlockWriter, FilesSharingAContextGetOnlyTheirOwnTags) {
   auto a = BlockWriter::Create(ctx->get(), dir.path() + "/a", 3, 0);
   auto b = BlockWriter::Create(ctx->get(), dir.path() + "/b", 3, 0);
   ASSERT_TRUE(a.ok() && b.ok());
-  std::vector<Buffer> bufs;
+  std::vector<AlignedBuffer> bufs;
   for (int i = 0; i < 6; ++i) bufs.push_back(MakeBuffer(kMiB, 100 + i));
   for (int i = 0; i < 6; ++i) {  // interleaved: a gets the even buffers, b the odd ones
     BlockWriter& w = i % 2 == 0 ? **a : **b;
@@ -312,7 +308,7 @@ TEST(BlockWriter, ManyFilesThroughOneContext) {
   TempDir dir;
   auto ctx = AioContext::Create(2);
   ASSERT_TRUE(ctx.ok());
-  Buffer buf = MakeBuffer(4096, 7);
+  AlignedBuffer buf = MakeBuffer(4096, 7);
   for (int f = 0; f < 300; ++f) {
     auto w = BlockWriter::Create(ctx->get(), dir.path() + "/" + std::to_string(f), 2, 8192);
     ASSERT_TRUE(w.ok()) << f << ": " << w.status().ToString();

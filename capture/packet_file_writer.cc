@@ -164,8 +164,8 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
   if (compressor_) {
     while (free_extents_.empty()) {
       if (extent_buffers_.size() < static_cast<size_t>(options_.max_writes_in_flight)) {
-        auto* buf = static_cast<uint8_t*>(std::aligned_alloc(kBlockAlignment, kMaxExtentSize));
-        extent_buffers_.emplace_back(buf, &std::free);
+        extent_buffers_.push_back(NewAlignedBuffer(kMaxExtentSize));
+        uint8_t* buf = extent_buffers_.back().get();
         extent_tags_.insert(buf);
         free_extents_.push_back(buf);
       } else {

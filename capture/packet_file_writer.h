@@ -22,6 +22,7 @@
 #include "capture/aio_context.h"
 #include "capture/block_writer.h"
 #include "index/block_codec.h"
+#include "index/block_format.h"
 #include "index/index_builder.h"
 #include "index/live_index.h"
 #include "index/status.h"
@@ -111,7 +112,7 @@ class PacketFileWriter {
   uint32_t blocks_in_file_ = 0;
   PacketFileWriterStats stats_;
   std::unique_ptr<BlockCompressor> compressor_;
-  std::vector<std::unique_ptr<uint8_t, void (*)(void*)>> extent_buffers_;  // compressed extents in flight
+  std::vector<AlignedBuffer> extent_buffers_;  // compressed extents in flight
   std::vector<uint8_t*> free_extents_;
   std::unordered_set<const void*> extent_tags_;
 

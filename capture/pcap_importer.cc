@@ -28,15 +28,13 @@ struct PcapCloser {
 PcapImporter::PcapImporter(PacketFileWriter* writer, int buffers) : writer_(writer) {
   if (buffers < 2) buffers = 2;
   for (int i = 0; i < buffers; ++i) {
-    auto* buf = static_cast<uint8_t*>(std::aligned_alloc(kBlockAlignment, kBlockSize));
-    all_buffers_.push_back(buf);
-    free_buffers_.push_back(buf);
+    all_buffers_.push_back(NewAlignedBuffer(kBlockSize));
+    free_buffers_.push_back(all_buffers_.back().get());
   }
 }
 
 PcapImporter::~PcapImporter() {
   Finish();
-  for (uint8_t* b : all_buffers_) std::free(b);
 }
 
 Status PcapImporter::AcquireBuffer() {

@@ -53,7 +53,7 @@ class PcapImporter {
   Status FlushBlock();
   Status AcquireBuffer();
   PacketFileWriter* writer_;
-  std::vector<uint8_t*> all_buffers_;
+  std::vector<AlignedBuffer> all_buffers_;  // owns the block buffers; the others point into them
   std::vector<uint8_t*> free_buffers_;
   uint8_t* current_ = nullptr;
   BlockBuilder builder_;

@@ -21,15 +21,10 @@ using Bytes = std::vector<uint8_t>;
 
 uint32_t Align(uint32_t v, uint32_t a) { return (v + a - 1) / a * a; }
 
-struct FreeDeleter {
-  void operator()(uint8_t* p) const { std::free(p); }
-};
-using AlignedBuffer = std::unique_ptr<uint8_t, FreeDeleter>;
-
 AlignedBuffer NewBlockBuffer() {
-  auto* p = static_cast<uint8_t*>(std::aligned_alloc(kBlockAlignment, kBlockSize));
-  std::memset(p, 0xee, kBlockSize);  // garbage: the builder must not depend on a zeroed buffer
-  return AlignedBuffer(p);
+  AlignedBuffer p = NewAlignedBuffer(kBlockSize);
+  std::memset(p.get(), 0xee, kBlockSize);  // garbage: the builder must not depend on a zeroed buffer
+  return p;
 }
 
 // `size` readable bytes that end exactly at a PROT_NONE page and start right after one (when `size` is a

@@ -106,10 +106,6 @@ Bytes Cat(std::initializer_list<Bytes> parts) {
 // ---------------------------------------------------------------------------------------------------------
 // A small packet file's worth of blocks, with the position every packet got.
 
-struct FreeDeleter {
-  void operator()(uint8_t* p) const { std::free(p); }
-};
-
 struct TestPacket {
   uint32_t sec, nsec;
   Bytes frame;
@@ -122,13 +118,13 @@ struct TestBlock {
 };
 
 struct BuiltBlock {
-  std::unique_ptr<uint8_t, FreeDeleter> data;
+  AlignedBuffer data;
   std::vector<uint32_t> positions;
 };
 
 BuiltBlock BuildBlock(uint32_t number, const TestBlock& tb) {
   BuiltBlock out;
-  out.data.reset(static_cast<uint8_t*>(std::aligned_alloc(kBlockAlignment, kBlockSize)));
+  out.data = NewAlignedBuffer(kBlockSize);
   BlockBuilder b;
   b.Reset(out.data.get(), tb.linktype, 65535, number);
   for (const TestPacket& p : tb.packets) {
@@ -660,7 +656,7 @@ TEST(IndexRepair, CompressedFileResynchronisesAfterADamagedExtent) {
     std::string file;
     std::vector<uint64_t> starts;
     BlockCompressor compressor(3);
-    std::unique_ptr<uint8_t, FreeDeleter> out(static_cast<uint8_t*>(std::aligned_alloc(kBlockAlignment, kMaxExtentSize)));
+    AlignedBuffer out = NewAlignedBuffer(kMaxExtentSize);
     for (int copy = 0; copy < 3; ++copy) {  // 12 extents
       for (uint32_t b = 0; b < corpus.size(); ++b) {
         BuiltBlock bb = BuildBlock(static_cast<uint32_t>(starts.size()), corpus[b]);

@@ -250,15 +250,11 @@ class TempDir {
   std::string path_;
 };
 
-struct FreeDeleter {
-  void operator()(uint8_t* p) const { std::free(p); }
-};
-
 // Builds the blocks, indexes them into `path`, and returns every packet's position (pos[block][i]).
 std::vector<Positions> BuildIndex(const std::string& path, const std::vector<TestBlock>& blocks) {
   std::vector<Positions> pos;
   IndexBuilder builder;
-  std::unique_ptr<uint8_t, FreeDeleter> buf(static_cast<uint8_t*>(std::aligned_alloc(kBlockAlignment, kBlockSize)));
+  AlignedBuffer buf = NewAlignedBuffer(kBlockSize);
   for (uint32_t b = 0; b < blocks.size(); ++b) {
     BlockBuilder bb;
     bb.Reset(buf.get(), blocks[b].linktype, 65535, b);

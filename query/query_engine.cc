@@ -112,10 +112,7 @@ class Query::FileCursor {
     valid_ = false;
     if (parked_) {
       parked_ = false;
-      const BlockEntry& entry = index_->blocks()[work_[item_].block];
-      uint64_t before = reader_->bytes_read();
-      Status s = reader_->ReadBlock(entry, block_reader_.get(), &unverified_);
-      stats_->bytes_read += reader_->bytes_read() - before;
+      Status s = ReadCounted(reader_.get(), work_[item_].block, block_reader_.get(), &unverified_, &stats_->bytes_read);
       ++stats_->blocks_reread;
       if (s.ok()) {
         block_reader_->Resume(resume_offset_, resume_seen_);
@@ -201,10 +198,7 @@ class Query::FileCursor {
       ++stats_->blocks_read_ahead;
       s = ahead_status_;
     } else {
-      const BlockEntry& entry = index_->blocks()[work_[item_].block];
-      uint64_t before = reader_->bytes_read();
-      s = reader_->ReadBlock(entry, block_reader_.get(), &unverified_);
-      stats_->bytes_read += reader_->bytes_read() - before;
+      s = ReadCounted(reader_.get(), work_[item_].block, block_reader_.get(), &unverified_, &stats_->bytes_read);
     }
     if (s.ok() && !unverified_.empty()) WarnSalvaged();
     size_t next = item_ + 1;
@@ -216,13 +210,21 @@ class Query::FileCursor {
         ahead_reader_ = std::move(*opened);
       }
       ahead_item_ = next;
-      const BlockEntry* entry = &index_->blocks()[work_[next].block];
-      ahead_ticket_ = read_ahead_->Submit([this, entry] {
-        uint64_t before = ahead_reader_->bytes_read();
-        ahead_status_ = ahead_reader_->ReadBlock(*entry, ahead_block_reader_.get(), &ahead_unverified_);
-        ahead_bytes_ = ahead_reader_->bytes_read() - before;
+      ahead_bytes_ = 0;
+      uint32_t block = work_[next].block;
+      ahead_ticket_ = read_ahead_->Submit([this, block] {
+        ahead_status_ = ReadCounted(ahead_reader_.get(), block, ahead_block_reader_.get(), &ahead_unverified_, &ahead_bytes_);
       });
     }
+    return s;
+  }
+  // Reads block `block` whole through `reader` into `into` (see PacketFileReader::ReadBlock), adding the bytes
+  // read to *bytes_read.
+  Status ReadCounted(PacketFileReader* reader, uint32_t block, BlockReader* into, std::string* unverified,
+                     uint64_t* bytes_read) const {
+    uint64_t before = reader->bytes_read();
+    Status s = reader->ReadBlock(index_->blocks()[block], into, unverified);
+    *bytes_read += reader->bytes_read() - before;
     return s;
   }
   void WaitForReadAhead() {
@@ -361,7 +363,7 @@ Result<std::unique_ptr<Query>> Query::Prepare(const std::string& store, const st
     if (filtered) {
       keep = [&](const StoreCatalog& cat, const CatalogEntry& e) {
         const FileSummary& f = e.summary;
-        if (f.packets == 0 || f.max_ts_ns < tr.lo || f.min_ts_ns >= tr.hi) return false;  // Select() skips it too
+        if (f.packets == 0 || !tr.Overlaps(f.min_ts_ns, f.max_ts_ns)) return false;  // Select() skips it too
         if (may_match(cat, e, &load_windows)) return true;
         ++in_range_not_loaded;
         return false;

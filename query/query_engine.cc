@@ -503,6 +503,10 @@ Status Query::Run(bool (*emit)(void*, uint32_t, const PacketView&), void* ctx, Q
     size_t i = heap.top().second;
     FileCursor* c = cursors[i].get();
     if (options_.limit_bytes != 0 && stats->bytes_matched + c->packet().caplen > options_.limit_bytes) break;
+    if (options_.cut_bytes != 0 && stats->bytes_matched + c->packet().caplen > options_.cut_bytes) {
+      result = Status::Cancelled("query size limit reached");
+      break;
+    }
     heap.pop();
     ++stats->packets_matched;
     stats->bytes_matched += c->packet().caplen;

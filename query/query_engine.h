@@ -26,6 +26,8 @@ namespace rwd {
 struct QueryOptions {
   uint64_t limit = 0;          // stop after this many packets (0: no limit)
   uint64_t limit_bytes = 0;    // stop before the packet that would take the captured bytes past this (0: none)
+  // A server's cap: like limit_bytes, but the answer is cut short there (Cancelled) rather than complete.
+  uint64_t cut_bytes = 0;
   bool nanos = false;          // nanosecond timestamps in the output
   bool pcapng = false;         // pcapng even when one link type would allow pcap
   bool vlan_fold = true;       // host/net/port/proto also match inside VLAN tags (see PacketFilter)

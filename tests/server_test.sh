@@ -188,13 +188,33 @@ kill $slow 2>/dev/null; wait $slow 2>/dev/null
 kill "$server_pid"; wait "$server_pid" 2>/dev/null
 
 # 5b. Optional per-query limits cut an answer off visibly: the chunked body ends without its last chunk, so
-#     the client sees an incomplete transfer (curl exit 18), never a silently short pcap.
+#     the client sees an incomplete transfer (curl exit 18), never a silently short pcap. What did arrive is
+#     whole packets: the start of the full answer, none past the limit. A client that reads trailers (TE:
+#     trailers) gets the last chunk and the reason in a Rewind-Result trailer.
 start_server --query_byte_limit 100000
-curl -s --data-binary '' "$url/query" -o "$work/limited.pcap"; rc=$?
-size=$(stat -c %s "$work/limited.pcap")
-[ $rc -eq 18 ] && [ "$size" -le 100000 ] && ok || fail "byte limit: curl exit $rc, $size bytes"
-curl -s "$url/stats" | python3 -c 'import json,sys; assert json.load(sys.stdin)["server"]["queries_cut_short"] == 1' && ok ||
-  fail "byte-limited query not counted as cut short"
+curl -s --data-binary '' "$url/query" -o "$work/full.pcap"; rc_full=$?
+[ $rc_full -eq 18 ] && ok || fail "byte limit: curl exit $rc_full"
+"$REWIND" query --dir "$store" "" > "$work/local-all.pcap"
+size=$(stat -c %s "$work/full.pcap")
+caplen_sum() { python3 - "$1" <<'PY'
+import struct, sys
+d = open(sys.argv[1], "rb").read(); o = 24; t = 0
+while o + 16 <= len(d):
+    n = struct.unpack_from("<I", d, o + 8)[0]; t += n; o += 16 + n
+assert o == len(d), "a partial record"
+print(t)
+PY
+}
+if [ "$size" -gt 24 ] && cmp -s -n "$size" "$work/full.pcap" "$work/local-all.pcap"; then ok; else fail "cut answer ($size bytes) is not the start of the full answer"; fi
+captured=$(caplen_sum "$work/full.pcap") && [ "$captured" -le 100000 ] && [ "$captured" -gt 50000 ] && ok ||
+  fail "cut answer holds $captured captured bytes, want whole packets up to 100000"
+curl -s -H 'TE: trailers' -D "$work/trailer.hdr" --data-binary '' "$url/query" -o "$work/trailer.pcap"; rc=$?
+[ $rc -eq 0 ] && cmp -s "$work/trailer.pcap" "$work/full.pcap" && ok || fail "with trailers: curl exit $rc or a different answer"
+has -i "^Rewind-Result: cut-short; query size limit reached" "$work/trailer.hdr" && ok || fail "trailer: $(cat "$work/trailer.hdr")"
+curl -s -H 'TE: trailers' -D "$work/complete.hdr" --data-binary 'host 192.168.1.1' "$url/query" -o /dev/null
+has -i "^Rewind-Result: complete" "$work/complete.hdr" && ok || fail "complete trailer: $(cat "$work/complete.hdr")"
+curl -s "$url/stats" | python3 -c 'import json,sys; assert json.load(sys.stdin)["server"]["queries_cut_short"] == 2' && ok ||
+  fail "byte-limited queries not counted as cut short"
 kill "$server_pid"; wait "$server_pid" 2>/dev/null
 
 # 6. Bearer token.

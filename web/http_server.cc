@@ -11,6 +11,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -26,6 +28,7 @@
 #include "index/wall_clock.h"
 #include "web/command_line.h"
 #include "web/connection_shutdown.h"
+#include "web/http_chunk_sink.h"
 #include "web/request_deadline.h"
 #include "web/web_page.h"
 
@@ -77,36 +80,28 @@ bool RefuseAmbiguousFraming(const httplib::Request& req, httplib::Response& res)
   return true;
 }
 
-// Adapts an HTTP chunked-response sink; a client that went away or a byte limit turns into Cancelled.
-class HttpByteSink : public ByteSink {
- public:
-  HttpByteSink(httplib::DataSink* sink, uint64_t byte_limit) : sink_(sink), limit_(byte_limit) {}
-  Status Write(const void* data, size_t n) override {
-    if (!error_.ok()) return error_;
-    if (limit_ != 0 && written_ + buf_.size() + n > limit_) return error_ = Status::Cancelled("query size limit reached");
-    buf_.append(static_cast<const char*>(data), n);
-    if (buf_.size() >= 64 * 1024) return Flush();
-    return Status::OK();
+// True when the request's TE field lists "trailers": the client reads trailer fields (RFC 9110 section 10.1.4).
+bool AcceptsTrailers(const httplib::Request& req) {
+  std::string te = req.get_header_value("TE");
+  std::transform(te.begin(), te.end(), te.begin(), [](unsigned char c) { return std::tolower(c); });
+  size_t at = 0;
+  while ((at = te.find("trailers", at)) != std::string::npos) {
+    bool starts = at == 0 || te[at - 1] == ',' || te[at - 1] == ' ';
+    size_t after = at + 8;
+    bool ends = after == te.size() || te[after] == ',' || te[after] == ' ' || te[after] == ';';
+    if (starts && ends) return true;
+    at = after;
   }
-  Status Flush() override {
-    if (!error_.ok()) return error_;
-    if (buf_.empty()) return Status::OK();
-    if (!sink_->is_writable() || !sink_->write(buf_.data(), buf_.size())) {
-      return error_ = Status::Cancelled("client went away");
-    }
-    written_ += buf_.size();
-    buf_.clear();
-    return Status::OK();
-  }
-  uint64_t written() const { return written_; }
+  return false;
+}
 
- private:
-  httplib::DataSink* sink_;
-  uint64_t limit_;
-  uint64_t written_ = 0;
-  std::string buf_;
-  Status error_;
-};
+// A field value made safe to send: control characters become spaces.
+std::string FieldValue(std::string v) {
+  for (char& c : v) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return v;
+}
 
 // A query that read this much gives the allocator's free memory back to the system when it ends.
 constexpr uint64_t kTrimAfterBytesRead = 64 << 20;
@@ -373,6 +368,7 @@ void HttpServer::Routes() {
     auto catalog = Catalog();
     if (catalog.ok()) qo.catalog = *catalog;
     qo.index_cache = index_cache_.get();
+    qo.cut_bytes = options_.query_byte_limit;
     int64_t started_ns = WallClockNs();
     std::string client = ClientOf(req, !options_.bearer_token.empty());
     auto q = Query::Prepare(options_.store, text, qo);
@@ -401,13 +397,17 @@ void HttpServer::Routes() {
       res.set_header("Content-Disposition",
                      std::string("attachment; filename=\"rewind.") + (pcapng ? "pcapng" : "pcap") + "\"");
     }
-    uint64_t byte_limit = options_.query_byte_limit;
-    res.set_chunked_content_provider(
+    // The body is chunked here, not by cpp-httplib (HttpChunkSink says why), so the provider is one
+    // "without length" and the framing header is set by hand.
+    res.set_header("Transfer-Encoding", "chunked");
+    bool trailers = AcceptsTrailers(req);
+    if (trailers) res.set_header("Trailer", "Rewind-Result");
+    res.set_content_provider(
         pcapng ? "application/x-pcapng" : "application/vnd.tcpdump.pcap",
-        [this, shared, slot, byte_limit, client, text, started_ns](size_t, httplib::DataSink& sink) {
+        [this, shared, slot, client, text, started_ns, trailers](size_t, httplib::DataSink& sink) {
           (void)slot;
           LowerIoPriority();
-          HttpByteSink out(&sink, byte_limit);
+          HttpChunkSink out([&sink](const char* data, size_t n) { return sink.write(data, n); });
           QueryStats st;
           Status s = shared->Execute(&out, &st);
           if (s.ok()) s = out.Flush();
@@ -418,12 +418,16 @@ void HttpServer::Routes() {
                   static_cast<unsigned long long>(st.packets_matched), static_cast<unsigned long long>(out.written()),
                   static_cast<double>(WallClockNs() - started_ns) / 1e9);
           if (st.bytes_read >= kTrimAfterBytesRead) malloc_trim(0);
-          if (!s.ok()) {
-            // Cut short (client gone, a limit, an error): end without the final chunk, so the client sees
-            // an incomplete transfer rather than a silently short answer.
-            ++counters_.queries_cancelled;
+          if (!s.ok()) ++counters_.queries_cancelled;
+          // Cut short (client gone, a limit, an error): a client that reads trailers gets the last chunk and
+          // the reason; any other client gets no last chunk, so it sees an incomplete transfer rather than a
+          // silently short answer.
+          if (!s.ok() && !trailers) {
+            out.Flush();  // the whole packets written before the cut
             return false;
           }
+          std::string result = s.ok() ? "complete" : "cut-short; " + s.message();
+          if (!out.Finish(trailers ? "Rewind-Result: " + FieldValue(result) + "\r\n" : "").ok()) return false;
           sink.done();
           return true;
         });

@@ -29,7 +29,7 @@ const char kServeUsage[] =
     "  --request_timeout_sec N     a request must arrive whole within N s (default 10)\n"
     "  --idle_timeout_sec N        close kept-alive connections idle for N s (default 5)\n"
     "  --query_time_limit_sec N    cut queries off after N s (default: never)\n"
-    "  --query_byte_limit N        cut answers off after N bytes (default: never)\n";
+    "  --query_byte_limit N        cut answers short before N bytes of packets (default: never)\n";
 
 volatile std::sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }

@@ -5,7 +5,10 @@
 #   usage: bench/capture_bench.sh [TRACE_SIZE (default 256M)] [WORKDIR (default /tmp/rewind-bench)] [RATES...]
 # RATES are tcpreplay packets/s, or "top" for --topspeed (default: 50000 100000 200000 400000 top).
 # TOOLS (environment) picks the capturers: rewind, rewind-zstd1, rewind-zstd3 (rewind with --compress),
-# tcpdump, stenotype; default "rewind tcpdump stenotype".
+# tcpdump, stenotype; default "rewind tcpdump stenotype". ROUNDS (default 1) repeats each rate that many
+# times, the tools alternating, and adds a summary: medians and spread of CPU per million packets, in all and
+# per thread (utime + stime of each thread from /proc/PID/task/*/stat, grouped by thread name).
+# REWIND (environment): the binary to measure (default build/rewind).
 # Needs root, tcpreplay, tcpdump, stenographer (stenotype), python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +17,7 @@ work=${2:-/tmp/rewind-bench}
 shift $(( $# >= 2 ? 2 : $# ))
 rates=("$@")
 [ ${#rates[@]} -gt 0 ] || rates=(50000 100000 200000 400000 top)
-rewind=$PWD/build/rewind
+rewind=${REWIND:-$PWD/build/rewind}
 [ -x "$rewind" ] || { echo "build rewind first" >&2; exit 1; }
 mkdir -p "$work"
 trace=$work/trace-$size.pcap
@@ -27,6 +30,22 @@ for i in v0 v1; do sysctl -qw net.ipv6.conf.$i.disable_ipv6=1; ip link set $i mt
 sent_total=$(capinfos -c -M "$trace" | awk -F: '/Number of packets/ { gsub(/ /, "", $2); print $2 }')
 hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime of the whole process
+# "tid name ticks" for each live thread of a process (utime + stime; the name is /proc/.../comm).
+thread_ticks() {
+  local t st rest
+  for t in /proc/"$1"/task/*; do
+    st=$(cat "$t/stat" 2>/dev/null) || continue
+    rest=${st#*) }
+    set -- $rest
+    echo "${t##*/} $(tr ' ' '_' < "$t/comm" 2>/dev/null || echo '?') $(( ${12} + ${13} ))"
+  done
+}
+# Per-thread-name CPU seconds between two thread_ticks snapshots (files), as "name=s,name=s".
+thread_cpu() {
+  awk -v hz="$hz" 'NR == FNR { t0[$1] = $3; next }
+    { d = $3 - ($1 in t0 ? t0[$1] : 0); n[$2] += d }
+    END { sep = ""; for (k in n) { printf "%s%s=%.2f", sep, k, n[k] / hz; sep = "," } }' "$1" "$2"
+}
 
 # Counts packets in TPACKET_V3 block files (rewind's and stenotype's packet files share the layout).
 count_blocks() {
@@ -67,12 +86,15 @@ run_one() {  # tool rate -> prints "stored drops cpu_s achieved_pps"
   esac
   sleep 0.5
   local c0; c0=$(cpu_ticks $pid)
+  thread_ticks $pid > "$work/threads0"
   local args=(--pps "$rate"); [ "$rate" = top ] && args=(--topspeed)
   local out; out=$(tcpreplay -i v0 "${args[@]}" "$trace" 2>&1)
   local achieved; achieved=$(echo "$out" | sed -n 's/.*Rated: [0-9.]* Bps, [0-9.]* Mbps, \([0-9.]*\) pps.*/\1/p' | head -1)
   local sent; sent=$(echo "$out" | sed -n 's/.*Successful packets: *\([0-9]*\).*/\1/p' | head -1)
   sleep 2.5   # rewind/stenotype hand over partly filled blocks after their block timeout
   local c1; c1=$(cpu_ticks $pid)
+  thread_ticks $pid > "$work/threads1"
+  local threads; threads=$(thread_cpu "$work/threads0" "$work/threads1")
   kill -INT $pid
   for _ in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
   kill -9 $pid 2>/dev/null || true
@@ -89,7 +111,7 @@ run_one() {  # tool rate -> prints "stored drops cpu_s achieved_pps"
       stored=$(count_blocks "$d/PKT0")
       drops=$(( ${sent:-$sent_total} - stored )) ;;
   esac
-  echo "${stored:-0} ${drops:-?} $(awk -v t=$((c1 - c0)) -v hz="$hz" 'BEGIN{printf "%.2f", t/hz}') ${achieved:-?} ${sent:-?}"
+  echo "${stored:-0} ${drops:-?} $(awk -v t=$((c1 - c0)) -v hz="$hz" 'BEGIN{printf "%.2f", t/hz}') ${achieved:-?} ${sent:-?} ${threads:--}"
   rm -rf "$d"
 }
 
@@ -106,11 +128,49 @@ echo "tcpdump: dropped by kernel; stenotype, which reports none: sent - stored).
 echo
 echo "| tool | target rate | achieved pps (tcpreplay) | stored / sent | drops | CPU s | CPU s per Mpkt |"
 echo "|---|---|---|---|---|---|---|"
+rounds=${ROUNDS:-1}
+: > "$work/capture-results.tsv"
 for rate in "${rates[@]}"; do
-  for tool in ${TOOLS:-rewind tcpdump stenotype}; do
-    [[ "$tool" == rewind* ]] || command -v "$tool" >/dev/null 2>&1 || continue
-    read -r stored drops cpu achieved sent <<< "$(run_one "$tool" "$rate")"
-    per=$(awk -v c="$cpu" -v s="$stored" 'BEGIN{ if (s > 0) printf "%.2f", c / s * 1e6; else print "-" }')
-    echo "| $tool | $rate | $achieved | $stored / $sent | $drops | $cpu | $per |"
+  for round in $(seq "$rounds"); do
+    for tool in ${TOOLS:-rewind tcpdump stenotype}; do
+      [[ "$tool" == rewind* ]] || command -v "$tool" >/dev/null 2>&1 || continue
+      read -r stored drops cpu achieved sent threads <<< "$(run_one "$tool" "$rate")"
+      per=$(awk -v c="$cpu" -v s="$stored" 'BEGIN{ if (s > 0) printf "%.2f", c / s * 1e6; else print "-" }')
+      echo "| $tool | $rate | $achieved | $stored / $sent | $drops | $cpu | $per |"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$rate" "$stored" "$sent" "$cpu" "$threads" "$(cut -d' ' -f1 /proc/loadavg)" \
+        >> "$work/capture-results.tsv"
+    done
   done
 done
+if [ "$rounds" -gt 1 ]; then
+  echo
+  echo "Summary of $rounds alternated rounds: CPU s per million packets stored, median (min-max), in all and per"
+  echo "thread name (/proc/PID/task/*/stat; stenotype names none of its threads, so they sum under one name);"
+  echo "load average (1 min) at the end of each run: median (min-max)."
+  echo
+  python3 - "$work/capture-results.tsv" <<'PY'
+import collections, statistics, sys
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    tool, rate, stored, sent, cpu, threads, load = line.rstrip("\n").split("\t")
+    rows[(rate, tool)].append((int(stored or 0), sent, float(cpu), threads, float(load)))
+def spread(v):
+    return f"{statistics.median(v):.2f} ({min(v):.2f}-{max(v):.2f})"
+print("| rate | tool | runs | stored / sent (median) | CPU s per Mpkt | per thread, CPU s per Mpkt | load |")
+print("|---|---|---|---|---|---|---|")
+for (rate, tool), rs in rows.items():
+    per = [c / s * 1e6 for s, _, c, _, _ in rs if s > 0]
+    names = collections.defaultdict(list)
+    for s, _, _, th, _ in rs:
+        if s <= 0 or th == "-":
+            continue
+        for kv in th.split(","):
+            k, v = kv.split("=")
+            names[k].append(float(v) / s * 1e6)
+    by = ", ".join(f"{k} {spread(v)}" for k, v in sorted(names.items(), key=lambda kv: -statistics.median(kv[1]))
+                   if statistics.median(v) >= 0.005)
+    stored = int(statistics.median([s for s, *_ in rs]))
+    print(f"| {rate} | {tool} | {len(rs)} | {stored} / {rs[0][1]} | {spread(per) if per else '-'} | {by} | "
+          f"{spread([r[4] for r in rs])} |")
+PY
+fi

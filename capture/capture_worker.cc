@@ -16,6 +16,7 @@
 #include "index/block_format.h"
 #include "index/index_repair.h"
 #include "index/store_catalog.h"
+#include "index/thread_name.h"
 #include "index/wall_clock.h"
 #include "index/log_line.h"
 
@@ -148,6 +149,7 @@ Status CaptureWorker::HandleBlock(uint8_t* block, int64_t now_ns) {
 }
 
 Status CaptureWorker::Run(const std::atomic<bool>& stop) {
+  NameThisThread("capture" + std::to_string(thread_));
   std::vector<void*> done;
   Status first_error;
   WriteStats();  // the counters file exists from the start, so that a full disk can still update it

@@ -12,6 +12,7 @@
 
 #include "index/block_format.h"
 #include "index/store_catalog.h"
+#include "index/thread_name.h"
 #include "index/wall_clock.h"
 #include "index/log_line.h"
 
@@ -36,6 +37,7 @@ PacketFileWriter::~PacketFileWriter() {
 }
 
 void PacketFileWriter::IndexLoop() {
+  NameThisThread("index" + std::to_string(writer()));
   if (options_.index_nice != 0) {
     setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), options_.index_nice);
   }

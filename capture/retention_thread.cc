@@ -1,5 +1,7 @@
 #include "capture/retention_thread.h"
+
 #include "index/log_line.h"
+#include "index/thread_name.h"
 #include "index/wall_clock.h"
 
 #include <cstdio>
@@ -34,6 +36,7 @@ void RetentionThread::Stop() {
 }
 
 void RetentionThread::Loop() {
+  NameThisThread("retention");
   std::unique_lock<std::mutex> l(mu_);
   while (!stop_) {
     l.unlock();

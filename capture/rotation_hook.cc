@@ -1,5 +1,7 @@
 #include "capture/rotation_hook.h"
+
 #include "index/log_line.h"
+#include "index/thread_name.h"
 
 #include <spawn.h>
 #include <sys/wait.h>
@@ -43,6 +45,7 @@ void RotationHook::FileCompleted(const std::string& packet_path, const std::stri
 }
 
 void RotationHook::Loop() {
+  NameThisThread("rotation-hook");
   std::map<pid_t, std::string> running;  // pid -> packet file
   auto reap = [&](bool block) {
     while (!running.empty()) {

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "index/thread_name.h"
+
 namespace rwd {
 
 ReadAheadThread::~ReadAheadThread() {
@@ -27,6 +29,7 @@ void ReadAheadThread::Wait(Ticket ticket) {
 }
 
 void ReadAheadThread::Loop() {
+  NameThisThread("read-ahead");
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     cv_.wait(lock, [&] { return stop_ || !jobs_.empty(); });

@@ -24,6 +24,7 @@
 #include "index/packet_dissector.h"
 #include "index/store_catalog.h"
 #include "index/store_summary.h"
+#include "index/thread_name.h"
 #include "query/query_engine.h"
 #include "index/wall_clock.h"
 #include "web/command_line.h"
@@ -195,6 +196,7 @@ Result<std::shared_ptr<StoreCatalog>> HttpServer::Catalog() {
     if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
     checkpoint_busy_.store(true);
     checkpoint_thread_ = std::thread([this, c = catalog_] {
+      NameThisThread("catalog-ckpt");
       Status s = c->WriteCheckpoint();
       if (!s.ok()) LogLine(LogLevel::kWarning, "rewind serve: catalog checkpoint: %s", s.ToString().c_str());
       checkpoint_busy_.store(false);
@@ -254,6 +256,7 @@ Status HttpServer::Start() {
   }
   started_ns_ = WallClockNs();
   thread_ = std::thread([this] {
+    NameThisThread("http");  // cpp-httplib's worker threads, started from here, inherit it
     server_->listen_after_bind();
     listen_done_.store(true);
   });

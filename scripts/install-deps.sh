@@ -14,7 +14,7 @@ if [ "${1:-}" != "--run" ]; then
   pkgs+=(libgtest-dev
          tcpdump tcpreplay tshark python3 iproute2 curl openssl stenographer
          dpkg-dev file systemd adduser help2man
-         chromium python3-websocket clang libclang-rt-14-dev)
+         chromium python3-websocket libnss3-tools clang libclang-rt-14-dev)
 fi
 [ "${1:-}" = "--bench" ] && pkgs+=(wireshark-common hyperfine time)
 missing=()

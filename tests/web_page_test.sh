@@ -3,18 +3,17 @@
 # queries, runs them (Enter and the Run button), and the preview must show what `rewind query | tcpdump`
 # counts; a malformed query must show the server's message with a caret under its position; the download
 # link must fetch the same packets; a bearer token must work from the URL and from the token field.
-# The browser is driven over the DevTools protocol (a websocket on loopback) by a small python3 script.
+# The browser is driven over the DevTools protocol (a websocket on loopback) by a small python3 script
+# (tests/chromium.sh, tests/devtools.py); its net log must show nothing sent beyond loopback.
 # usage: web_page_test.sh PATH/TO/rewind PATH/TO/shared/pcaps
 # Needs Debian's chromium and python3-websocket (scripts/install-deps.sh); installs nothing, exits 77 without.
 # WEB_PAGE_SCREENSHOT=FILE also saves the page with a query run (docs/web-page.png is made this way).
 set -uo pipefail
 REWIND=${1:?rewind binary}
 PCAPS=${2:?shared pcaps dir}
-CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
-PY=/usr/bin/python3  # Debian's python, which sees Debian's python3-websocket
-[ -x "$CHROMIUM" ] || { echo "SKIP: chromium not installed (Debian package chromium)"; exit 77; }
-[ -x "$PY" ] && "$PY" -c 'import websocket' 2>/dev/null ||
-  { echo "SKIP: python3-websocket not installed (Debian package python3-websocket)"; exit 77; }
+source "$(dirname "$(readlink -f "$0")")/chromium.sh"
+missing=$(chromium_missing)
+[ -z "$missing" ] || { echo "SKIP: $missing"; exit 77; }
 command -v tcpdump >/dev/null || { echo "SKIP: tcpdump not installed"; exit 77; }
 
 work=$(mktemp -d -p "${TMPDIR:-/tmp}" rewind-web-test.XXXXXX)
@@ -29,11 +28,6 @@ passed=0 failed=0
 ok() { passed=$((passed + 1)); }
 fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 finish() { echo "web_page_test: $passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit; }
-
-# Only loopback, and nothing that phones home.
-CHROME_FLAGS=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking
-              --disable-component-update --disable-sync --no-proxy-server --no-default-browser-check
-              --disable-extensions --disable-default-apps --mute-audio --password-store=basic)
 
 # Starts `rewind serve` on a free loopback port (ARGS...); sets $base to its URL.
 serve() {
@@ -70,110 +64,16 @@ for q in "udp" "" "host 172.19.51.37" "udp and after 2017-01-01T00:00:00Z" "ip6 
 done
 total=$("$REWIND" query --dir "$store" "" | tcpdump -nr - 2>/dev/null | wc -l)
 
-"$CHROMIUM" "${CHROME_FLAGS[@]}" --remote-debugging-port=0 --user-data-dir="$work/profile" --window-size=1280,900 \
-  about:blank >"$work/chromium.log" 2>&1 &
-chromium_pid=$!
-pids+=($chromium_pid)
-for _ in $(seq 200); do [ -s "$work/profile/DevToolsActivePort" ] && break; sleep 0.1; done
-devtools_port=$(head -1 "$work/profile/DevToolsActivePort" 2>/dev/null)
-[ -n "$devtools_port" ] || { fail "chromium did not open its DevTools port: $(tail -5 "$work/chromium.log")"; finish; }
+chromium_start profile --window-size=1280,900
 
 cat > "$work/drive.py" <<'PYEOF'
 """Drives the page in Chromium over the DevTools protocol and prints PASS/FAIL lines."""
 import datetime, json, os, subprocess, sys, time, urllib.parse, urllib.request
-import websocket
+from devtools import Page, check, get
 
 devtools_port, base, token_base, expect_file, total, store = sys.argv[1:7]
 total = int(total)
 TOKEN = "secret-token-123"
-http = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only, never a proxy
-
-
-def check(name, cond, detail=""):
-    print(("PASS " if cond else "FAIL ") + name + ("" if cond else ": " + str(detail)), flush=True)
-    return cond
-
-
-def get(url, headers=None):
-    with http.open(urllib.request.Request(url, headers=headers or {}), timeout=30) as r:
-        return r.read()
-
-
-class Page:
-    def __init__(self):
-        targets = json.loads(get("http://127.0.0.1:%s/json/list" % devtools_port))
-        page = next(t for t in targets if t.get("type") == "page")
-        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=30, suppress_origin=True)
-        self.next_id = 0
-
-    def call(self, method, **params):
-        self.next_id += 1
-        my = self.next_id
-        self.ws.send(json.dumps({"id": my, "method": method, "params": params}))
-        while True:
-            m = json.loads(self.ws.recv())
-            if m.get("id") == my:
-                if "error" in m:
-                    raise RuntimeError("%s: %s" % (method, m["error"]))
-                return m.get("result", {})
-
-    def js(self, expr):
-        r = self.call("Runtime.evaluate", expression=expr, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in r:
-            raise RuntimeError("%s: %s" % (expr, r["exceptionDetails"]))
-        return r["result"].get("value")
-
-    def wait(self, expr, timeout=20):
-        deadline = time.time() + timeout
-        while True:
-            v = self.js(expr)
-            if v or time.time() > deadline:
-                return v
-            time.sleep(0.1)
-
-    def load(self, url):
-        self.js("window.oldPage = true")  # gone once the new document is there
-        self.call("Page.navigate", url=url)
-        return self.wait("!window.oldPage && document.readyState === 'complete' && !!document.getElementById('q')")
-
-    def click(self, selector):
-        x, y = self.js("(() => { const r = document.querySelector(%s).getBoundingClientRect();"
-                       " return [r.x + r.width / 2, r.y + r.height / 2]; })()" % json.dumps(selector))
-        for kind in ("mousePressed", "mouseReleased"):
-            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
-
-    def type(self, selector, text):
-        """Clicks into the field, selects what is there, and types the text key by key."""
-        self.click(selector)
-        self.js("document.querySelector(%s).select()" % json.dumps(selector))
-        if text == "":
-            self.key("Backspace", 8)
-        for ch in text:
-            self.call("Input.dispatchKeyEvent", type="keyDown", text=ch, key=ch, unmodifiedText=ch)
-            self.call("Input.dispatchKeyEvent", type="keyUp", key=ch)
-
-    def key(self, key, code, text=None):
-        extra = {"text": text} if text else {}
-        self.call("Input.dispatchKeyEvent", type="keyDown", key=key, code=key, windowsVirtualKeyCode=code,
-                  nativeVirtualKeyCode=code, **extra)
-        self.call("Input.dispatchKeyEvent", type="keyUp", key=key, code=key, windowsVirtualKeyCode=code,
-                  nativeVirtualKeyCode=code)
-
-    def run(self, q, how):
-        self.type("#q", q)
-        if how == "enter":
-            self.key("Enter", 13, "\r")
-        else:
-            self.click("#run")
-        return self.finished(q)
-
-    def finished(self, q):
-        return self.wait("(() => { const p = document.getElementById('preview');"
-                         " return p.dataset.query === %s && (p.dataset.state === 'done' || p.dataset.state === 'error')"
-                         " && p.dataset.state; })()" % json.dumps(q))
-
-    def rows(self):
-        return self.js("[...document.querySelectorAll('#rows tbody tr')].map(tr => [...tr.cells].map(c => c.textContent))")
 
 
 PROTOS = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 47: "gre", 50: "esp", 51: "ah", 58: "icmp6", 132: "sctp"}
@@ -200,7 +100,7 @@ def tcpdump_count(data):
     return len(p.stdout.splitlines())
 
 
-page = Page()
+page = Page(devtools_port)
 check("page loads", page.load(base + "/"))
 
 # The sensor panel, from /stats.
@@ -327,29 +227,22 @@ check("capture stopped", page.wait("document.getElementById('s-rate').textConten
       and "counters last written" in rate(), rate())
 os.remove(store + "/capture0.json")
 
-try:
-    page.call("Browser.close")
-except Exception:
-    pass
+page.close()
 PYEOF
 
-"$PY" "$work/drive.py" "$devtools_port" "$open_base" "$token_base" "$work/expect" "$total" "$store" >"$work/drive.out" 2>&1
-rc=$?
-while read -r verdict rest; do
-  case "$verdict" in
-    PASS) ok ;;
-    FAIL) fail "$rest" ;;
-  esac
-done < "$work/drive.out"
-[ $rc -eq 0 ] || fail "driver exited $rc: $(grep -v '^PASS' "$work/drive.out" | tail -5)"
+chromium_checks "$work/drive.py" "$devtools_port" "$open_base" "$token_base" "$work/expect" "$total" "$store"
 [ "$passed" -gt 20 ] || fail "the driver checked too little ($passed checks passed)"
+chromium_stop
+chromium_check_loopback "$work/profile.netlog"
 
 # A screenshot from the command line, with a query run from the URL (how docs/web-page.png is made).
 shot="$work/page.png"
-"$CHROMIUM" "${CHROME_FLAGS[@]}" --user-data-dir="$work/profile2" --window-size=1280,900 --hide-scrollbars \
-  --virtual-time-budget=5000 --screenshot="$shot" "$open_base/?q=udp" >"$work/shot.log" 2>&1
+"$CHROMIUM" "${CHROME_FLAGS[@]}" --user-data-dir="$work/profile2" --log-net-log="$work/profile2.netlog" \
+  --window-size=1280,900 --hide-scrollbars --virtual-time-budget=5000 --screenshot="$shot" "$open_base/?q=udp" \
+  >"$work/shot.log" 2>&1
 [ "$(head -c 8 "$shot" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] && ok ||
   fail "no screenshot: $(tail -3 "$work/shot.log")"
 [ -n "${WEB_PAGE_SCREENSHOT:-}" ] && cp "$shot" "$WEB_PAGE_SCREENSHOT"
+chromium_check_loopback "$work/profile2.netlog"
 
 finish

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "index/block_format.h"
 #include "index/index_repair.h"
@@ -31,8 +32,11 @@ Status MakeDirOwned(const std::string& path, int uid, int gid) {
 
 }  // namespace
 
-Result<std::unique_ptr<CaptureWorker>> OpenCaptureWorker(const CaptureConfig& config, uint32_t thread,
-                                                         std::atomic<int64_t>* packets_left, bool quiet) {
+namespace {
+
+// The store side of writer `thread`: its lock and directories, files a crash left without an index
+// re-indexed, the catalog handed to the capture's user.
+Result<WriterLock> PrepareWriter(const CaptureConfig& config, uint32_t thread, bool quiet) {
   // A mistyped interface is refused before anything is made on disk (a store appearing where the config
   // points would suggest that capture works).
   if (if_nametoindex(config.ring.iface.c_str()) == 0) {
@@ -59,8 +63,11 @@ Result<std::unique_ptr<CaptureWorker>> OpenCaptureWorker(const CaptureConfig& co
   if (!s.ok()) LogLine(LogLevel::kError, "rewind capture[%u]: repair: %s\n", thread, s.ToString().c_str());
   s = HandCatalogTo(config.store, config.uid, config.gid);
   if (!s.ok()) return s;
-  auto ring = PacketRing::Open(config.ring);
-  if (!ring.ok()) return ring.status();
+  return lock;
+}
+
+std::unique_ptr<CaptureWorker> MakeWorker(const CaptureConfig& config, uint32_t thread, WriterLock lock,
+                                          std::unique_ptr<PacketRing> ring, std::atomic<int64_t>* packets_left) {
   PacketFileWriterOptions wo;
   wo.store = config.store;
   wo.max_file_bytes = config.max_file_bytes;
@@ -72,9 +79,48 @@ Result<std::unique_ptr<CaptureWorker>> OpenCaptureWorker(const CaptureConfig& co
   wo.index_nice = config.index_nice;
   wo.compress_level = config.compress_level;
   wo.on_file_complete = config.on_file_complete;
-  auto writer = std::make_unique<PacketFileWriter>(wo, std::move(*lock));
-  return std::make_unique<CaptureWorker>(thread, std::move(*ring), std::move(writer),
+  auto writer = std::make_unique<PacketFileWriter>(wo, std::move(lock));
+  return std::make_unique<CaptureWorker>(thread, std::move(ring), std::move(writer),
                                          config.store + "/capture" + std::to_string(thread) + ".json", packets_left);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CaptureWorker>> OpenCaptureWorker(const CaptureConfig& config, uint32_t thread,
+                                                         std::atomic<int64_t>* packets_left, bool quiet) {
+  auto lock = PrepareWriter(config, thread, quiet);
+  if (!lock.ok()) return lock.status();
+  auto ring = PacketRing::Open(config.ring);
+  if (!ring.ok()) return ring.status();
+  return MakeWorker(config, thread, std::move(*lock), std::move(*ring), packets_left);
+}
+
+Result<std::vector<std::unique_ptr<CaptureWorker>>> OpenCaptureWorkers(const CaptureConfig& config,
+                                                                       uint32_t threads,
+                                                                       std::atomic<int64_t>* packets_left,
+                                                                       bool quiet) {
+  std::vector<WriterLock> locks;
+  for (uint32_t t = 0; t < threads; ++t) {
+    auto lock = PrepareWriter(config, t, quiet);
+    if (!lock.ok()) return lock.status();
+    locks.push_back(std::move(*lock));
+  }
+  // Each ring's memory is allocated and zeroed by the kernel inside one setsockopt: seconds for gigabytes
+  // where memory is slow to come by, so the rings are set up side by side.
+  std::vector<Result<std::unique_ptr<PacketRing>>> rings;
+  rings.reserve(threads);
+  for (uint32_t t = 0; t < threads; ++t) rings.emplace_back(Status::IOError("ring not opened"));
+  std::vector<std::thread> openers;
+  for (uint32_t t = 0; t < threads; ++t) {
+    openers.emplace_back([&config, &rings, t] { rings[t] = PacketRing::Open(config.ring); });
+  }
+  for (std::thread& o : openers) o.join();
+  std::vector<std::unique_ptr<CaptureWorker>> workers;
+  for (uint32_t t = 0; t < threads; ++t) {
+    if (!rings[t].ok()) return rings[t].status();
+    workers.push_back(MakeWorker(config, t, std::move(locks[t]), std::move(*rings[t]), packets_left));
+  }
+  return workers;
 }
 
 CaptureWorker::CaptureWorker(uint32_t thread, std::unique_ptr<PacketRing> ring,

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 #include <string>
 
 #include "capture/packet_file_writer.h"
@@ -50,6 +51,12 @@ class CaptureWorker;
 // stderr unless quiet), opens the ring and the writer.
 Result<std::unique_ptr<CaptureWorker>> OpenCaptureWorker(const CaptureConfig& config, uint32_t thread,
                                                          std::atomic<int64_t>* packets_left, bool quiet);
+// Opens workers 0 .. threads-1 as OpenCaptureWorker does, the store side of each in turn, then every ring at
+// the same time (one thread each: setting a ring up is the slow part). Every ring is bound when it returns.
+Result<std::vector<std::unique_ptr<CaptureWorker>>> OpenCaptureWorkers(const CaptureConfig& config,
+                                                                       uint32_t threads,
+                                                                       std::atomic<int64_t>* packets_left,
+                                                                       bool quiet);
 
 class CaptureWorker {
  public:

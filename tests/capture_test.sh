@@ -96,6 +96,14 @@ else
   [ $rc -eq 0 ] && ok || fail "SIGINT during ring setup: exit $rc: $(tail -3 "$work/s2b.log")"
 fi
 
+# 2c. "capturing" is said once every ring is bound (the rings of several threads are set up side by side).
+"$REWIND" capture --iface v1 --dir "$work/s2c" --threads 2 --blocks 512 2>"$work/s2c.log" & early=$!
+for _ in $(seq 2000); do grep -q "rewind capture: capturing" "$work/s2c.log" && break; sleep 0.005; done
+# Packet sockets bound to v1 and running (/proc/net/packet: sk RefCnt Type Proto Iface R ...), at that moment.
+bound=$(awk -v ifindex="$(ip -o link show v1 | cut -d: -f1)" 'NR > 1 && $5 == ifindex && $6 == 1' /proc/net/packet | wc -l)
+[ "$bound" -eq 2 ] && ok || fail "'capturing' said with $bound of 2 rings bound: $(cat "$work/s2c.log")"
+kill -INT $early; wait $early
+
 # 3. --filter as a tcpdump expression and as stenotype's hex BPF.
 s3=$work/s3
 start_capture "$s3" --filter "udp port 500"

@@ -25,6 +25,27 @@ fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 count() { tcpdump -r - 2>/dev/null | wc -l; }
 
 port=19123
+want=$(tcpdump -r "$PCAPS/arkime/IKEv2.pcap" udp 2>/dev/null | wc -l)
+
+# 0. "capturing" is said only once every capture thread's ring is bound: packets sent the moment it appears
+#    are all stored (two threads in a fanout group, rings large enough to take a while to set up).
+cat > "$work/eager.json" <<JSON
+{"dir": "$work/eager",
+ "capture": {"iface": "v1", "threads": 2, "blocks": 1024, "fileage_sec": 2},
+ "server": {"listen": "127.0.0.1:$((port + 1))"}}
+JSON
+"$REWIND" run --config "$work/eager.json" 2>"$work/eager.log" &
+pid=$!
+for _ in $(seq 1000); do grep -q "rewind run: capturing" "$work/eager.log" && break; sleep 0.005; done
+# Packet sockets bound to v1 and running (/proc/net/packet: sk RefCnt Type Proto Iface R ...), at that moment.
+bound=$(awk -v ifindex="$(ip -o link show v1 | cut -d: -f1)" 'NR > 1 && $5 == ifindex && $6 == 1' /proc/net/packet | wc -l)
+[ "$bound" -eq 2 ] && ok || fail "'capturing' said with $bound of 2 rings bound"
+tcpreplay -q -i v0 --topspeed "$PCAPS/arkime/IKEv2.pcap" >/dev/null 2>&1
+sleep 4
+got=$(curl -s --data-binary udp "http://127.0.0.1:$((port + 1))/query" | count)
+[ "$got" -eq "$want" ] && ok || fail "packets sent as 'capturing' appeared: $got of $want stored"
+kill -TERM $pid; wait $pid
+
 cat > "$work/rewind.json" <<JSON
 {"dir": "$work/store",
  "capture": {"iface": "v1", "fileage_sec": 2, "blocks": 16},
@@ -38,7 +59,6 @@ grep -q "browser:   http://127.0.0.1:$port/" "$work/run.log" && ok || fail "no b
 # 1. Captured packets are served within fileage_sec (+ block timeout) of arrival.
 tcpreplay -q -i v0 --topspeed "$PCAPS/arkime/IKEv2.pcap" >/dev/null 2>&1
 sleep 4
-want=$(tcpdump -r "$PCAPS/arkime/IKEv2.pcap" udp 2>/dev/null | wc -l)
 got=$(curl -s --data-binary udp "http://127.0.0.1:$port/query" | count)
 [ "$got" -eq "$want" ] && ok || fail "served $got of $want udp packets"
 curl -s "http://127.0.0.1:$port/stats" | python3 -c '

@@ -174,15 +174,12 @@ int RunCaptureCommand(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   // Open everything that needs privileges first: directories, locks, rings.
   std::atomic<int64_t> packets_left{count};
-  std::vector<std::unique_ptr<CaptureWorker>> workers;
-  for (uint32_t t = 0; t < threads && !g_stop.load(); ++t) {
-    auto w = OpenCaptureWorker(cc, t, count >= 0 ? &packets_left : nullptr, verbose < 0);
-    if (!w.ok()) {
-      LogLine(LogLevel::kError, "rewind capture: %s\n", w.status().ToString().c_str());
-      return w.status().code() == Status::kInvalidArgument ? 2 : 1;
-    }
-    workers.push_back(std::move(*w));
+  auto opened = OpenCaptureWorkers(cc, threads, count >= 0 ? &packets_left : nullptr, verbose < 0);
+  if (!opened.ok()) {
+    LogLine(LogLevel::kError, "rewind capture: %s\n", opened.status().ToString().c_str());
+    return opened.status().code() == Status::kInvalidArgument ? 2 : 1;
   }
+  std::vector<std::unique_ptr<CaptureWorker>> workers = std::move(*opened);
   // Everything privileged is open: drop privileges if asked.
   if (gid >= 0 && (setgroups(0, nullptr) != 0 || setgid(static_cast<gid_t>(gid)) != 0)) {
     std::perror("rewind capture: dropping to --gid");

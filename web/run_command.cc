@@ -265,17 +265,25 @@ Status LoadConfig(const std::string& path, RunConfig* c) {
 }
 
 // Runs one capture thread until stop, reopening it after a failure (with a growing pause).
-void SuperviseCapture(const CaptureConfig& config, uint32_t thread) {
+// Runs capture thread `thread` from `worker` (opened at start) until the stop signal, reopening it after a
+// failure with growing pauses.
+void SuperviseCapture(const CaptureConfig& config, uint32_t thread, std::unique_ptr<CaptureWorker> worker) {
   int backoff_s = 1;
   while (!g_stop.load()) {
-    auto w = OpenCaptureWorker(config, thread, nullptr, false);
-    if (w.ok()) {
-      Status s = (*w)->Run(g_stop);
+    if (worker == nullptr) {
+      auto w = OpenCaptureWorker(config, thread, nullptr, false);
+      if (w.ok()) {
+        worker = std::move(*w);
+      } else {
+        LogLine(LogLevel::kError, "rewind run: capture thread %u cannot start: %s; retrying in %d s\n", thread,
+                w.status().ToString().c_str(), backoff_s);
+      }
+    }
+    if (worker != nullptr) {
+      Status s = worker->Run(g_stop);
+      worker.reset();
       if (g_stop.load()) return;
       LogLine(LogLevel::kWarning, "rewind run: capture thread %u stopped: %s; restarting\n", thread, s.ToString().c_str());
-    } else {
-      LogLine(LogLevel::kError, "rewind run: capture thread %u cannot start: %s; retrying in %d s\n", thread,
-                   w.status().ToString().c_str(), backoff_s);
     }
     for (int i = 0; i < backoff_s * 10 && !g_stop.load(); ++i) usleep(100000);
     backoff_s = std::min(backoff_s * 2, 60);
@@ -305,19 +313,21 @@ int RunRunCommand(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   if (config.threads > 1) config.capture.ring.fanout_id = getpid() & 0xffff;
-  // Open the first capture thread before serving, so that a wrong interface or missing privileges are
-  // reported at once; later failures are retried by the supervisors.
+  // Every capture thread is open (its ring bound) before serving and before "capturing" is said, so that a
+  // wrong interface or missing privileges are reported at once; later failures are retried by the
+  // supervisors.
   std::vector<std::thread> captures;
   if (config.capture_enabled) {
-    auto probe = OpenCaptureWorker(config.capture, 0, nullptr, false);
-    if (!probe.ok()) {
+    auto opened = OpenCaptureWorkers(config.capture, config.threads, nullptr, false);
+    if (!opened.ok()) {
       LogLine(LogLevel::kError, "rewind run: cannot capture on %s: %s\n", config.capture.ring.iface.c_str(),
-                   probe.status().ToString().c_str());
-      return probe.status().code() == Status::kInvalidArgument ? 2 : 1;
+              opened.status().ToString().c_str());
+      return opened.status().code() == Status::kInvalidArgument ? 2 : 1;
     }
-    probe->reset();  // releases the lock; the supervisor reopens it
     for (uint32_t t = 0; t < config.threads; ++t) {
-      captures.emplace_back([&config, t] { SuperviseCapture(config.capture, t); });
+      captures.emplace_back([&config, t, w = std::move((*opened)[t])]() mutable {
+        SuperviseCapture(config.capture, t, std::move(w));
+      });
     }
   }
   // Retention keeps the store within its limits while capture writes (and even when capture is disabled).

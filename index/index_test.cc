@@ -682,6 +682,56 @@ TEST(IndexRepair, CompressedFileResynchronisesAfterADamagedExtent) {
   }
 }
 
+// Packets of a compressed block read one by one (ReadPacket, as a sparse lookup does): each answers its own
+// packet; a block whose raw checksum fails (the compressed bytes intact) is refused on every read, not only
+// the first (the decompressed block is cached between reads, its verification only once it held).
+TEST(PacketFileReader, CompressedBlockPacketByPacket) {
+  TempDir dir;
+  std::vector<TestBlock> corpus = Corpus();
+  const TestBlock& tb = corpus[0];
+  BlockCompressor compressor(3);
+  AlignedBuffer out = NewAlignedBuffer(kMaxExtentSize);
+  std::string file;
+  std::vector<BlockEntry> entries;
+  std::vector<std::vector<uint32_t>> positions;
+  for (int b = 0; b < 2; ++b) {  // block 0 intact, block 1 with a raw byte flipped after sealing
+    BuiltBlock bb = BuildBlock(static_cast<uint32_t>(b), tb);
+    SealBlock(bb.data.get());
+    if (b == 1) {
+      uint32_t used;
+      std::memcpy(&used, bb.data.get() + 20, 4);  // tpacket_block_desc.hdr.bh1.blk_len
+      bb.data.get()[used - 1] ^= 0x40;
+    }
+    uint32_t n = compressor.Compress(bb.data.get(), out.get());
+    ASSERT_GT(n, 0u);
+    BlockEntry e;
+    e.file_offset = file.size();
+    e.disk_length = n;
+    e.flags = kBlockFlagZstd;
+    entries.push_back(e);
+    positions.push_back(bb.positions);
+    file.append(reinterpret_cast<const char*>(out.get()), n);
+  }
+  std::string path = dir.path() + "/00000000001700000000";
+  std::ofstream(path, std::ios::binary).write(file.data(), static_cast<std::streamsize>(file.size()));
+  auto reader = PacketFileReader::Open(path);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  for (int round = 0; round < 2; ++round) {
+    for (size_t i = 0; i < tb.packets.size(); ++i) {
+      PacketView p;
+      Status s = (*reader)->ReadPacket(entries[0], positions[0][i] & 0xfffff, &p);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      EXPECT_EQ(p.ts_sec, tb.packets[i].sec);
+      EXPECT_EQ(std::string(reinterpret_cast<const char*>(p.data), p.caplen),
+                std::string(tb.packets[i].frame.begin(), tb.packets[i].frame.end()));
+    }
+    for (size_t i = 0; i < tb.packets.size(); ++i) {
+      PacketView p;
+      EXPECT_EQ((*reader)->ReadPacket(entries[1], positions[1][i] & 0xfffff, &p).code(), Status::kCorruption) << i;
+    }
+  }
+}
+
 TEST(IndexBuilder, RejectsBlockNumbersBeyondTheFileLimit) {
   IndexBuilder b;
   BuiltBlock bb = BuildBlock(0, Corpus()[0]);

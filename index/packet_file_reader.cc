@@ -70,8 +70,11 @@ Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader,
       s = DecompressExtent(extent_.get(), got, block_.get(), &cached_used_);
       if (!s.ok()) return Status::Corruption(where + ": " + s.message());
       cached_offset_ = block.file_offset;
+      cached_verified_ = false;
     }
     got = cached_used_;
+    // The packets of one compressed block read one by one (ReadPacket) check its checksum once.
+    if (cached_verified_) return reader->Open(block_.get(), got);
   } else {
     if (block.disk_length != kBlockSize || block.flags != 0) {
       return Status::Corruption(where + ": unsupported block encoding");
@@ -89,6 +92,7 @@ Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader,
   }
   if (s.ok()) s = reader->Open(block_.get(), got);
   if (!s.ok()) return Status::Corruption(where + ": " + s.message());
+  if (cached_offset_ == block.file_offset) cached_verified_ = true;
   return s;
 }
 

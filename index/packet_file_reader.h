@@ -27,7 +27,8 @@ class PacketFileReader {
   // never salvaged (damaged zstd input decodes to nothing trustworthy).
   Status ReadBlock(const BlockEntry& block, BlockReader* reader, std::string* unverified = nullptr);
   // Reads just the packet whose header is at `offset` in `block`: a few KiB of I/O for a raw block (its
-  // record structure is checked, not the whole block's checksum); a compressed block is read whole.
+  // record structure is checked, not the whole block's checksum); a compressed block is read whole, and
+  // decompressed and checked once for the packets read from it in a row.
   // `*out` stays valid until the next call.
   Status ReadPacket(const BlockEntry& block, uint32_t offset, PacketView* out);
   // Tells the kernel these bytes will be read soon (readahead in the background), so that many small
@@ -65,6 +66,7 @@ class PacketFileReader {
   AlignedBuffer extent_;                 // kMaxExtentSize bytes, allocated on the first compressed read
   uint64_t cached_offset_ = UINT64_MAX;  // file offset of the compressed block now in block_
   uint32_t cached_used_ = 0;             // its used length
+  bool cached_verified_ = false;         // its checksum held and a reader opened on it
   std::vector<uint8_t> packet_;
   std::unique_ptr<uint8_t[]> scratch_;
   uint64_t bytes_read_ = 0;

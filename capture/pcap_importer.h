@@ -20,6 +20,8 @@
 
 namespace rwd {
 
+class PcapFileReader;
+
 struct ImportFileStats {
   uint64_t packets = 0;        // packets stored from this file
   uint64_t captured_bytes = 0;
@@ -50,6 +52,9 @@ class PcapImporter {
   // Adds one packet (timestamp as seconds and nanoseconds) to the current block.
   Status AddPacket(uint32_t linktype, uint32_t snaplen, int64_t sec, int64_t frac, uint32_t caplen, uint32_t len,
                    const uint8_t* data, bool first_of_input, ImportFileStats* stats);
+  // ImportFile for a file PcapFileReader takes.
+  Status ImportPcapFile(const std::string& path, PcapFileReader* reader, ImportFileStats* stats,
+                        const ImportProgress& progress);
   Status FlushBlock();
   Status AcquireBuffer();
   PacketFileWriter* writer_;

@@ -17,6 +17,7 @@
 
 #include "gtest/gtest.h"
 #include "index/block_format.h"
+#include "index/test_temp_dir.h"
 
 namespace rwd {
 namespace {
@@ -24,23 +25,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr uint32_t kMiB = 1u << 20;
-
-class TempDir {
- public:
-  explicit TempDir(const char* parent = "/tmp") {
-    std::string tmpl = std::string(parent) + "/rwd_block_writer_test_XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    char* d = mkdtemp(buf.data());
-    EXPECT_NE(d, nullptr) << parent;
-    path_ = d ? d : parent;
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // A 4096-aligned buffer of `len` bytes whose content identifies (seed, offset).
 AlignedBuffer MakeBuffer(uint32_t len, uint32_t seed) {

@@ -13,26 +13,12 @@
 #include "index/index_reader.h"
 #include "index/packet_file_reader.h"
 #include "index/store_layout.h"
+#include "index/test_temp_dir.h"
 
 namespace rwd {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/rwd_packet_file_writer_test_XXXXXX";
-    char* d = mkdtemp(tmpl);
-    EXPECT_NE(d, nullptr);
-    path_ = d ? d : "/tmp";
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // An Ethernet/IPv4/UDP frame whose payload names (block, packet).
 std::vector<uint8_t> Frame(uint32_t block, uint32_t packet) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "index/test_temp_dir.h"
 
 namespace rwd {
 namespace {
@@ -20,21 +21,6 @@ std::filesystem::path SharedPcaps() {
       std::filesystem::absolute(std::filesystem::path(__FILE__)).parent_path().parent_path();
   return root / ".." / "shared" / "pcaps";
 }
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/rwd_pcap_reader_test_XXXXXX";
-    char* d = mkdtemp(tmpl);
-    EXPECT_NE(d, nullptr);
-    path_ = d ? d : "/tmp";
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // Reads `path` with PcapFileReader and with libpcap (nanosecond precision) and expects the same records, the
 // same end (a clean one, or the same error message). Returns false if PcapFileReader does not take the file.
@@ -150,21 +136,21 @@ TEST(PcapFileReader, OddRecordsAsLibpcapReadsThem) {
                        Record({1700000001, 1000000, 0, 0, ""}) + Record({-5, -1, 100, 1500, Bytes(100, 'b')}) +
                        Record({1700000002, 2000000000, 150, 150, Bytes(150, 'c')}) +
                        Record({7, 8, 80, 40, Bytes(80, 'd')});
-    Write(dir.File("good"), good);
+    Write(dir.path() + "/good", good);
     size_t n = 0;
-    EXPECT_TRUE(ExpectSameAsLibpcap(dir.File("good"), &n));
+    EXPECT_TRUE(ExpectSameAsLibpcap(dir.path() + "/good", &n));
     EXPECT_EQ(n, 5u);
     // Cut inside a record header, inside the data, inside the part past the snapshot length, and inside the
     // snapshot part of such a record.
     for (size_t cut : {good.size() - 85, good.size() - 30, good.size() - 80 - 16 - 20, good.size() - 80 - 16 - 100}) {
-      Write(dir.File("cut"), good.substr(0, cut));
-      EXPECT_TRUE(ExpectSameAsLibpcap(dir.File("cut")));
+      Write(dir.path() + "/cut", good.substr(0, cut));
+      EXPECT_TRUE(ExpectSameAsLibpcap(dir.path() + "/cut"));
     }
     // A captured length beyond what libpcap accepts for the link type.
-    Write(dir.File("huge"), base + Record({1, 2, 300000, 300000, Bytes(64, 'e')}));
-    EXPECT_TRUE(ExpectSameAsLibpcap(dir.File("huge")));
-    Write(dir.File("huge2"), PcapHeader(magic, 400000, 1) + Record({1, 2, 300000, 300000, Bytes(64, 'e')}));
-    EXPECT_TRUE(ExpectSameAsLibpcap(dir.File("huge2")));
+    Write(dir.path() + "/huge", base + Record({1, 2, 300000, 300000, Bytes(64, 'e')}));
+    EXPECT_TRUE(ExpectSameAsLibpcap(dir.path() + "/huge"));
+    Write(dir.path() + "/huge2", PcapHeader(magic, 400000, 1) + Record({1, 2, 300000, 300000, Bytes(64, 'e')}));
+    EXPECT_TRUE(ExpectSameAsLibpcap(dir.path() + "/huge2"));
   }
 }
 
@@ -177,14 +163,14 @@ TEST(PcapFileReader, RecordsAcrossReadsAndLargerThanTheBuffer) {
     uint32_t n = static_cast<uint32_t>((i * 7919) % 9000);
     file += Record({1700000000 + i, i, n, n, Bytes(n, static_cast<char>(i))});
   }
-  Write(dir.File("many"), file);
+  Write(dir.path() + "/many", file);
   size_t n = 0;
-  EXPECT_TRUE(ExpectSameAsLibpcap(dir.File("many"), &n));
+  EXPECT_TRUE(ExpectSameAsLibpcap(dir.path() + "/many", &n));
   EXPECT_GT(n, 4000u);
   std::string dbus = PcapHeader(0xa1b2c3d4u, 128 << 20, 231);
   for (uint32_t size : {100u, 5u << 20, 9u << 20, 3u}) dbus += Record({1, 2, size, size, Bytes(size, 'x')});
-  Write(dir.File("dbus"), dbus);
-  EXPECT_TRUE(ExpectSameAsLibpcap(dir.File("dbus"), &n));
+  Write(dir.path() + "/dbus", dbus);
+  EXPECT_TRUE(ExpectSameAsLibpcap(dir.path() + "/dbus", &n));
   EXPECT_EQ(n, 4u);
 }
 
@@ -193,14 +179,14 @@ TEST(PcapFileReader, LeavesOtherFormatsToLibpcap) {
   std::string swapped(24, '\0');
   const uint8_t be[] = {0xa1, 0xb2, 0xc3, 0xd4, 0, 2, 0, 4};
   std::memcpy(&swapped[0], be, sizeof(be));
-  Write(dir.File("swapped"), swapped);
+  Write(dir.path() + "/swapped", swapped);
   std::string old = PcapHeader(0xa1b2c3d4u, 100, 1);
   old[6] = 3;  // version 2.3: caplen and len may be swapped
-  Write(dir.File("v23"), old);
-  Write(dir.File("usbmm"), PcapHeader(0xa1b2c3d4u, 100, 220));  // DLT_USB_LINUX_MMAPPED
-  Write(dir.File("short"), "\xd4\xc3\xb2\xa1");
+  Write(dir.path() + "/v23", old);
+  Write(dir.path() + "/usbmm", PcapHeader(0xa1b2c3d4u, 100, 220));  // DLT_USB_LINUX_MMAPPED
+  Write(dir.path() + "/short", "\xd4\xc3\xb2\xa1");
   for (const char* name : {"swapped", "v23", "usbmm", "short"}) {
-    auto r = PcapFileReader::Open(dir.File(name));
+    auto r = PcapFileReader::Open(dir.path() + "/" + name);
     ASSERT_TRUE(r.ok()) << name;
     EXPECT_EQ(*r, nullptr) << name;
   }

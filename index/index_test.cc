@@ -25,6 +25,7 @@
 #include "index/index_repair.h"
 #include "index/packet_file_reader.h"
 #include "index/posting_list.h"
+#include "index/test_temp_dir.h"
 #include "leveldb/env.h"
 #include "leveldb/options.h"
 #include "leveldb/table_builder.h"
@@ -136,21 +137,6 @@ BuiltBlock BuildBlock(uint32_t number, const TestBlock& tb) {
   b.Finish();
   return out;
 }
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/rwd_index_test_XXXXXX";
-    char* d = mkdtemp(tmpl);
-    EXPECT_NE(d, nullptr);
-    path_ = d ? d : "/tmp";
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 const auto kA1 = Ip6("2001:db8::1");
 const auto kA2 = Ip6("2001:db8::2");

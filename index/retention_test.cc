@@ -25,6 +25,7 @@
 #include "gtest/gtest.h"
 #include "index/block_format.h"
 #include "index/store_layout.h"
+#include "index/test_temp_dir.h"
 #include "query/query_engine.h"
 
 namespace rwd {
@@ -34,23 +35,6 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kSec = 1000000000;
 constexpr int64_t kBase = 1700000000 * kSec;  // packet times of the test files start here
-
-class TempDir {
- public:
-  explicit TempDir(const char* parent = "/tmp") {
-    std::string tmpl = std::string(parent) + "/rwd_retention_test_XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    char* d = mkdtemp(buf.data());
-    EXPECT_NE(d, nullptr) << parent;
-    path_ = d ? d : parent;
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -19,6 +19,7 @@
 #include "index/key_filter.h"
 #include "index/retention.h"
 #include "index/store_layout.h"
+#include "index/test_temp_dir.h"
 #include "query/query_engine.h"
 
 namespace rwd {
@@ -28,21 +29,6 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kSec = 1000000000;
 constexpr int64_t kBase = 1700000000 * kSec;
-
-class TempDir {
- public:
-  TempDir() {
-    char buf[] = "/tmp/rwd_catalog_test_XXXXXX";
-    char* d = mkdtemp(buf);
-    EXPECT_NE(d, nullptr);
-    path_ = d ? d : "/tmp";
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // A nanosecond pcap of `n` UDP frames 10.0.0.1:port -> 10.0.0.2:53, one per second from `first_ns`.
 void WritePcap(const std::string& path, int64_t first_ns, int n, uint16_t port) {

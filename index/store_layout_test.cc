@@ -15,26 +15,12 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "index/test_temp_dir.h"
 
 namespace rwd {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/rwd_store_test_XXXXXX";
-    char* d = mkdtemp(tmpl);
-    EXPECT_NE(d, nullptr);
-    path_ = d ? d : "/tmp";
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 void Touch(const std::string& path) {
   std::ofstream out(path);

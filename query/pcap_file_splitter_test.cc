@@ -3,6 +3,7 @@
 // plain, gzip and zstd; pcapng for mixed link types; no overwriting; disk full keeps completed files.
 // The store is built with capture/'s importer (a test-only dependency; query/ itself never includes
 // capture/).
+#include "index/test_temp_dir.h"
 #include "query/pcap_file_splitter.h"
 
 #include <dirent.h>
@@ -40,21 +41,6 @@ namespace fs = std::filesystem;
 constexpr uint32_t kEthernet = 1;
 constexpr uint32_t kRaw = 101;                  // LINKTYPE_RAW: bare IPv4
 constexpr uint32_t kStart = 1767225600;         // 2026-01-01T00:00:00Z
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/rwd_pcap_file_splitter_test_XXXXXX";
-    char* d = mkdtemp(tmpl);
-    EXPECT_NE(d, nullptr);
-    path_ = d ? d : "/tmp";
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 struct Record {
   uint32_t linktype;

@@ -18,6 +18,7 @@
 #include "index/index_builder.h"
 #include "index/index_format.h"
 #include "index/index_reader.h"
+#include "index/test_temp_dir.h"
 #include "query/packet_filter.h"
 #include "query/query_parser.h"
 #include "index/test_frames.h"
@@ -233,21 +234,6 @@ Bytes Cat(std::initializer_list<Bytes> parts) {
 struct TestBlock {
   uint32_t linktype;
   std::vector<Bytes> frames;
-};
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/rwd_query_plan_test_XXXXXX";
-    char* d = mkdtemp(tmpl);
-    EXPECT_NE(d, nullptr);
-    path_ = d ? d : "/tmp";
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
 };
 
 // Builds the blocks, indexes them into `path`, and returns every packet's position (pos[block][i]).

@@ -413,7 +413,9 @@ void HttpServer::Routes() {
           HttpChunkSink out([&sink](const char* data, size_t n) { return sink.write(data, n); });
           QueryStats st;
           Status s = shared->Execute(&out, &st);
-          if (s.ok()) s = out.Flush();
+          // Sends what is gathered (whole packets, also of an answer cut short) before it is counted.
+          Status flushed = out.Flush();
+          if (s.ok()) s = flushed;
           counters_.packets_served += st.packets_matched;
           counters_.bytes_served += out.written();
           LogLine(LogLevel::kInfo, "rewind serve: query from %s %s: %s, %llu packets, %llu bytes, %.3f s",
@@ -425,10 +427,7 @@ void HttpServer::Routes() {
           // Cut short (client gone, a limit, an error): a client that reads trailers gets the last chunk and
           // the reason; any other client gets no last chunk, so it sees an incomplete transfer rather than a
           // silently short answer.
-          if (!s.ok() && !trailers) {
-            out.Flush();  // the whole packets written before the cut
-            return false;
-          }
+          if (!s.ok() && !trailers) return false;
           std::string result = s.ok() ? "complete" : "cut-short; " + s.message();
           if (!out.Finish(trailers ? "Rewind-Result: " + FieldValue(result) + "\r\n" : "").ok()) return false;
           sink.done();

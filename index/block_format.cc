@@ -127,6 +127,32 @@ void BlockBuilder::Finish() {
   std::memset(buf_ + used_, 0, kBlockSize - used_);
 }
 
+uint32_t BridgeLostRanges(uint8_t* block, uint32_t used, const std::vector<RawRange>& lost) {
+  // Where a walk that reached `offset` goes on: past every lost range that offset falls in; 0 at the end.
+  auto skip = [&](uint32_t offset) -> uint32_t {
+    for (const RawRange& r : lost) {
+      if (offset >= r.begin && offset < r.end) offset = r.end;
+    }
+    return used < kPacketHeaderSize || offset > used - kPacketHeaderSize ? 0 : offset;
+  };
+  auto* desc = reinterpret_cast<tpacket_block_desc*>(block);
+  uint32_t first = skip(desc->hdr.bh1.offset_to_first_pkt);
+  desc->hdr.bh1.offset_to_first_pkt = first == 0 ? used : first;
+  uint32_t count = 0;
+  for (uint32_t at = first; at != 0;) {
+    tpacket3_hdr hdr;
+    std::memcpy(&hdr, block + at, sizeof(hdr));
+    ++count;
+    uint32_t next = hdr.tp_next_offset == 0 || hdr.tp_next_offset > used - at ? 0 : skip(at + hdr.tp_next_offset);
+    if (next != 0 && next <= at) next = 0;  // never backwards (an intact record does not point so)
+    uint32_t delta = next == 0 ? 0 : next - at;
+    std::memcpy(block + at + offsetof(tpacket3_hdr, tp_next_offset), &delta, sizeof(delta));
+    at = next;
+  }
+  desc->hdr.bh1.num_pkts = count;
+  return count;
+}
+
 Status BlockReader::Open(const uint8_t* block, uint32_t size) {
   block_ = block;
   size_ = size;

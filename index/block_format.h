@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <vector>
 
 #include "index/status.h"
 
@@ -63,6 +64,17 @@ void SealBlock(uint8_t* block);
 // Corruption if the block carries a checksum that does not match its bytes (`size` readable bytes).
 // A block without kBlockFlagChecksum passes.
 Status VerifyBlockChecksum(const uint8_t* block, uint32_t size);
+
+// A byte range [begin, end) of a raw block, e.g. the part a damaged compressed extent could not restore.
+struct RawRange {
+  uint32_t begin;
+  uint32_t end;
+};
+// Makes a block whose `lost` ranges (sorted, disjoint, each starting where a record started; their bytes
+// unusable) walkable again: every record whose tp_next_offset leads into a lost range is pointed past it
+// (the first packet offset likewise), and num_pkts becomes the number of records left, which it returns.
+// The block's checksum then fails: it is read as a salvaged block. `used` is the block's blk_len.
+uint32_t BridgeLostRanges(uint8_t* block, uint32_t used, const std::vector<RawRange>& lost);
 
 // Writes TPACKET_V3 blocks into a caller-owned, kBlockSize-byte buffer.
 class BlockBuilder {

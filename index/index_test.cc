@@ -668,6 +668,73 @@ TEST(IndexRepair, CompressedFileResynchronisesAfterADamagedExtent) {
   }
 }
 
+// A compressed block with one damaged zstd frame, its packets read one by one: those of the intact frames come
+// back exactly, each of the damaged frame's is Corruption; a whole-block read salvages the same set.
+TEST(PacketFileReader, CompressedBlockWithADamagedFrame) {
+  TempDir dir;
+  AlignedBuffer raw = NewAlignedBuffer(kBlockSize);
+  BlockBuilder b;
+  b.Reset(raw.get(), 1, 65535, 0);
+  std::vector<uint32_t> offsets;
+  std::vector<Bytes> frames;
+  for (uint32_t i = 0;; ++i) {
+    Bytes f = test_frames::NumberedUdpFrame(i, 900);
+    uint32_t at = b.bytes_used();
+    if (!b.Add(kBase + i, 0, static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()), f.data())) break;
+    offsets.push_back(at);
+    frames.push_back(std::move(f));
+  }
+  b.Finish();
+  SealBlock(raw.get());
+  BlockCompressor compressor(3);
+  AlignedBuffer out = NewAlignedBuffer(kMaxExtentSize);
+  uint32_t n = compressor.Compress(raw.get(), out.get());
+  ASSERT_GT(n, 0u);
+  uint16_t nframes, head;
+  std::memcpy(&nframes, out.get() + 20, 2);
+  std::memcpy(&head, out.get() + 22, 2);
+  uint32_t f0, f1_raw, f0_raw;
+  std::memcpy(&f0, out.get() + kCompressedHeaderSize, 4);
+  std::memcpy(&f0_raw, out.get() + kCompressedHeaderSize + 4, 4);
+  std::memcpy(&f1_raw, out.get() + kCompressedHeaderSize + 16, 4);
+  out.get()[kCompressedHeaderSize + nframes * 12 + head + f0 + 9] ^= 0x80;  // inside frame 2
+  uint32_t lost_begin = head + f0_raw, lost_end = lost_begin + f1_raw;
+  std::string path = dir.path() + "/00000000001700000000";
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(out.get()), n);
+  BlockEntry e;
+  e.disk_length = n;
+  e.flags = kBlockFlagZstd;
+  auto reader = PacketFileReader::Open(path);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  size_t served = 0;
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    PacketView p;
+    Status s = (*reader)->ReadPacket(e, offsets[i], &p);
+    if (offsets[i] >= lost_begin && offsets[i] < lost_end) {
+      EXPECT_EQ(s.code(), Status::kCorruption) << i;
+      continue;
+    }
+    ASSERT_TRUE(s.ok()) << i << ": " << s.ToString();
+    EXPECT_EQ(Bytes(p.data, p.data + p.caplen), frames[i]);
+    ++served;
+  }
+  EXPECT_GT(served, 0u);
+  EXPECT_LT(served, offsets.size());
+  BlockReader br;
+  EXPECT_EQ((*reader)->ReadBlock(e, &br).code(), Status::kCorruption);
+  std::string unverified;
+  ASSERT_TRUE((*reader)->ReadBlock(e, &br, &unverified).ok());
+  EXPECT_NE(unverified.find("1 zstd frame(s) damaged"), std::string::npos) << unverified;
+  PacketView p;
+  size_t walked = 0;
+  while (br.Next(&p)) {
+    EXPECT_TRUE(p.offset < lost_begin || p.offset >= lost_end);
+    ++walked;
+  }
+  EXPECT_TRUE(br.status().ok()) << br.status().ToString();
+  EXPECT_EQ(walked, served);
+}
+
 // Packets of a compressed block read one by one (ReadPacket, as a sparse lookup does): each answers its own
 // packet; a block whose raw checksum fails (the compressed bytes intact) is refused on every read, not only
 // the first (the decompressed block is cached between reads, its verification only once it held).

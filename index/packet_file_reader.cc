@@ -3,6 +3,7 @@
 #include "index/block_codec.h"
 
 #include <fcntl.h>
+#include <linux/if_packet.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,7 +68,7 @@ Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader,
       }
       s = PreadFully(extent_.get(), block.disk_length, block.file_offset, &got);
       if (!s.ok()) return s;
-      s = DecompressExtent(extent_.get(), got, block_.get(), &cached_used_);
+      s = DecompressExtent(extent_.get(), got, block_.get(), &cached_used_, &cached_lost_);
       if (!s.ok()) return Status::Corruption(where + ": " + s.message());
       cached_offset_ = block.file_offset;
       cached_verified_ = false;
@@ -75,6 +76,16 @@ Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader,
     got = cached_used_;
     // The packets of one compressed block read one by one (ReadPacket) check its checksum once.
     if (cached_verified_) return reader->Open(block_.get(), got);
+    if (!cached_lost_.empty()) {
+      // Frames of the extent are damaged: the block's checksum cannot hold. The records of its intact frames
+      // (each frame checked by its own CRC) are served in salvage, bridged over the lost ones.
+      std::string what = where + ": " + LostDescription();
+      if (unverified == nullptr) return Status::Corruption(what);
+      s = reader->Open(block_.get(), got);
+      if (!s.ok()) return Status::Corruption(where + ": " + s.message());
+      *unverified = what;
+      return s;
+    }
   } else {
     if (block.disk_length != kBlockSize || block.flags != 0) {
       return Status::Corruption(where + ": unsupported block encoding");
@@ -96,11 +107,29 @@ Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader,
   return s;
 }
 
+bool PacketFileReader::InLostRange(uint32_t offset) const {
+  for (const RawRange& r : cached_lost_) {
+    if (offset >= r.begin && offset < r.end) return true;
+  }
+  return false;
+}
+
+std::string PacketFileReader::LostDescription() const {
+  uint32_t bytes = 0;
+  for (const RawRange& r : cached_lost_) bytes += r.end - r.begin;
+  tpacket_block_desc desc;
+  std::memcpy(&desc, block_.get(), sizeof(desc));
+  return std::to_string(cached_lost_.size()) + " zstd frame(s) damaged (raw bytes " +
+         std::to_string(cached_lost_.front().begin) + "-" + std::to_string(cached_lost_.back().end) + ", " +
+         std::to_string(bytes) + " bytes); the intact frames hold " + std::to_string(desc.hdr.bh1.num_pkts) + " packets";
+}
+
 void PacketFileReader::ReleaseBuffers() {
   block_.reset();
   extent_.reset();
   std::vector<uint8_t>().swap(packet_);
   cached_offset_ = UINT64_MAX;
+  cached_lost_.clear();
 }
 
 void PacketFileReader::Prefetch(const BlockEntry& block, uint32_t offset, uint32_t length) {
@@ -150,8 +179,13 @@ Status PacketFileReader::ReadPacket(const BlockEntry& block, uint32_t offset, Pa
   if (block.flags & kBlockFlagZstd) {
     // Positions are offsets in the raw block: decompress it (cached for the next packets of this block).
     BlockReader reader;
-    Status s = ReadBlock(block, &reader);
+    std::string salvaged;  // frames lost: the packets of the intact ones are still served
+    Status s = ReadBlock(block, &reader, &salvaged);
     if (!s.ok()) return s;
+    if (!salvaged.empty() && InLostRange(offset)) {
+      return Status::Corruption(path_ + " packet at block offset " + std::to_string(block.file_offset) + "+" +
+                                std::to_string(offset) + ": in a damaged part of a compressed block (" + salvaged + ")");
+    }
     s = reader.ReadAt(offset, out);
     if (!s.ok()) return Status::Corruption(path_ + ": " + s.message());
     // The reader's VLAN scratch buffer dies with it: copy such a frame out.

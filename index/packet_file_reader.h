@@ -23,12 +23,15 @@ class PacketFileReader {
   // Reads a whole block (decompressing it if it is stored compressed), verifies its checksum and opens
   // `*reader` on it. The block stays valid until the next call. With `unverified` (salvage), a raw block that
   // fails only its checksum is opened all the same and *unverified says why (else it is cleared): its walk
-  // then yields the records whose framing holds, one of which may carry the damage. A compressed block is
-  // never salvaged (damaged zstd input decodes to nothing trustworthy).
+  // then yields the records whose framing holds, one of which may carry the damage. A compressed block some
+  // of whose zstd frames are damaged is opened on the records of its intact frames (each checked by its own
+  // CRC), and *unverified says what was lost; one whose frames all hold but whose raw checksum fails is never
+  // salvaged (the damage was there before compression, anywhere in the block).
   Status ReadBlock(const BlockEntry& block, BlockReader* reader, std::string* unverified = nullptr);
   // Reads just the packet whose header is at `offset` in `block`: a few KiB of I/O for a raw block (its
   // record structure is checked, not the whole block's checksum); a compressed block is read whole, and
-  // decompressed and checked once for the packets read from it in a row.
+  // decompressed and checked once for the packets read from it in a row (a packet in a damaged frame is
+  // Corruption, one in an intact frame of the same block is served).
   // `*out` stays valid until the next call.
   Status ReadPacket(const BlockEntry& block, uint32_t offset, PacketView* out);
   // Tells the kernel these bytes will be read soon (readahead in the background), so that many small
@@ -58,6 +61,8 @@ class PacketFileReader {
 
  private:
   PacketFileReader() = default;
+  bool InLostRange(uint32_t offset) const;
+  std::string LostDescription() const;  // of cached_lost_, for a warning
   Status PreadFully(uint8_t* buf, uint32_t len, uint64_t offset, uint32_t* got);
   std::string path_;
   int fd_ = -1;
@@ -67,6 +72,7 @@ class PacketFileReader {
   uint64_t cached_offset_ = UINT64_MAX;  // file offset of the compressed block now in block_
   uint32_t cached_used_ = 0;             // its used length
   bool cached_verified_ = false;         // its checksum held and a reader opened on it
+  std::vector<RawRange> cached_lost_;    // its raw ranges lost to damaged frames (then bridged over)
   std::vector<uint8_t> packet_;
   std::unique_ptr<uint8_t[]> scratch_;
   uint64_t bytes_read_ = 0;

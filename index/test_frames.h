@@ -56,6 +56,21 @@ inline Bytes Tag(uint16_t vid, uint16_t inner) {
   return b;
 }
 
+// A `size`-byte (>= 42) UDP frame 10.0.0.1:(1000 + i % 7) -> 10.0.0.2:53 whose payload names `i` in text
+// (so blocks of such frames compress, and each frame differs).
+inline Bytes NumberedUdpFrame(uint32_t i, size_t size) {
+  Bytes b = Eth(0x0800);
+  b.resize(size);
+  b[14] = 0x45, b[22] = 64, b[23] = 17;
+  b[16] = static_cast<uint8_t>((size - 14) >> 8), b[17] = static_cast<uint8_t>((size - 14) & 0xff);
+  b[26] = 10, b[29] = 1, b[30] = 10, b[33] = 2;
+  uint16_t port = static_cast<uint16_t>(1000 + i % 7);
+  b[34] = port >> 8, b[35] = port & 0xff, b[37] = 53;
+  std::string text = "packet " + std::to_string(i) + " ";
+  for (size_t k = 42; k < size; ++k) b[k] = static_cast<uint8_t>(text[(k - 42) % text.size()]);
+  return b;
+}
+
 // A nanosecond pcap of `n` 200-byte UDP frames 10.0.0.1:(1000 + i % 7) -> 10.0.0.2:53, 1 ms apart from
 // `base_ns`.
 inline void WriteUdpPcap(const std::string& path, int n, int64_t base_ns) {

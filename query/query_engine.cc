@@ -8,6 +8,7 @@
 #include <map>
 #include <queue>
 
+#include "index/block_codec.h"
 #include "index/key_filter.h"
 #include "index/live_index.h"
 #include "index/packet_file_reader.h"
@@ -284,6 +285,10 @@ class Query::FileCursor {
   // framing breaks is reported where the walk stops, as "skipped").
   void WarnSalvaged() {
     if (stats_->warnings.size() >= 100) return;
+    if (index_->blocks()[work_[item_].block].flags & kBlockFlagZstd) {
+      stats_->warnings.push_back("salvaged: " + unverified_);  // says what was lost and what is served
+      return;
+    }
     stats_->warnings.push_back("salvaged: " + unverified_ + ": its " + std::to_string(block_reader_->num_packets()) +
                                " packets are read unverified, up to any record whose framing breaks (one may "
                                "carry the damage)");

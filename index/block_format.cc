@@ -5,6 +5,7 @@
 #include <linux/if_packet.h>
 
 #include <cstddef>
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -148,6 +149,85 @@ uint32_t BridgeLostRanges(uint8_t* block, uint32_t used, const std::vector<RawRa
     uint32_t delta = next == 0 ? 0 : next - at;
     std::memcpy(block + at + offsetof(tpacket3_hdr, tp_next_offset), &delta, sizeof(delta));
     at = next;
+  }
+  desc->hdr.bh1.num_pkts = count;
+  return count;
+}
+
+namespace {
+
+// True if a record header at `at` decodes within `used` bytes (its frame fits); sets *end to where its frame
+// ends and *next to where its next pointer leads: 0 for none, UINT32_MAX if it leads out of the block or
+// into this record's own frame.
+bool RecordHolds(const uint8_t* block, uint32_t used, uint32_t at, uint32_t* next, uint32_t* end) {
+  if (at < kFirstPacketOffset || at % 4 != 0 || used < kPacketHeaderSize || at > used - kPacketHeaderSize) return false;
+  tpacket3_hdr hdr;
+  std::memcpy(&hdr, block + at, sizeof(hdr));
+  uint64_t frame_end = uint64_t{at} + hdr.tp_mac + hdr.tp_snaplen;
+  if (hdr.tp_mac < kPacketHeaderSize || hdr.tp_snaplen > kMaxSnapLen || frame_end > used) return false;
+  *end = static_cast<uint32_t>(frame_end);
+  *next = hdr.tp_next_offset == 0 ? 0 : at + hdr.tp_next_offset;
+  if (hdr.tp_next_offset != 0 && (hdr.tp_next_offset > used - at || *next < frame_end)) *next = UINT32_MAX;
+  return true;
+}
+
+// True if a chain that starts at `at` holds for kResyncRecords records, or to a last record whose frame ends
+// where the block's used bytes do (padded as import or the kernel pads).
+bool ChainHolds(const uint8_t* block, uint32_t used, uint32_t at) {
+  for (uint32_t n = 0; n < kResyncRecords; ++n) {
+    uint32_t next = 0, end = 0;
+    if (!RecordHolds(block, used, at, &next, &end) || next == UINT32_MAX) return false;
+    if (next == 0) return AlignUp(end, 8) == used || AlignUp(end, 16) == used;
+    at = next;
+  }
+  return true;
+}
+
+void SetNextOffset(uint8_t* block, uint32_t at, uint32_t next) {
+  uint32_t delta = next == 0 ? 0 : next - at;
+  std::memcpy(block + at + offsetof(tpacket3_hdr, tp_next_offset), &delta, sizeof(delta));
+}
+
+}  // namespace
+
+uint32_t BridgeBrokenRecords(uint8_t* block, uint32_t size, std::vector<RawRange>* skipped) {
+  auto* desc = reinterpret_cast<tpacket_block_desc*>(block);
+  uint32_t used = std::min(desc->hdr.bh1.blk_len, size);
+  uint32_t count = 0;
+  uint32_t prev = 0;  // the last record kept (0: none yet)
+  uint32_t at = desc->hdr.bh1.offset_to_first_pkt;
+  while (at != 0) {
+    uint32_t next = 0, end = 0;
+    bool holds = RecordHolds(block, used, at, &next, &end);
+    uint32_t next_next = 0, next_end = 0;
+    bool last = next == 0 && (AlignUp(end, 8) == used || AlignUp(end, 16) == used);
+    if (holds && (last || (next != 0 && next != UINT32_MAX && RecordHolds(block, used, next, &next_next, &next_end)))) {
+      ++count;
+      prev = at;
+      at = next;
+      continue;
+    }
+    // Broken here: a record that decodes keeps its frame (only its pointer failed, or it ends the chain before
+    // the block's end); search from after it, or from after the header that did not decode, for the next
+    // record whose chain holds.
+    uint32_t from = holds ? AlignUp(end, 8) : (at < kFirstPacketOffset ? kFirstPacketOffset : at + 8);
+    if (holds) {
+      ++count;
+      prev = at;
+    }
+    uint32_t found = 0;
+    for (uint32_t x = AlignUp(from, 8); used >= kPacketHeaderSize && x <= used - kPacketHeaderSize; x += 8) {
+      if (ChainHolds(block, used, x)) {
+        found = x;
+        break;
+      }
+    }
+    uint32_t skip_from = holds ? AlignUp(end, 8) : at;
+    uint32_t skip_to = found == 0 ? used : found;
+    if (skip_to > skip_from && skipped != nullptr) skipped->push_back({skip_from, skip_to});
+    if (prev == 0) desc->hdr.bh1.offset_to_first_pkt = found == 0 ? used : found;
+    else SetNextOffset(block, prev, found);
+    at = found;
   }
   desc->hdr.bh1.num_pkts = count;
   return count;

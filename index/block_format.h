@@ -76,6 +76,15 @@ struct RawRange {
 // The block's checksum then fails: it is read as a salvaged block. `used` is the block's blk_len.
 uint32_t BridgeLostRanges(uint8_t* block, uint32_t used, const std::vector<RawRange>& lost);
 
+// Salvage of a raw block whose checksum failed: walks its record chain and, where a record's framing breaks
+// (its header overruns the block, or its tp_next_offset leads out of it or backwards), finds the next record
+// whose framing holds (a chain of kResyncRecords records that decode, or one that ends exactly at blk_len)
+// and bridges the chain to it. A record that does not decode is dropped; one whose only fault is its next
+// pointer is kept. `size` is the number of readable bytes. Sets num_pkts to the records left, appends the
+// byte ranges skipped to *skipped, and returns the records left. The descriptor must hold (BlockReader::Open).
+uint32_t BridgeBrokenRecords(uint8_t* block, uint32_t size, std::vector<RawRange>* skipped);
+constexpr uint32_t kResyncRecords = 8;
+
 // Writes TPACKET_V3 blocks into a caller-owned, kBlockSize-byte buffer.
 class BlockBuilder {
  public:

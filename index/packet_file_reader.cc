@@ -97,9 +97,23 @@ Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader,
   }
   s = VerifyBlockChecksum(block_.get(), got);
   if (!s.ok() && unverified != nullptr && !(block.flags & kBlockFlagZstd) && reader->Open(block_.get(), got).ok()) {
-    // Salvage: the descriptor holds, so the walk serves the records whose framing holds.
+    // Salvage: the descriptor holds, so the walk serves the records whose framing holds, bridged over any
+    // whose framing breaks.
+    tpacket_block_desc desc;
+    std::memcpy(&desc, block_.get(), sizeof(desc));
+    uint32_t listed = desc.hdr.bh1.num_pkts;
+    std::vector<RawRange> skipped;
+    uint32_t kept = BridgeBrokenRecords(block_.get(), got, &skipped);
     *unverified = where + ": " + s.message();
-    return Status::OK();
+    if (!skipped.empty()) {
+      uint32_t bytes = 0;
+      for (const RawRange& r : skipped) bytes += r.end - r.begin;
+      *unverified += " and broken record framing (" + std::to_string(skipped.size()) + " stretch(es), " +
+                     std::to_string(bytes) + " bytes from offset " + std::to_string(skipped.front().begin) +
+                     ", skipped; " + std::to_string(kept) + " of the " + std::to_string(listed) +
+                     " records the block lists are kept)";
+    }
+    return reader->Open(block_.get(), got);
   }
   if (s.ok()) s = reader->Open(block_.get(), got);
   if (!s.ok()) return Status::Corruption(where + ": " + s.message());

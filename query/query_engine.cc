@@ -290,8 +290,7 @@ class Query::FileCursor {
       return;
     }
     stats_->warnings.push_back("salvaged: " + unverified_ + ": its " + std::to_string(block_reader_->num_packets()) +
-                               " packets are read unverified, up to any record whose framing breaks (one may "
-                               "carry the damage)");
+                               " packets are read unverified (one may carry the damage)");
   }
 
   const Query* query_;

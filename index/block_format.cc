@@ -138,7 +138,7 @@ uint32_t BridgeLostRanges(uint8_t* block, uint32_t used, const std::vector<RawRa
   };
   auto* desc = reinterpret_cast<tpacket_block_desc*>(block);
   uint32_t first = skip(desc->hdr.bh1.offset_to_first_pkt);
-  desc->hdr.bh1.offset_to_first_pkt = first == 0 ? used : first;
+  desc->hdr.bh1.offset_to_first_pkt = first == 0 ? std::max(used, kFirstPacketOffset) : first;
   uint32_t count = 0;
   for (uint32_t at = first; at != 0;) {
     tpacket3_hdr hdr;
@@ -225,7 +225,7 @@ uint32_t BridgeBrokenRecords(uint8_t* block, uint32_t size, std::vector<RawRange
     uint32_t skip_from = holds ? AlignUp(end, 8) : at;
     uint32_t skip_to = found == 0 ? used : found;
     if (skip_to > skip_from && skipped != nullptr) skipped->push_back({skip_from, skip_to});
-    if (prev == 0) desc->hdr.bh1.offset_to_first_pkt = found == 0 ? used : found;
+    if (prev == 0) desc->hdr.bh1.offset_to_first_pkt = found == 0 ? std::max(used, kFirstPacketOffset) : found;
     else SetNextOffset(block, prev, found);
     at = found;
   }

@@ -870,5 +870,22 @@ TEST_F(BrokenRecords, EveryRecordWhoseFramingHoldsIsKept) {
   ExpectAllBut({}, "the pointer of the one before the last");
 }
 
+// Found by block_format_fuzz: a 120-byte block whose descriptor opens (no packets listed, the first packet
+// offset far past its 23-byte blk_len). Bridging found no record and set the first packet offset to blk_len,
+// below the descriptor's own size, so the block no longer opened. It must open and walk as empty.
+TEST(BridgeBrokenRecords, ABlockWithNoRecordInReachStillOpens) {
+  const uint32_t words[30] = {2, 48, 65546, 0, 119865456, 23, 256, 3, 1368908320, 837063000, 1368908507, 885359000,
+                              1145984850, 827018306, 1358954806, 0, 25, 0, 195990, 0, 0, 837032448, 1368908507,
+                              885359000, 1145984850, 827018306, 20736, 9830400, 0, 13836800};
+  uint8_t block[sizeof(words)];
+  std::memcpy(block, words, sizeof(words));
+  BlockReader r;
+  ASSERT_TRUE(r.Open(block, sizeof(block)).ok());
+  EXPECT_EQ(BridgeBrokenRecords(block, sizeof(block), nullptr), 0u);
+  Status s;
+  EXPECT_EQ(ReadAll(&r, block, sizeof(block), &s), 0);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
 }  // namespace
 }  // namespace rwd

@@ -1,6 +1,6 @@
 // libFuzzer target: the capture-file readers rewind implements itself, on any bytes: PcapngReader (pcapng whose
-// interfaces differ, which libpcap refuses) and StenographerReader (stenotype's packet files). The first byte
-// picks the reader. Both read a path, so the input is handed over as a memfd. Damage must come back as a
+// interfaces differ, which libpcap refuses), StenographerReader (stenotype's packet files) and PcapFileReader
+// (classic pcap, which import reads itself). The first byte picks the reader. Both read a path, so the input is handed over as a memfd. Damage must come back as a
 // Status with every packet before it delivered; nothing may read past what was read (ASan).
 #include <sys/mman.h>
 #include <unistd.h>
@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "capture/pcap_file_reader.h"
 #include "capture/pcapng_reader.h"
 #include "capture/stenographer_reader.h"
 
@@ -33,7 +34,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     done += static_cast<size_t>(n);
   }
   std::string path = "/proc/self/fd/" + std::to_string(fd);
-  if (data[0] % 2 == 0) {
+  if (data[0] % 3 == 2) {
+    auto r = rwd::PcapFileReader::Open(path);
+    if (r.ok() && *r) {
+      rwd::PcapFileReader::Record rec;
+      for (int i = 0; i < 100000 && (*r)->Next(&rec); ++i) Touch(rec.data, rec.caplen);
+      (void)(*r)->status();
+    }
+  } else if (data[0] % 3 == 0) {
     auto r = rwd::PcapngReader::Open(path);
     if (r.ok()) {
       rwd::PcapngReader::Packet p;

@@ -14,7 +14,7 @@ target=${1:?usage: scripts/fuzz.sh TARGET|all SECONDS}
 seconds=${2:?usage: scripts/fuzz.sh TARGET|all SECONDS}
 build=${BUILD:-$repo/build-fuzz}
 pcaps=${PCAPS:-$repo/../shared/pcaps}
-targets=(packet_dissector_fuzz block_format_fuzz index_reader_fuzz query_fuzz capture_file_fuzz)
+targets=(packet_dissector_fuzz block_format_fuzz index_reader_fuzz query_fuzz capture_file_fuzz http_request_fuzz)
 
 if [ ! -f "$build/CMakeCache.txt" ]; then
   CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREWIND_FUZZ=ON \
@@ -26,7 +26,7 @@ cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" rewind > "$build.lo
 # --- seeds (once) ---------------------------------------------------------------------------------------------
 seeds=$build/seeds
 if [ ! -d "$seeds/done" ]; then
-  rm -rf "$seeds" && mkdir -p "$seeds"/{packet_dissector_fuzz,block_format_fuzz,index_reader_fuzz,query_fuzz,capture_file_fuzz}
+  rm -rf "$seeds" && mkdir -p "$seeds"/{packet_dissector_fuzz,block_format_fuzz,index_reader_fuzz,query_fuzz,capture_file_fuzz,http_request_fuzz}
   # A small store (raw and zstd) of a few captures of several link types; the fuzz build of rewind imports them.
   store=$seeds/store
   mkdir -p "$store"
@@ -41,7 +41,7 @@ import os, struct, sys
 pcaps, seeds, store = sys.argv[1:4]
 # The dissector's link types, in the order its fuzz target picks them by the first byte.
 linktypes = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276]
-n = 0
+n = small = 0
 for root, _, files in os.walk(pcaps):
     for name in sorted(files):
         path = os.path.join(root, name)
@@ -55,6 +55,9 @@ for root, _, files in os.walk(pcaps):
         e = '<' if magic in (0xa1b2c3d4, 0xa1b23c4d) else '>' if magic in (0xd4c3b2a1, 0x4d3cb2a1) else None
         if e is None:
             continue
+        if small < 300 and len(d) <= 65536:  # small classic pcaps whole, for rewind's own pcap reader
+            small += 1
+            open(os.path.join(seeds, 'capture_file_fuzz', 'pcap-' + name), 'wb').write(b'\2' + d)
         lt = struct.unpack(e + 'I', d[20:24])[0]
         if lt not in linktypes:
             continue
@@ -93,6 +96,27 @@ PY
            "ether host 00:11:22:33:44:55" "len > 100 and greater 60" "after 1h30m ago and before 10m ago"; do
     printf '%s' "$q" > "$seeds/query_fuzz/q$i"; i=$((i + 1))
   done
+  # HTTP requests (the first byte: 0 a server without a bearer token, 1 one with "fuzz-token").
+  python3 - "$seeds/http_request_fuzz" <<'PY'
+import os, sys
+out = sys.argv[1]
+reqs = [
+    b'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n',
+    b'GET /stats HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n',
+    b'GET /query?q=udp%20and%20port%2053&limit=5 HTTP/1.1\r\nHost: x\r\n\r\n',
+    b'POST /query HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\nhost 10.0.0.1 or',
+    b'POST /query HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nudp',
+    b'POST /query HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nport\r\n3\r\n 53\r\n0\r\n\r\n',
+    b'POST /query HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    b'GET /preview?q=port%201001&limit=3 HTTP/1.1\r\nHost: x\r\n\r\n',
+    b'GET /query?q=after%202h%20ago%20and%20(tcp%20or%20udp) HTTP/1.1\r\nAuthorization: Bearer fuzz-token\r\n\r\n',
+    b'GET / HTTP/1.1\r\nHost: x\r\nRange: bytes=0-10\r\n\r\n',
+    b'POST /query?token=fuzz-token HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 9\r\n\r\nq=udp&x=1',
+]
+for i, r in enumerate(reqs):
+    for token in (0, 1):
+        open(os.path.join(out, 'r%d-%d' % (i, token)), 'wb').write(bytes([token]) + r)
+PY
   mkdir -p "$seeds/done"
 fi
 

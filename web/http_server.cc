@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "index/index_reader_cache.h"
@@ -230,20 +231,7 @@ Status HttpServer::Start() {
     server_ = std::make_unique<httplib::Server>();
   }
   LimitAllocatorRetention();
-  const AdmissionLimits& l = admission_->limits(QueryClass::kLookup);
-  const AdmissionLimits& sc = admission_->limits(QueryClass::kScan);
-  size_t threads = static_cast<size_t>(l.running + l.queued + sc.running + sc.queued + kSpareThreads);
-  auto request_timeout = std::chrono::milliseconds(std::max<int64_t>(options_.request_timeout_sec, 1) * 1000);
-  RequestDeadline::Install(server_.get(), threads, request_timeout, RefuseAmbiguousFraming);
-  server_->set_payload_max_length(options_.max_request_bytes);
-  // Answers end with a small final chunk; without TCP_NODELAY, Nagle's algorithm holds it until the client's
-  // delayed ACK (~40 ms per request on a kept-alive connection).
-  server_->set_tcp_nodelay(true);
-  server_->set_keep_alive_timeout(std::max<int64_t>(options_.idle_timeout_sec, 1));
-  server_->set_keep_alive_max_count(100);
-  server_->set_read_timeout(std::max<int64_t>(options_.request_timeout_sec, 1), 0);
-  server_->set_write_timeout(std::max<int64_t>(options_.write_timeout_sec, 1), 0);
-  Routes();
+  Configure();
   if (options_.port == 0) {
     port_ = server_->bind_to_any_port(options_.host);
     if (port_ <= 0) return Status::IOError("cannot bind " + options_.host);
@@ -261,6 +249,87 @@ Status HttpServer::Start() {
     listen_done_.store(true);
   });
   return Status::OK();
+}
+
+void HttpServer::Configure() {
+  const AdmissionLimits& l = admission_->limits(QueryClass::kLookup);
+  const AdmissionLimits& sc = admission_->limits(QueryClass::kScan);
+  size_t threads = static_cast<size_t>(l.running + l.queued + sc.running + sc.queued + kSpareThreads);
+  auto request_timeout = std::chrono::milliseconds(std::max<int64_t>(options_.request_timeout_sec, 1) * 1000);
+  RequestDeadline::Install(server_.get(), threads, request_timeout, RefuseAmbiguousFraming);
+  server_->set_payload_max_length(options_.max_request_bytes);
+  // Answers end with a small final chunk; without TCP_NODELAY, Nagle's algorithm holds it until the client's
+  // delayed ACK (~40 ms per request on a kept-alive connection).
+  server_->set_tcp_nodelay(true);
+  server_->set_keep_alive_timeout(std::max<int64_t>(options_.idle_timeout_sec, 1));
+  server_->set_keep_alive_max_count(100);
+  server_->set_read_timeout(std::max<int64_t>(options_.request_timeout_sec, 1), 0);
+  server_->set_write_timeout(std::max<int64_t>(options_.write_timeout_sec, 1), 0);
+  Routes();
+}
+
+namespace {
+
+// One connection's bytes in memory: reads come from `in`, writes go to `out`.
+class MemoryStream : public httplib::Stream {
+ public:
+  explicit MemoryStream(const std::string& in) : in_(in) {}
+  bool is_readable() const override { return at_ < in_.size(); }
+  bool is_writable() const override { return true; }
+  ssize_t read(char* ptr, size_t size) override {
+    size_t n = std::min(size, in_.size() - at_);
+    std::memcpy(ptr, in_.data() + at_, n);
+    at_ += n;
+    return static_cast<ssize_t>(n);
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    out_.append(ptr, size);
+    return static_cast<ssize_t>(size);
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = "127.0.0.1";
+    port = 40000;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = "127.0.0.1";
+    port = 9123;
+  }
+  socket_t socket() const override { return INVALID_SOCKET; }
+  const std::string& out() const { return out_; }
+
+ private:
+  const std::string& in_;
+  size_t at_ = 0;
+  std::string out_;
+};
+
+// cpp-httplib's request processing (parsing, routing, answering) on a stream of our own.
+class SocketlessServer : public httplib::Server {
+ public:
+  // cpp-httplib streams a content provider's answer only while its listening socket is set (else it is
+  // shutting down); this server listens on none, so the field holds a value no descriptor has. Never closed:
+  // stop() closes it only on a server that listened.
+  SocketlessServer() { svr_sock_ = std::numeric_limits<int>::max(); }
+  bool Serve(httplib::Stream& stream, bool last) {
+    bool closed = false;
+    return process_request(stream, last, closed, nullptr) && !closed;
+  }
+};
+
+}  // namespace
+
+std::string HttpServer::ServeWithoutSocket(const std::string& raw) {
+  if (!server_) {
+    server_ = std::make_unique<SocketlessServer>();
+    Configure();
+  }
+  auto* server = static_cast<SocketlessServer*>(server_.get());
+  MemoryStream stream(raw);
+  for (int i = 0; i < 8 && stream.is_readable(); ++i) {
+    if (!server->Serve(stream, i == 7)) break;
+  }
+  RequestDeadline::Disarm();  // armed by the logger for a next request on a connection that has none
+  return stream.out();
 }
 
 void HttpServer::Stop() {

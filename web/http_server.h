@@ -67,12 +67,19 @@ class HttpServer {
   Status Start();
   // Stops accepting, cancels running queries and joins the threads.
   void Stop();
+  // Serves the requests in `raw` (the bytes a client sends on one connection, up to 8 requests) through the
+  // same parsing, framing checks, routes and admission as Start()'s threads, on the calling thread and
+  // without a socket, and returns the bytes that would have been sent. For the fuzz target
+  // (web/http_request_fuzz.cc); never on a started server.
+  std::string ServeWithoutSocket(const std::string& raw);
   int port() const { return port_; }
   bool tls() const { return !options_.tls_cert.empty(); }
   const ServerCounters& counters() const { return counters_; }
   const QueryAdmission& admission() const { return *admission_; }
 
  private:
+  // Limits, timeouts, request deadlines and routes of server_ (made by Start() or ServeWithoutSocket()).
+  void Configure();
   void Routes();
   // The store's catalog, opened on first use (the store may not exist yet when the server starts).
   Result<std::shared_ptr<StoreCatalog>> Catalog();

@@ -84,26 +84,38 @@ std::vector<uint32_t> Walk(const uint8_t* block, uint32_t used, const FullBlock&
   return got;
 }
 
+// Compresses `fb` at `level` into a new extent buffer; its length in *n (0: stored raw).
+AlignedBuffer Compressed(const FullBlock& fb, int level, uint32_t* n) {
+  BlockCompressor c(level);
+  AlignedBuffer extent = NewAlignedBuffer(kMaxExtentSize);
+  *n = c.Compress(fb.data.get(), extent.get());
+  return extent;
+}
+
+// The extent decompresses, with nothing lost, into exactly `fb`'s used bytes.
+void ExpectRestores(const uint8_t* extent, uint32_t n, const FullBlock& fb) {
+  AlignedBuffer back = NewAlignedBuffer(kBlockSize);
+  uint32_t used = 0;
+  std::vector<RawRange> lost;
+  ASSERT_TRUE(DecompressExtent(extent, n, back.get(), &used, &lost).ok());
+  EXPECT_TRUE(lost.empty());
+  ASSERT_EQ(used, fb.used);
+  EXPECT_EQ(std::memcmp(back.get(), fb.data.get(), used), 0);
+  EXPECT_TRUE(VerifyBlockChecksum(back.get(), kBlockSize).ok());
+  EXPECT_EQ(Walk(back.get(), kBlockSize, fb), fb.offsets);
+}
+
 TEST(BlockCodec, RoundTripInFramesSplitWhereRecordsStart) {
   for (size_t size : {60u, 700u, 1514u}) {
     FullBlock fb = BuildFullBlock(size);
-    BlockCompressor c(3);
-    AlignedBuffer extent = NewAlignedBuffer(kMaxExtentSize);
-    uint32_t n = c.Compress(fb.data.get(), extent.get());
+    uint32_t n = 0;
+    AlignedBuffer extent = Compressed(fb, 3, &n);
     ASSERT_GT(n, 0u);
     EXPECT_EQ(n % kBlockAlignment, 0u);
     EXPECT_EQ(std::string(reinterpret_cast<const char*>(extent.get()), 8), "RWNDZST2");
     EXPECT_EQ(Frames(extent.get()), (fb.used - kFirstPacketOffset + kCompressedFrameSize - 1) / kCompressedFrameSize)
         << size;
-    AlignedBuffer back = NewAlignedBuffer(kBlockSize);
-    uint32_t used = 0;
-    std::vector<RawRange> lost;
-    ASSERT_TRUE(DecompressExtent(extent.get(), n, back.get(), &used, &lost).ok());
-    EXPECT_TRUE(lost.empty());
-    ASSERT_EQ(used, fb.used);
-    EXPECT_EQ(std::memcmp(back.get(), fb.data.get(), used), 0);
-    EXPECT_TRUE(VerifyBlockChecksum(back.get(), kBlockSize).ok());
-    EXPECT_EQ(Walk(back.get(), kBlockSize, fb), fb.offsets);
+    ExpectRestores(extent.get(), n, fb);
   }
 }
 
@@ -112,16 +124,11 @@ TEST(BlockCodec, BigRecordsAndEmptyBlocks) {
   for (uint32_t packets : {0u, 1u, 5u}) {
     FullBlock fb = BuildFullBlock(200000, packets);
     ASSERT_EQ(fb.offsets.size(), packets);
-    BlockCompressor c(3);
-    AlignedBuffer extent = NewAlignedBuffer(kMaxExtentSize);
-    uint32_t n = c.Compress(fb.data.get(), extent.get());
+    uint32_t n = 0;
+    AlignedBuffer extent = Compressed(fb, 3, &n);
     ASSERT_GT(n, 0u);
     EXPECT_EQ(Frames(extent.get()), packets);
-    AlignedBuffer back = NewAlignedBuffer(kBlockSize);
-    uint32_t used = 0;
-    ASSERT_TRUE(DecompressExtent(extent.get(), n, back.get(), &used).ok());
-    ASSERT_EQ(used, fb.used);
-    EXPECT_EQ(std::memcmp(back.get(), fb.data.get(), used), 0);
+    ExpectRestores(extent.get(), n, fb);
   }
 }
 
@@ -129,9 +136,8 @@ TEST(BlockCodec, BigRecordsAndEmptyBlocks) {
 // other frames, byte for byte, and loses only that frame's.
 TEST(BlockCodec, AFlippedByteCostsTheRecordsOfItsFrameOnly) {
   FullBlock fb = BuildFullBlock(700);
-  BlockCompressor c(3);
-  AlignedBuffer extent = NewAlignedBuffer(kMaxExtentSize);
-  uint32_t n = c.Compress(fb.data.get(), extent.get());
+  uint32_t n = 0;
+  AlignedBuffer extent = Compressed(fb, 3, &n);
   ASSERT_GT(n, 0u);
   uint16_t frames = Frames(extent.get());
   ASSERT_EQ(frames, 8);
@@ -163,9 +169,8 @@ TEST(BlockCodec, AFlippedByteCostsTheRecordsOfItsFrameOnly) {
 // record does.
 TEST(BlockCodec, SeveralLostFramesAreBridged) {
   FullBlock fb = BuildFullBlock(1514);
-  BlockCompressor c(1);
-  AlignedBuffer extent = NewAlignedBuffer(kMaxExtentSize);
-  uint32_t n = c.Compress(fb.data.get(), extent.get());
+  uint32_t n = 0;
+  AlignedBuffer extent = Compressed(fb, 1, &n);
   ASSERT_GT(n, 0u);
   ASSERT_EQ(Frames(extent.get()), 8);
   for (uint32_t i : {0u, 3u, 4u, 7u}) {
@@ -192,9 +197,8 @@ TEST(BlockCodec, SeveralLostFramesAreBridged) {
 // salvage (frame boundaries and the link type cannot be trusted).
 TEST(BlockCodec, DamageInTheHeaderTableOrHeadLosesTheExtent) {
   FullBlock fb = BuildFullBlock(700);
-  BlockCompressor c(3);
-  AlignedBuffer extent = NewAlignedBuffer(kMaxExtentSize);
-  uint32_t n = c.Compress(fb.data.get(), extent.get());
+  uint32_t n = 0;
+  AlignedBuffer extent = Compressed(fb, 3, &n);
   ASSERT_GT(n, 0u);
   uint32_t table_and_head = 8 * 12 + kFirstPacketOffset;
   for (uint32_t at : {12u, 40u, kCompressedHeaderSize + 5, kCompressedHeaderSize + table_and_head - 30}) {
@@ -221,13 +225,10 @@ TEST(BlockCodec, FirstFormatExtentsStillRead) {
   std::memcpy(extent.get(), h, sizeof(h));
   uint32_t n = CompressedExtentLength(extent.get());
   ASSERT_EQ(n, (kCompressedHeaderSize + z + 4095) / 4096 * 4096);
+  ExpectRestores(extent.get(), n, fb);
   AlignedBuffer back = NewAlignedBuffer(kBlockSize);
   uint32_t used = 0;
   std::vector<RawRange> lost;
-  ASSERT_TRUE(DecompressExtent(extent.get(), n, back.get(), &used, &lost).ok());
-  EXPECT_TRUE(lost.empty());
-  ASSERT_EQ(used, fb.used);
-  EXPECT_EQ(std::memcmp(back.get(), fb.data.get(), used), 0);
   extent.get()[kCompressedHeaderSize + 100] ^= 1;  // one frame, one CRC: lost whole, as before
   EXPECT_EQ(DecompressExtent(extent.get(), n, back.get(), &used, &lost).code(), Status::kCorruption);
 }

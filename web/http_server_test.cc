@@ -33,24 +33,30 @@ TEST(HttpServer, ServesRequestsWithoutASocket) {
   o.store = MakeStore(dir);
   o.bearer_token = "secret";
   HttpServer server(o);
-  EXPECT_EQ(StatusLine(server.ServeWithoutSocket("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")), "HTTP/1.1 200 OK");
-  std::string a = server.ServeWithoutSocket("GET /stats HTTP/1.1\r\nHost: x\r\n\r\n");
-  EXPECT_EQ(StatusLine(a), "HTTP/1.1 401 Unauthorized");
-  EXPECT_NE(a.find("missing or wrong bearer token"), std::string::npos) << a;
-  a = server.ServeWithoutSocket("GET /nowhere HTTP/1.1\r\nAuthorization: Bearer secret\r\n\r\n");
-  EXPECT_EQ(StatusLine(a), "HTTP/1.1 404 Not Found");
-  EXPECT_NE(a.find("\"error\":\"no such page"), std::string::npos) << a;
-  a = server.ServeWithoutSocket(
-      "POST /query HTTP/1.1\r\nAuthorization: Bearer secret\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "0\r\n\r\n");
-  EXPECT_EQ(StatusLine(a), "HTTP/1.1 400 Bad Request");
-  EXPECT_NE(a.find("framed ambiguously"), std::string::npos) << a;
-  a = server.ServeWithoutSocket("POST /query HTTP/1.1\r\nAuthorization: Bearer secret\r\nContent-Length: 9\r\n\r\nport 99x9");
-  EXPECT_EQ(StatusLine(a), "HTTP/1.1 400 Bad Request");
-  EXPECT_NE(a.find("\"position\""), std::string::npos) << a;
+  struct Case {
+    const char* request;
+    const char* status;
+    const char* says;  // in the answer
+  };
+  const Case cases[] = {
+      {"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK", "ok"},
+      {"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 401 Unauthorized", "missing or wrong bearer token"},
+      {"GET /nowhere HTTP/1.1\r\nAuthorization: Bearer secret\r\n\r\n", "HTTP/1.1 404 Not Found",
+       "\"error\":\"no such page"},
+      {"POST /query HTTP/1.1\r\nAuthorization: Bearer secret\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "0\r\n\r\n",
+       "HTTP/1.1 400 Bad Request", "framed ambiguously"},
+      {"POST /query HTTP/1.1\r\nAuthorization: Bearer secret\r\nContent-Length: 9\r\n\r\nport 99x9",
+       "HTTP/1.1 400 Bad Request", "\"position\""},
+  };
+  for (const Case& c : cases) {
+    std::string a = server.ServeWithoutSocket(c.request);
+    EXPECT_EQ(StatusLine(a), c.status) << c.request;
+    EXPECT_NE(a.find(c.says), std::string::npos) << a;
+  }
   // Two requests on one connection: a chunked query body, then a GET; the pcap answer holds the 57 packets
   // of port 1003 (i % 7 == 3 for i < 400): a 24-byte header and 57 records of 16 + 200 bytes.
-  a = server.ServeWithoutSocket(
+  std::string a = server.ServeWithoutSocket(
       "POST /query HTTP/1.1\r\nAuthorization: Bearer secret\r\nTransfer-Encoding: chunked\r\n\r\n"
       "4\r\nport\r\n5\r\n 1003\r\n0\r\n\r\n"
       "GET /healthz HTTP/1.1\r\n\r\n");

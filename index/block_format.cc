@@ -171,13 +171,19 @@ bool RecordHolds(const uint8_t* block, uint32_t used, uint32_t at, uint32_t* nex
   return true;
 }
 
+// Where the kernel and BlockBuilder put the record after one whose frame ends at `end`: the next 8-byte
+// boundary (16 accepted as well).
+bool FollowsFrame(uint32_t next, uint32_t end) { return next == AlignUp(end, 8) || next == AlignUp(end, 16); }
+bool EndsBlock(uint32_t end, uint32_t used) { return FollowsFrame(used, end); }
+
 // True if a chain that starts at `at` holds for kResyncRecords records, or to a last record whose frame ends
-// where the block's used bytes do (padded as import or the kernel pads).
+// where the block's used bytes do, each record starting where the one before it ends.
 bool ChainHolds(const uint8_t* block, uint32_t used, uint32_t at) {
   for (uint32_t n = 0; n < kResyncRecords; ++n) {
     uint32_t next = 0, end = 0;
-    if (!RecordHolds(block, used, at, &next, &end) || next == UINT32_MAX) return false;
-    if (next == 0) return AlignUp(end, 8) == used || AlignUp(end, 16) == used;
+    if (!RecordHolds(block, used, at, &next, &end)) return false;
+    if (next == 0) return EndsBlock(end, used);
+    if (next == UINT32_MAX || !FollowsFrame(next, end)) return false;
     at = next;
   }
   return true;
@@ -200,8 +206,13 @@ uint32_t BridgeBrokenRecords(uint8_t* block, uint32_t size, std::vector<RawRange
     uint32_t next = 0, end = 0;
     bool holds = RecordHolds(block, used, at, &next, &end);
     uint32_t next_next = 0, next_end = 0;
-    bool last = next == 0 && (AlignUp(end, 8) == used || AlignUp(end, 16) == used);
-    if (holds && (last || (next != 0 && next != UINT32_MAX && RecordHolds(block, used, next, &next_next, &next_end)))) {
+    bool last = holds && next == 0 && EndsBlock(end, used);
+    // The next pointer is trusted where it leads to the record after this frame (and that one decodes), or,
+    // when the frame's length disagrees with it (a damaged snaplen), where a whole chain holds from it.
+    bool linked = holds && next != 0 && next != UINT32_MAX &&
+                  (FollowsFrame(next, end) ? RecordHolds(block, used, next, &next_next, &next_end)
+                                           : ChainHolds(block, used, next));
+    if (last || linked) {
       ++count;
       prev = at;
       at = next;

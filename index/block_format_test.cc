@@ -868,6 +868,31 @@ TEST_F(BrokenRecords, EveryRecordWhoseFramingHoldsIsKept) {
   ExpectAllBut({n - 1}, "the last record");
   Put32(offsets_[n - 2], 0);
   ExpectAllBut({}, "the pointer of the one before the last");
+  for (uint32_t bit : {3u, 4u, 5u, 8u}) {  // a flipped bit in a next pointer: it leads into the next record
+    uint32_t next;
+    std::memcpy(&next, block_.get() + offsets_[300], 4);
+    Put32(offsets_[300], next ^ (1u << bit));
+    ExpectAllBut({}, "a flipped bit in a next pointer");
+  }
+}
+
+// A snaplen damaged to a smaller value that still decodes: the next pointer (which leads to a chain that
+// holds) wins over the frame length; every record is kept, the damaged one cut short (it carries the damage).
+TEST_F(BrokenRecords, ANextPointerThatHoldsWinsOverADamagedLength) {
+  Put32(offsets_[500] + offsetof(tpacket3_hdr, tp_snaplen), static_cast<uint32_t>(frames_[500].size()) - 40);
+  std::vector<RawRange> skipped;
+  EXPECT_EQ(BridgeBrokenRecords(block_.get(), kBlockSize, &skipped), offsets_.size());
+  EXPECT_TRUE(skipped.empty());
+  BlockReader r;
+  ASSERT_TRUE(r.Open(block_.get(), kBlockSize).ok());
+  PacketView p;
+  size_t i = 0;
+  for (; r.Next(&p); ++i) {
+    ASSERT_LT(i, offsets_.size());
+    EXPECT_EQ(p.offset, offsets_[i]);
+    EXPECT_EQ(p.caplen, frames_[i].size() - (i == 500 ? 40 : 0));
+  }
+  EXPECT_EQ(i, offsets_.size());
 }
 
 // Found by block_format_fuzz: a 120-byte block whose descriptor opens (no packets listed, the first packet

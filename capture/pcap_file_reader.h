@@ -27,6 +27,8 @@ class PcapFileReader {
   // As libpcap reports them for the file: pcap_datalink() and pcap_snapshot().
   int datalink() const { return datalink_; }
   uint32_t snapshot() const { return snapshot_; }
+  // True for the nanosecond magic (fractions count nanoseconds), false for microseconds.
+  bool nanosecond_file() const { return nanos_; }
 
   // A record as pcap_next_ex() returns it with nanosecond precision asked for: seconds as libpcap's signed
   // field, the fraction in nanoseconds (not normalised), the lengths, and the captured bytes, valid until

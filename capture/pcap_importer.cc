@@ -78,11 +78,19 @@ Status PcapImporter::Finish() {
 }
 
 Status PcapImporter::AddPacket(uint32_t linktype, uint32_t snaplen, int64_t sec, int64_t frac, uint32_t caplen,
-                               uint32_t len, const uint8_t* data, bool first_of_input, ImportFileStats* stats) {
+                               uint32_t len, const uint8_t* data, bool first_of_input, ImportFileStats* stats,
+                               bool micros_source) {
   // Keep the capture's own seconds and fraction (in ns): pcap's 32-bit seconds field is stored as the same
-  // 32 bits (libpcap reads it signed; rewind, like the kernel, reads it unsigned: 1970..2106). Only a
-  // fraction that does not fit 32 bits is normalized.
-  if (frac < 0 || frac > UINT32_MAX) {
+  // 32 bits (libpcap reads it signed; rewind, like the kernel, reads it unsigned: 1970..2106). A fraction
+  // that does not fit 32 bits of nanoseconds is kept as the file's microsecond field when it is one
+  // (kStatusMicrosField: answers reproduce it, the time is libpcap's), else normalized.
+  bool micros_field = false;
+  int64_t ts_frac_ns = frac;  // the fraction's signed nanoseconds, for the packet's time
+  if ((frac < 0 || frac > UINT32_MAX) && micros_source && frac % 1000 == 0 && frac / 1000 >= INT32_MIN &&
+      frac / 1000 <= INT32_MAX) {
+    micros_field = true;
+    frac = static_cast<uint32_t>(static_cast<int32_t>(frac / 1000));
+  } else if (frac < 0 || frac > UINT32_MAX) {
     sec += frac / 1000000000;
     frac %= 1000000000;
     if (frac < 0) frac += 1000000000, --sec;
@@ -90,11 +98,13 @@ Status PcapImporter::AddPacket(uint32_t linktype, uint32_t snaplen, int64_t sec,
   if (sec < INT32_MIN || sec > UINT32_MAX) {
     ++stats->clamped_timestamps;
     sec = sec < 0 ? 0 : UINT32_MAX;
-    frac = sec == 0 ? 0 : 999999999;
+    frac = ts_frac_ns = sec == 0 ? 0 : 999999999;
+    micros_field = false;
   }
+  if (!micros_field) ts_frac_ns = frac;
   if (caplen > kMaxSnapLen) caplen = kMaxSnapLen;
   if (snaplen == 0 || snaplen > kMaxSnapLen) snaplen = kMaxSnapLen;
-  int64_t ts_ns = static_cast<int64_t>(static_cast<uint32_t>(sec)) * 1000000000 + frac;
+  int64_t ts_ns = static_cast<int64_t>(static_cast<uint32_t>(sec)) * 1000000000 + ts_frac_ns;
   if (first_of_input && file_has_packets_ && ts_ns < file_max_ts_ns_) {
     Status s = Finish();
     if (!s.ok()) return s;
@@ -111,7 +121,7 @@ Status PcapImporter::AddPacket(uint32_t linktype, uint32_t snaplen, int64_t sec,
       if (!s.ok()) return s;
       builder_.Reset(current_, linktype, snaplen, seq_++);
     }
-    if (builder_.Add(static_cast<uint32_t>(sec), static_cast<uint32_t>(frac), caplen, len, data)) break;
+    if (builder_.Add(static_cast<uint32_t>(sec), static_cast<uint32_t>(frac), caplen, len, data, micros_field)) break;
     Status s = FlushBlock();
     if (!s.ok()) return s;
   }
@@ -205,7 +215,8 @@ Status PcapImporter::ImportPcapFile(const std::string& path, PcapFileReader* rea
   uint32_t snaplen = reader->snapshot();
   PcapFileReader::Record r;
   while (reader->Next(&r)) {
-    Status s = AddPacket(linktype, snaplen, r.sec, r.nsec, r.caplen, r.len, r.data, stats->packets == 0, stats);
+    Status s = AddPacket(linktype, snaplen, r.sec, r.nsec, r.caplen, r.len, r.data, stats->packets == 0, stats,
+                         !reader->nanosecond_file());
     if (!s.ok()) return s;
     if (progress && (stats->packets & 0x3fff) == 0) progress(reader->offset(), reader->size());
   }

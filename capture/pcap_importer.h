@@ -50,8 +50,10 @@ class PcapImporter {
 
  private:
   // Adds one packet (timestamp as seconds and nanoseconds) to the current block.
+  // `frac` in nanoseconds as libpcap gives it; `micros_source`: the file's fraction field counts microseconds
+  // (frac is that field, read signed, times 1000).
   Status AddPacket(uint32_t linktype, uint32_t snaplen, int64_t sec, int64_t frac, uint32_t caplen, uint32_t len,
-                   const uint8_t* data, bool first_of_input, ImportFileStats* stats);
+                   const uint8_t* data, bool first_of_input, ImportFileStats* stats, bool micros_source = false);
   // ImportFile for a file PcapFileReader takes.
   Status ImportPcapFile(const std::string& path, PcapFileReader* reader, ImportFileStats* stats,
                         const ImportProgress& progress);

@@ -83,7 +83,8 @@ void BlockBuilder::Reset(uint8_t* buf, uint32_t linktype, uint32_t snaplen, uint
   std::memcpy(buf_ + kBlockDescSize, &priv, sizeof(priv));
 }
 
-bool BlockBuilder::Add(uint32_t ts_sec, uint32_t ts_nsec, uint32_t caplen, uint32_t len, const uint8_t* data) {
+bool BlockBuilder::Add(uint32_t ts_sec, uint32_t ts_nsec, uint32_t caplen, uint32_t len, const uint8_t* data,
+                       bool micros_field) {
   if (caplen > kMaxSnapLen) return false;
   uint32_t offset = used_;
   uint32_t end = AlignUp(offset + kImportMacOffset + caplen, kImportAlign);
@@ -93,7 +94,7 @@ bool BlockBuilder::Add(uint32_t ts_sec, uint32_t ts_nsec, uint32_t caplen, uint3
   hdr.tp_nsec = ts_nsec;
   hdr.tp_snaplen = caplen;
   hdr.tp_len = len;
-  hdr.tp_status = TP_STATUS_USER;
+  hdr.tp_status = TP_STATUS_USER | (micros_field ? kStatusMicrosField : 0);
   hdr.tp_mac = kImportMacOffset;
   hdr.tp_net = kImportMacOffset;
   std::memcpy(buf_ + offset, &hdr, sizeof(hdr));
@@ -280,7 +281,9 @@ Status DecodePacketRecord(const uint8_t* record, uint32_t avail, uint8_t* scratc
   if (hdr.tp_mac < kPacketHeaderSize || frame_end > avail || hdr.tp_snaplen > kMaxSnapLen) {
     return Status::Corruption("packet overruns its block");
   }
-  out->ts_ns = int64_t{hdr.tp_sec} * 1000000000 + hdr.tp_nsec;
+  out->micros_field = (hdr.tp_status & kStatusMicrosField) != 0;
+  out->ts_ns = int64_t{hdr.tp_sec} * 1000000000 +
+               (out->micros_field ? int64_t{static_cast<int32_t>(hdr.tp_nsec)} * 1000 : int64_t{hdr.tp_nsec});
   out->ts_sec = hdr.tp_sec;
   out->ts_nsec = hdr.tp_nsec;
   out->caplen = hdr.tp_snaplen;

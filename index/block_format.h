@@ -57,6 +57,11 @@ static_assert(sizeof(BlockPriv) == kBlockPrivSize);
 constexpr char kBlockMagic[8] = {'R', 'W', 'N', 'D', 'B', 'L', 'K', '1'};
 constexpr uint32_t kBlockFlagChecksum = 1;  // `checksum` holds the block's CRC32C (see SealBlock)
 constexpr uint32_t kBlockChecksumOffset = kBlockDescSize + 20;  // of BlockPriv::checksum in the block
+// rewind's own tp_status bit (set by import only; the kernel's bits end at bit 8): the record's tp_nsec holds
+// a pcap file's microsecond field as stored, which libpcap reads as a signed count of microseconds, instead
+// of nanoseconds. Import keeps such a field (one of a million or more, which no nanosecond fraction of 32 bits
+// can hold, or one libpcap reads as negative) so that answers reproduce it; the packet's time is libpcap's.
+constexpr uint32_t kStatusMicrosField = 1u << 31;
 
 // Computes the block's CRC-32C over its used bytes [0, blk_len), the checksum field counted as zero, and
 // stores it in BlockPriv with kBlockFlagChecksum. Called once per block, just before it is written.
@@ -92,8 +97,10 @@ class BlockBuilder {
   void Reset(uint8_t* buf, uint32_t linktype, uint32_t snaplen, uint64_t seq);
   // Appends one packet; false if it does not fit (the block is then full). caplen <= kMaxSnapLen.
   // The timestamp is kept as given (seconds and nanoseconds; an out-of-range fraction found in a capture
-  // file is kept, not normalized, so that output reproduces the input exactly).
-  bool Add(uint32_t ts_sec, uint32_t ts_nsec, uint32_t caplen, uint32_t len, const uint8_t* data);
+  // file is kept, not normalized, so that output reproduces the input exactly). With `micros_field`,
+  // `ts_nsec` is a pcap microsecond field kept as stored (kStatusMicrosField).
+  bool Add(uint32_t ts_sec, uint32_t ts_nsec, uint32_t caplen, uint32_t len, const uint8_t* data,
+           bool micros_field = false);
   // Fills the block descriptor; the block is then ready to be written.
   void Finish();
   uint32_t num_packets() const { return num_packets_; }
@@ -116,6 +123,8 @@ struct PacketView {
   int64_t ts_ns = 0;       // ts_sec * 1e9 + ts_nsec: the packet's time, for ordering and time filters
   uint32_t ts_sec = 0;     // the stored fields, as captured
   uint32_t ts_nsec = 0;
+  bool micros_field = false;  // ts_nsec is a pcap microsecond field as stored (kStatusMicrosField): ts_ns is
+                              // ts_sec * 1e9 + (int32_t)ts_nsec * 1000, as libpcap reads it
   uint32_t caplen = 0;
   uint32_t len = 0;        // original length on the wire
   uint32_t offset = 0;     // offset of the packet's header in the block

@@ -365,6 +365,31 @@ TEST(PcapWriter, LibpcapScalesMicrosecondFilesToNanoseconds) {
   pcap_close(p);
 }
 
+// A microsecond field kept as stored is written back unchanged to microsecond pcap, scaled as libpcap scales
+// it (signed, times 1000, in 32 bits) to nanosecond pcap, and as libpcap's time to pcapng; libpcap then
+// reads the same time from each as from the original field.
+TEST(PcapWriter, MicrosecondFieldsKeptAsStored) {
+  const uint32_t field = 0xfffffff0u;  // -16 µs to libpcap
+  for (int kind = 0; kind < 3; ++kind) {
+    MemorySink sink;
+    bool nanos = kind == 1;
+    PcapWriter w(&sink, kind == 2 ? CaptureFormat::kPcapng : CaptureFormat::kPcap, nanos);
+    ASSERT_TRUE(w.Begin({1}, 65535).ok());
+    size_t at = sink.out.size();
+    Bytes f = Frame(30, 2);
+    ASSERT_TRUE(w.WritePacket(1, 1700000010, field, 30, 30, f.data(), true).ok());
+    if (kind == 0) {
+      EXPECT_EQ(U32(sink.out, at), 1700000010u);
+      EXPECT_EQ(U32(sink.out, at + 4), field);
+    } else if (kind == 1) {
+      EXPECT_EQ(U32(sink.out, at + 4), static_cast<uint32_t>(int64_t{-16} * 1000));
+    } else {
+      uint64_t ticks = uint64_t{U32(sink.out, at + 12)} << 32 | U32(sink.out, at + 16);
+      EXPECT_EQ(ticks, uint64_t{1700000010} * 1000000 - 16);
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // FdSink.
 

@@ -602,7 +602,8 @@ Status Query::Execute(ByteSink* sink, QueryStats* stats) {
   s = Run(
       [](void* p, uint32_t lt, const PacketView& pkt) {
         auto* c = static_cast<Ctx*>(p);
-        c->status = c->writer->WritePacket(lt, pkt.ts_sec, pkt.ts_nsec, pkt.caplen, pkt.len, pkt.data);
+        c->status =
+            c->writer->WritePacket(lt, pkt.ts_sec, pkt.ts_nsec, pkt.caplen, pkt.len, pkt.data, pkt.micros_field);
         if (!c->status.ok() || ++c->since_clock < 64) return c->status.ok();
         c->since_clock = 0;
         int64_t now = WallClockNs();

@@ -96,10 +96,10 @@ Status PcapImporter::AddPacket(uint32_t linktype, uint32_t snaplen, int64_t sec,
     if (frac < 0) frac += 1000000000, --sec;
   }
   if (sec < INT32_MIN || sec > UINT32_MAX) {
-    ++stats->clamped_timestamps;
-    sec = sec < 0 ? 0 : UINT32_MAX;
-    frac = ts_frac_ns = sec == 0 ? 0 : 999999999;
-    micros_field = false;
+    // A pcap record holds 32 bits of seconds: a pcapng time past 2106 keeps its seconds modulo 2^32, which
+    // is also what libpcap's 32-bit readers and tcpdump's printing make of it (the import says how many).
+    ++stats->wrapped_timestamps;
+    sec = static_cast<uint32_t>(sec);
   }
   if (!micros_field) ts_frac_ns = frac;
   if (caplen > kMaxSnapLen) caplen = kMaxSnapLen;

@@ -26,7 +26,7 @@ struct ImportFileStats {
   uint64_t packets = 0;        // packets stored from this file
   uint64_t captured_bytes = 0;
   uint64_t input_bytes = 0;    // bytes of the input file consumed
-  uint64_t clamped_timestamps = 0;  // packets dated outside 1970..2106, stored with the nearest representable time
+  uint64_t wrapped_timestamps = 0;  // packets dated past 2106, stored with their seconds modulo 2^32
 };
 
 // Called now and then with (bytes of the input read so far, input size).

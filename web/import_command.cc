@@ -147,12 +147,12 @@ int RunImportCommand(int argc, char** argv) {
                    secs > 0 ? (done_bytes + read) / 1e6 / secs : 0.0);
     };
     Status fs = stenographer ? importer.ImportStenographerFile(path, &st, progress) : importer.ImportFile(path, &st, progress);
-    if (st.clamped_timestamps > 0) {
+    if (st.wrapped_timestamps > 0) {
       if (tty) std::fputc('\n', stderr);
       std::fprintf(stderr,
-                   "rewind import: warning: %s: %llu packet(s) dated outside 1970..2106 were stored with the "
-                   "nearest representable time\n",
-                   path.c_str(), static_cast<unsigned long long>(st.clamped_timestamps));
+                   "rewind import: warning: %s: %llu packet(s) dated past 2106 were stored with their seconds "
+                   "modulo 2^32 (as a pcap record holds them, and as tcpdump prints them)\n",
+                   path.c_str(), static_cast<unsigned long long>(st.wrapped_timestamps));
     }
     done_bytes += st.input_bytes;
     packets += st.packets;

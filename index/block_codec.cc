@@ -89,7 +89,7 @@ Status DecompressV2(const uint8_t* extent, uint8_t* block, uint32_t* used, std::
   std::memcpy(&h, extent, sizeof(h));
   if (HeaderV2Crc(extent, h) != h.header_crc) return Status::Corruption("compressed block header checksum mismatch");
   std::vector<FrameEntry> table(h.frames);
-  std::memcpy(table.data(), extent + kCompressedHeaderSize, h.frames * sizeof(FrameEntry));
+  if (h.frames > 0) std::memcpy(table.data(), extent + kCompressedHeaderSize, h.frames * sizeof(FrameEntry));
   uint64_t raw = h.head_len, packed = h.frames * sizeof(FrameEntry) + h.head_len;
   for (const FrameEntry& f : table) {
     raw += f.raw_len;

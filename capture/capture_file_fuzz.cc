@@ -1,7 +1,8 @@
 // libFuzzer target: the capture-file readers rewind implements itself, on any bytes: PcapngReader (pcapng whose
 // interfaces differ, which libpcap refuses), StenographerReader (stenotype's packet files) and PcapFileReader
-// (classic pcap, which import reads itself). The first byte picks the reader. Both read a path, so the input is handed over as a memfd. Damage must come back as a
-// Status with every packet before it delivered; nothing may read past what was read (ASan).
+// (classic pcap, which import reads itself). The first byte picks the reader. Each reads a path, so the input
+// is handed over as a memfd. Damage must come back as a Status with every packet before it delivered; nothing
+// may read past what was read (ASan).
 #include <sys/mman.h>
 #include <unistd.h>
 

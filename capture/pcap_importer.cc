@@ -84,8 +84,8 @@ Status PcapImporter::AddPacket(uint32_t linktype, uint32_t snaplen, int64_t sec,
   // 32 bits (libpcap reads it signed; rewind, like the kernel, reads it unsigned: 1970..2106). A fraction
   // that does not fit 32 bits of nanoseconds is kept as the file's microsecond field when it is one
   // (kStatusMicrosField: answers reproduce it, the time is libpcap's), else normalized.
+  const int64_t libpcap_frac = frac;  // signed nanoseconds: the packet's time when the field is kept
   bool micros_field = false;
-  int64_t ts_frac_ns = frac;  // the fraction's signed nanoseconds, for the packet's time
   if ((frac < 0 || frac > UINT32_MAX) && micros_source && frac % 1000 == 0 && frac / 1000 >= INT32_MIN &&
       frac / 1000 <= INT32_MAX) {
     micros_field = true;
@@ -101,10 +101,9 @@ Status PcapImporter::AddPacket(uint32_t linktype, uint32_t snaplen, int64_t sec,
     ++stats->wrapped_timestamps;
     sec = static_cast<uint32_t>(sec);
   }
-  if (!micros_field) ts_frac_ns = frac;
   if (caplen > kMaxSnapLen) caplen = kMaxSnapLen;
   if (snaplen == 0 || snaplen > kMaxSnapLen) snaplen = kMaxSnapLen;
-  int64_t ts_ns = static_cast<int64_t>(static_cast<uint32_t>(sec)) * 1000000000 + ts_frac_ns;
+  int64_t ts_ns = static_cast<int64_t>(static_cast<uint32_t>(sec)) * 1000000000 + (micros_field ? libpcap_frac : frac);
   if (first_of_input && file_has_packets_ && ts_ns < file_max_ts_ns_) {
     Status s = Finish();
     if (!s.ok()) return s;

@@ -17,7 +17,7 @@ namespace {
 
 constexpr char kZstdMagicV1[8] = {'R', 'W', 'N', 'D', 'Z', 'S', 'T', '1'};
 constexpr char kZstdMagicV2[8] = {'R', 'W', 'N', 'D', 'Z', 'S', 'T', '2'};
-constexpr uint32_t kMaxFrames = 64;      // a reader's bound; the compressor writes at most 8
+constexpr uint32_t kMaxFrames = 64;      // a reader's bound; the compressor writes at most 8 (1 MiB / 128 KiB)
 constexpr uint32_t kMaxHeadLength = 1024;  // bound on a block's head (descriptor and private area) kept raw
 
 // "RWNDZST1": one zstd frame of the used bytes, one CRC over it.
@@ -190,7 +190,8 @@ uint32_t BlockCompressor::Compress(const uint8_t* block, uint8_t* out) {
     }
   }
   if (used > frame_start) ends.push_back(used);
-  if (ends.size() > 8) return 0;  // cannot happen (each frame but the last holds kCompressedFrameSize bytes)
+  // Cannot happen: each frame but the last holds kCompressedFrameSize raw bytes or more.
+  if (ends.size() > (kBlockSize + kCompressedFrameSize - 1) / kCompressedFrameSize) return 0;
   uint32_t frames = static_cast<uint32_t>(ends.size());
   uint32_t table_at = kCompressedHeaderSize;
   uint32_t pos = table_at + frames * sizeof(FrameEntry) + head;

@@ -94,20 +94,18 @@ Status PcapWriter::Begin(const std::vector<uint32_t>& linktypes, uint32_t snaple
 Status PcapWriter::WritePacket(uint32_t linktype, uint32_t ts_sec, uint32_t ts_nsec, uint32_t caplen,
                                uint32_t len, const uint8_t* data, bool micros_field) {
   record_.clear();
-  int64_t micros = static_cast<int32_t>(ts_nsec);  // micros_field only
-  uint32_t frac = micros_field ? (nanos_ ? static_cast<uint32_t>(micros * 1000) : ts_nsec)
-                               : (nanos_ ? ts_nsec : ts_nsec / 1000);
+  // The fraction in the output's unit (ns or µs); a kept microsecond field is libpcap's signed count.
+  int64_t frac = micros_field ? int64_t{static_cast<int32_t>(ts_nsec)} * (nanos_ ? 1000 : 1)
+                              : int64_t{nanos_ ? ts_nsec : ts_nsec / 1000};
   if (format_ == CaptureFormat::kPcap) {
     Put<uint32_t>(&record_, ts_sec);
-    Put<uint32_t>(&record_, frac);
+    Put<uint32_t>(&record_, static_cast<uint32_t>(frac));  // 32 bits, as libpcap writes the field
     Put<uint32_t>(&record_, caplen);
     Put<uint32_t>(&record_, len);
     Status s = sink_->Write(record_.data(), record_.size());
     return s.ok() ? sink_->Write(data, caplen) : s;
   }
-  uint64_t ticks = micros_field ? static_cast<uint64_t>(int64_t{ts_sec} * (nanos_ ? 1000000000 : 1000000) +
-                                                       micros * (nanos_ ? 1000 : 1))
-                                 : uint64_t{ts_sec} * (nanos_ ? 1000000000 : 1000000) + frac;
+  uint64_t ticks = static_cast<uint64_t>(int64_t{ts_sec} * (nanos_ ? 1000000000 : 1000000) + frac);
   auto it = std::find(linktypes_.begin(), linktypes_.end(), linktype);
   if (it == linktypes_.end()) return Status::InvalidArgument("packet of undeclared link type");
   uint32_t padded = (caplen + 3) & ~3u;

@@ -236,8 +236,8 @@ class Query::FileCursor {
   // Keeps the next kPrefetchBytes of the work list asked for (posix_fadvise WILLNEED) ahead of the item being
   // read, so that the disk works while this thread filters, and scattered packets are fetched in parallel.
   // The kernel's own readahead restarts at every block the plan skips; this does not. Bounded, so a broad
-  // answer does not flood the page cache.
-  static constexpr uint64_t kPrefetchBytes = 16 << 20;
+  // answer does not flood the page cache. 32 MiB: on this disk a whole-store scan read faster than with 16.
+  static constexpr uint64_t kPrefetchBytes = 32 << 20;
   uint64_t ItemBytes(const WorkItem& item) const {
     return item.whole ? index_->blocks()[item.block].disk_length : uint64_t{2048} * item.offsets.size();
   }

@@ -272,14 +272,18 @@ Status BlockReader::Open(const uint8_t* block, uint32_t size) {
   return status_;
 }
 
-Status DecodePacketRecord(const uint8_t* record, uint32_t avail, uint8_t* scratch, PacketView* out,
-                          uint32_t* next_delta) {
-  if (avail < kPacketHeaderSize) return Status::Corruption("packet header cut off");
+namespace {
+
+// DecodePacketRecord without a Status on the way: null, or what is wrong. The walk over a block calls this
+// once per packet, where building and moving a Status cost more than the decoding.
+inline const char* DecodeRecord(const uint8_t* record, uint32_t avail, uint8_t* scratch, PacketView* out,
+                                uint32_t* next_delta) {
+  if (avail < kPacketHeaderSize) return "packet header cut off";
   tpacket3_hdr hdr;
   std::memcpy(&hdr, record, sizeof(hdr));
   uint64_t frame_end = uint64_t{hdr.tp_mac} + hdr.tp_snaplen;
   if (hdr.tp_mac < kPacketHeaderSize || frame_end > avail || hdr.tp_snaplen > kMaxSnapLen) {
-    return Status::Corruption("packet overruns its block");
+    return "packet overruns its block";
   }
   out->micros_field = (hdr.tp_status & kStatusMicrosField) != 0;
   out->ts_ns = int64_t{hdr.tp_sec} * 1000000000 +
@@ -304,19 +308,36 @@ Status DecodePacketRecord(const uint8_t* record, uint32_t avail, uint8_t* scratc
     out->len += 4;
   }
   *next_delta = hdr.tp_next_offset;
+  return nullptr;
+}
+
+}  // namespace
+
+Status DecodePacketRecord(const uint8_t* record, uint32_t avail, uint8_t* scratch, PacketView* out,
+                          uint32_t* next_delta) {
+  if (const char* error = DecodeRecord(record, avail, scratch, out, next_delta)) return Status::Corruption(error);
   return Status::OK();
 }
 
+inline bool BlockReader::DecodeFast(uint32_t offset, PacketView* out, uint32_t* next_offset) {
+  uint32_t delta = 0;
+  if (offset < kFirstPacketOffset || offset % 4 != 0 || uint64_t{offset} + kPacketHeaderSize > size_ ||
+      DecodeRecord(block_ + offset, size_ - offset, scratch_, out, &delta) != nullptr) {
+    return false;
+  }
+  out->offset = offset;
+  *next_offset = delta == 0 ? 0 : offset + delta;
+  return true;
+}
+
 Status BlockReader::Decode(uint32_t offset, PacketView* out, uint32_t* next_offset) {
+  if (DecodeFast(offset, out, next_offset)) return Status::OK();
   if (offset < kFirstPacketOffset || offset % 4 != 0 || uint64_t{offset} + kPacketHeaderSize > size_) {
     return Status::Corruption("packet header at offset " + std::to_string(offset) + " out of bounds");
   }
   uint32_t delta = 0;
-  Status s = DecodePacketRecord(block_ + offset, size_ - offset, scratch_, out, &delta);
-  if (!s.ok()) return Status::Corruption("packet at offset " + std::to_string(offset) + ": " + s.message());
-  out->offset = offset;
-  *next_offset = delta == 0 ? 0 : offset + delta;
-  return Status::OK();
+  return Status::Corruption("packet at offset " + std::to_string(offset) + ": " +
+                            DecodeRecord(block_ + offset, size_ - offset, scratch_, out, &delta));
 }
 
 bool BlockReader::Next(PacketView* out) {
@@ -327,8 +348,10 @@ bool BlockReader::Next(PacketView* out) {
     return false;
   }
   uint32_t next = 0;
-  status_ = Decode(next_offset_, out, &next);
-  if (!status_.ok()) return false;
+  if (!DecodeFast(next_offset_, out, &next)) {
+    status_ = Decode(next_offset_, out, &next);
+    return false;
+  }
   if (next != 0 && next <= next_offset_) {
     status_ = Status::Corruption("packet chain goes backwards at offset " + std::to_string(next_offset_));
     return false;

@@ -161,6 +161,8 @@ class BlockReader {
 
  private:
   Status Decode(uint32_t offset, PacketView* out, uint32_t* next_offset);
+  // Decode() without building a Status: false where Decode() would fail (call it then for the error).
+  bool DecodeFast(uint32_t offset, PacketView* out, uint32_t* next_offset);
   const uint8_t* block_ = nullptr;
   uint32_t size_ = 0;
   uint32_t linktype_ = 0;

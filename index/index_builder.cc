@@ -70,7 +70,13 @@ Status IndexBuilder::AddBlock(uint32_t block, uint64_t file_offset, uint32_t dis
       for (int i = 0; i < f.num_ipv6; ++i) ipv6_[f.ipv6[i]].Add(pos);
       for (int i = 0; i < f.num_ports; ++i) ports_[f.ports[i]].Add(pos);
       for (int i = 0; i < f.num_protocols; ++i) protocols_[f.protocols[i]].Add(pos);
-      for (int i = 0; i < f.num_ethertypes; ++i) ethertypes_[f.ethertypes[i]].Add(pos);
+      for (int i = 0; i < f.num_ethertypes; ++i) {
+        if (last_ethertype_list_ == nullptr || f.ethertypes[i] != last_ethertype_) {
+          last_ethertype_ = f.ethertypes[i];
+          last_ethertype_list_ = &ethertypes_[last_ethertype_];
+        }
+        last_ethertype_list_->Add(pos);
+      }
       for (int i = 0; i < f.num_vlans; ++i) vlans_[f.vlans[i] & 0xfff].Add(pos);
       if (f.incomplete) incomplete_.Add(pos);
     }

@@ -63,6 +63,10 @@ class IndexBuilder {
   std::unordered_map<std::array<uint8_t, 16>, PostingListBuilder, Ipv6Hash> ipv6_;
   std::vector<PostingListBuilder> ports_;  // indexed by port: 65536 entries
   std::unordered_map<uint16_t, PostingListBuilder> ethertypes_;
+  // The list of the last ethertype looked up (nearly every packet has the one of the packet before);
+  // unordered_map keeps its elements in place.
+  uint16_t last_ethertype_ = 0;
+  PostingListBuilder* last_ethertype_list_ = nullptr;
   std::vector<PostingListBuilder> vlans_;  // indexed by VLAN ID: 4096 entries
   std::array<PostingListBuilder, 256> protocols_;
   PostingListBuilder incomplete_;

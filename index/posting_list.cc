@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 namespace rwd {
 
@@ -19,11 +20,19 @@ bool GetVarint32(const char** p, const char* limit, uint32_t* v) {
   return false;
 }
 
+void PostingListBuilder::Grow() {
+  uint32_t capacity = capacity_ == 0 ? 16 : capacity_ * 2;
+  std::unique_ptr<uint8_t[]> bytes(new uint8_t[capacity]);
+  if (size_ > 0) std::memcpy(bytes.get(), bytes_.get(), size_);
+  bytes_ = std::move(bytes);
+  capacity_ = capacity;
+}
+
 std::string PostingListBuilder::Encode() const {
   std::string out;
-  out.reserve(deltas_.size() + 5);
+  out.reserve(size_ + kMaxVarint32Bytes);
   PutVarint32(&out, count_);
-  out += deltas_;
+  if (size_ > 0) out.append(reinterpret_cast<const char*>(bytes_.get()), size_);
   return out;
 }
 

@@ -4,6 +4,7 @@
 #define REWIND_INDEX_POSTING_LIST_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,20 +26,40 @@ inline void PutVarint32(std::string* dst, uint32_t v) {
 
 class PostingListBuilder {
  public:
+  PostingListBuilder() = default;
+  PostingListBuilder(PostingListBuilder&&) noexcept = default;
+  PostingListBuilder& operator=(PostingListBuilder&&) noexcept = default;
+
   // Positions must be added in non-decreasing order; a repeat of the last one is ignored.
   void Add(uint32_t position) {
     if (count_ > 0 && position == last_) return;
-    PutVarint32(&deltas_, count_ == 0 ? position : position - last_);
+    uint32_t v = count_ == 0 ? position : position - last_;
+    if (capacity_ - size_ < kMaxVarint32Bytes) Grow();
+    uint8_t* p = bytes_.get() + size_;
+    while (v >= 0x80) {
+      *p++ = static_cast<uint8_t>(v | 0x80);
+      v >>= 7;
+    }
+    *p++ = static_cast<uint8_t>(v);
+    size_ = static_cast<uint32_t>(p - bytes_.get());
     last_ = position;
     ++count_;
   }
   uint32_t size() const { return count_; }
   // The encoded list (count prefix included).
   std::string Encode() const;
-  size_t memory() const { return deltas_.capacity() + sizeof(*this); }
+  size_t memory() const { return capacity_ + sizeof(*this); }
 
  private:
-  std::string deltas_;
+  static constexpr uint32_t kMaxVarint32Bytes = 5;
+  // Out of line: taken about once per doubling, so Add() stays small enough to inline in the indexing loop.
+  void Grow();
+
+  // The varint deltas, bytes [0, size_) of a buffer of capacity_ bytes. Appended in place (an index adds
+  // several per packet; std::string's out-of-line append cost more than the encoding).
+  std::unique_ptr<uint8_t[]> bytes_;
+  uint32_t size_ = 0;
+  uint32_t capacity_ = 0;
   uint32_t count_ = 0;
   uint32_t last_ = 0;
 };

@@ -4,11 +4,12 @@
 # stored vs sent, drops, and CPU time per million packets. Prints a Markdown report.
 #   usage: bench/capture_bench.sh [TRACE_SIZE (default 256M)] [WORKDIR (default /tmp/rewind-bench)] [RATES...]
 # RATES are tcpreplay packets/s, or "top" for --topspeed (default: 50000 100000 200000 400000 top).
-# TOOLS (environment) picks the capturers: rewind, rewind-zstd1, rewind-zstd3 (rewind with --compress),
+# TOOLS (environment) picks the capturers: rewind, rewind-base, rewind-zstd1, rewind-zstd3 (rewind with --compress),
 # tcpdump, stenotype; default "rewind tcpdump stenotype". ROUNDS (default 1) repeats each rate that many
 # times, the tools alternating, and adds a summary: medians and spread of CPU per million packets, in all and
 # per thread (utime + stime of each thread from /proc/PID/task/*/stat, grouped by thread name).
-# REWIND (environment): the binary to measure (default build/rewind).
+# REWIND (environment): the binary to measure (default build/rewind); the tool rewind-base runs REWIND_BASE (a
+# build to compare against, same options).
 # Needs root, tcpreplay, tcpdump, stenographer (stenotype), python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,9 +73,10 @@ run_one() {  # tool rate -> prints "stored drops cpu_s achieved_pps"
   local tool=$1 rate=$2 d=$work/cap-$1 pid log=$work/cap-$1.log
   rm -rf "$d"; mkdir -p "$d"
   case $tool in
-    rewind|rewind-zstd1|rewind-zstd3)
+    rewind|rewind-zstd1|rewind-zstd3|rewind-base)
       local z=(); [ "$tool" = rewind-zstd1 ] && z=(--compress zstd:1); [ "$tool" = rewind-zstd3 ] && z=(--compress zstd:3)
-      "$rewind" capture --iface v1 --dir "$d" --blocks 512 --fileage_sec 3600 -q "${z[@]}" 2>"$log" & pid=$!
+      local bin=$rewind; [ "$tool" = rewind-base ] && bin=${REWIND_BASE:?rewind-base needs REWIND_BASE}
+      "$bin" capture --iface v1 --dir "$d" --blocks 512 --fileage_sec 3600 -q "${z[@]}" 2>"$log" & pid=$!
       for _ in $(seq 100); do [ -f "$d/capture0.json" ] && break; sleep 0.1; done ;;
     tcpdump)
       tcpdump -i v1 -n -s 0 -B 524288 -w "$d/out.pcap" 2>"$log" & pid=$!

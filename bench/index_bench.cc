@@ -1,6 +1,7 @@
 // rewind_index_bench: the indexing thread's work per packet, away from capture — reads the raw blocks of a
 // packet file into memory once, then feeds them to IndexBuilder::AddBlock ROUNDS times, each round into a
-// fresh builder (as a capture does for every new file), and prints nanoseconds per packet.
+// fresh builder (as a capture does for every new file), and prints nanoseconds per packet and the heap the
+// last builder holds (IndexBuilder::memory()).
 //
 //   rewind_index_bench PACKET_FILE [ROUNDS (3)]
 //
@@ -42,6 +43,7 @@ int Run(const char* path, int rounds) {
     return 1;
   }
   uint64_t packets = 0;
+  size_t memory = 0;
   auto start = std::chrono::steady_clock::now();
   for (int r = 0; r < rounds; ++r) {
     IndexBuilder builder;
@@ -53,10 +55,12 @@ int Run(const char* path, int rounds) {
       }
     }
     packets += builder.summary().packets;
+    memory = builder.memory();
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("%zu blocks, %llu packets in %d rounds: %.1f ns per packet\n", blocks.size(),
-              static_cast<unsigned long long>(packets), rounds, seconds * 1e9 / static_cast<double>(packets));
+  std::printf("%zu blocks, %llu packets in %d rounds: %.1f ns per packet, index memory %.1f MB\n", blocks.size(),
+              static_cast<unsigned long long>(packets), rounds, seconds * 1e9 / static_cast<double>(packets),
+              static_cast<double>(memory) / 1e6);
   return 0;
 }
 

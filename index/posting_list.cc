@@ -21,10 +21,11 @@ bool GetVarint32(const char** p, const char* limit, uint32_t* v) {
 }
 
 void PostingListBuilder::Grow() {
-  uint32_t capacity = capacity_ == 0 ? 16 : capacity_ * 2;
-  std::unique_ptr<uint8_t[]> bytes(new uint8_t[capacity]);
-  if (size_ > 0) std::memcpy(bytes.get(), bytes_.get(), size_);
-  bytes_ = std::move(bytes);
+  uint32_t capacity = capacity_ < 32 ? 32 : capacity_ * 2;
+  uint8_t* bytes = new uint8_t[capacity];
+  std::memcpy(bytes, data(), size_);
+  Free();
+  heap_ = bytes;
   capacity_ = capacity;
 }
 
@@ -32,7 +33,7 @@ std::string PostingListBuilder::Encode() const {
   std::string out;
   out.reserve(size_ + kMaxVarint32Bytes);
   PutVarint32(&out, count_);
-  if (size_ > 0) out.append(reinterpret_cast<const char*>(bytes_.get()), size_);
+  out.append(reinterpret_cast<const char*>(data()), size_);
   return out;
 }
 

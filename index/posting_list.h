@@ -4,7 +4,7 @@
 #define REWIND_INDEX_POSTING_LIST_H_
 
 #include <cstdint>
-#include <memory>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,39 +27,65 @@ inline void PutVarint32(std::string* dst, uint32_t v) {
 class PostingListBuilder {
  public:
   PostingListBuilder() = default;
-  PostingListBuilder(PostingListBuilder&&) noexcept = default;
-  PostingListBuilder& operator=(PostingListBuilder&&) noexcept = default;
+  PostingListBuilder(PostingListBuilder&& other) noexcept { TakeFrom(&other); }
+  PostingListBuilder& operator=(PostingListBuilder&& other) noexcept {
+    if (this != &other) {
+      Free();
+      TakeFrom(&other);
+    }
+    return *this;
+  }
+  PostingListBuilder(const PostingListBuilder&) = delete;
+  PostingListBuilder& operator=(const PostingListBuilder&) = delete;
+  ~PostingListBuilder() { Free(); }
 
   // Positions must be added in non-decreasing order; a repeat of the last one is ignored.
   void Add(uint32_t position) {
     if (count_ > 0 && position == last_) return;
     uint32_t v = count_ == 0 ? position : position - last_;
     if (capacity_ - size_ < kMaxVarint32Bytes) Grow();
-    uint8_t* p = bytes_.get() + size_;
+    uint8_t* p = data() + size_;
     while (v >= 0x80) {
       *p++ = static_cast<uint8_t>(v | 0x80);
       v >>= 7;
     }
     *p++ = static_cast<uint8_t>(v);
-    size_ = static_cast<uint32_t>(p - bytes_.get());
+    size_ = static_cast<uint32_t>(p - data());
     last_ = position;
     ++count_;
   }
   uint32_t size() const { return count_; }
   // The encoded list (count prefix included).
   std::string Encode() const;
-  size_t memory() const { return capacity_ + sizeof(*this); }
+  size_t memory() const { return sizeof(*this) + (capacity_ > kInlineBytes ? capacity_ : 0); }
 
  private:
   static constexpr uint32_t kMaxVarint32Bytes = 5;
+  static constexpr uint32_t kInlineBytes = 8;
+
+  uint8_t* data() { return capacity_ > kInlineBytes ? heap_ : inline_; }
+  const uint8_t* data() const { return capacity_ > kInlineBytes ? heap_ : inline_; }
   // Out of line: taken about once per doubling, so Add() stays small enough to inline in the indexing loop.
   void Grow();
+  void Free() {
+    if (capacity_ > kInlineBytes) delete[] heap_;
+  }
+  void TakeFrom(PostingListBuilder* other) {
+    std::memcpy(static_cast<void*>(this), other, sizeof(*this));
+    other->capacity_ = kInlineBytes;
+    other->size_ = 0;
+    other->count_ = 0;
+  }
 
-  // The varint deltas, bytes [0, size_) of a buffer of capacity_ bytes. Appended in place (an index adds
-  // several per packet; std::string's out-of-line append cost more than the encoding).
-  std::unique_ptr<uint8_t[]> bytes_;
+  // The varint deltas: bytes [0, size_) of data(), which holds capacity_ bytes — inline_ while they fit in
+  // kInlineBytes (most keys of a file have a packet or two), then heap_, owned. Appended in place: an index
+  // adds several per packet, and std::string's out-of-line append cost more than the encoding.
+  union {
+    uint8_t inline_[kInlineBytes] = {};
+    uint8_t* heap_;
+  };
   uint32_t size_ = 0;
-  uint32_t capacity_ = 0;
+  uint32_t capacity_ = kInlineBytes;
   uint32_t count_ = 0;
   uint32_t last_ = 0;
 };

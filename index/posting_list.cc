@@ -21,6 +21,8 @@ bool GetVarint32(const char** p, const char* limit, uint32_t* v) {
 }
 
 void PostingListBuilder::Grow() {
+  // Cannot overflow: a list holds at most one varint (at most 5 bytes) per packet position, and positions are
+  // 32-bit with at least 48 bytes between two of them (block_format.h), so it stays below 2^31 bytes.
   uint32_t capacity = capacity_ < 32 ? 32 : capacity_ * 2;
   uint8_t* bytes = new uint8_t[capacity];
   std::memcpy(bytes, data(), size_);

@@ -141,6 +141,69 @@ TEST(PostingList, RepeatsOfTheLastPositionAreIgnored) {
   EXPECT_EQ(b.Encode(), EncodeAll({0, 10, 20, 21}));
 }
 
+// The reference encoding: count, then each delta, through PutVarint32.
+std::string ReferenceEncoding(const Positions& v) {
+  std::string out;
+  PutVarint32(&out, static_cast<uint32_t>(v.size()));
+  for (size_t i = 0; i < v.size(); ++i) PutVarint32(&out, i == 0 ? v[0] : v[i] - v[i - 1]);
+  return out;
+}
+
+TEST(PostingList, EveryLengthAcrossTheInlineBytesEncodesAsTheReference) {
+  // Deltas of 1 to 5 bytes in turn, from each starting size, so the bytes cross the end of the inline buffer at
+  // every offset and then grow on the heap. 40 positions stay below 2^32.
+  const uint32_t deltas[] = {1, 200, 20000, 3000000, 300000000};
+  for (uint32_t shift = 0; shift < 5; ++shift) {
+    for (size_t n = 0; n <= 40; ++n) {
+      Positions v;
+      uint32_t p = 0;
+      for (size_t i = 0; i < n; ++i) {
+        p += deltas[(i + shift) % 5];
+        v.push_back(p);
+      }
+      EXPECT_EQ(EncodeAll(v), ReferenceEncoding(v)) << "shift " << shift << ", " << n << " positions";
+      EXPECT_EQ(DecodeOk(EncodeAll(v)), v);
+    }
+  }
+}
+
+TEST(PostingList, MovesKeepTheListInlineOrOnTheHeap) {
+  Positions small = {3};                    // one byte: inline
+  Positions big;                            // hundreds of bytes: on the heap
+  for (uint32_t i = 0; i < 300; ++i) big.push_back(i * 1000);
+  PostingListBuilder a, b;
+  for (uint32_t p : small) a.Add(p);
+  for (uint32_t p : big) b.Add(p);
+
+  PostingListBuilder moved_small(std::move(a));
+  PostingListBuilder moved_big(std::move(b));
+  EXPECT_EQ(moved_small.Encode(), ReferenceEncoding(small));
+  EXPECT_EQ(moved_big.Encode(), ReferenceEncoding(big));
+  EXPECT_EQ(a.size(), 0u);  // NOLINT(bugprone-use-after-move): a moved-from builder is empty and usable
+  EXPECT_EQ(b.Encode(), ReferenceEncoding({}));  // NOLINT(bugprone-use-after-move)
+  b.Add(7);
+  EXPECT_EQ(b.Encode(), ReferenceEncoding({7}));
+
+  // Assignment over a heap list frees it and takes the other's bytes; self-assignment changes nothing.
+  moved_big = std::move(moved_small);
+  EXPECT_EQ(moved_big.Encode(), ReferenceEncoding(small));
+  PostingListBuilder& self = moved_big;
+  moved_big = std::move(self);
+  EXPECT_EQ(moved_big.Encode(), ReferenceEncoding(small));
+
+  // In a vector that grows (moving every builder), each list keeps its positions.
+  std::vector<PostingListBuilder> lists;
+  for (uint32_t k = 0; k < 100; ++k) {
+    lists.emplace_back();
+    for (uint32_t i = 0; i <= k; ++i) lists.back().Add(i * (k + 1) * 977);
+  }
+  for (uint32_t k = 0; k < 100; ++k) {
+    Positions want;
+    for (uint32_t i = 0; i <= k; ++i) want.push_back(i * (k + 1) * 977);
+    EXPECT_EQ(lists[k].Encode(), ReferenceEncoding(want)) << k;
+  }
+}
+
 TEST(PostingList, DecodeAppendsToExistingContent) {
   Positions out = {1, 2};
   ASSERT_TRUE(DecodePostingList(EncodeAll({100, 200}), &out).ok());

@@ -85,12 +85,13 @@ Status PcapImporter::AddPacket(uint32_t linktype, uint32_t snaplen, int64_t sec,
   // that does not fit 32 bits of nanoseconds is kept as the file's microsecond field when it is one
   // (kStatusMicrosField: answers reproduce it, the time is libpcap's), else normalized.
   const int64_t libpcap_frac = frac;  // signed nanoseconds: the packet's time when the field is kept
+  const bool frac_out_of_range = frac < 0 || frac > UINT32_MAX;
   bool micros_field = false;
-  if ((frac < 0 || frac > UINT32_MAX) && micros_source && frac % 1000 == 0 && frac / 1000 >= INT32_MIN &&
+  if (frac_out_of_range && micros_source && frac % 1000 == 0 && frac / 1000 >= INT32_MIN &&
       frac / 1000 <= INT32_MAX) {
     micros_field = true;
     frac = static_cast<uint32_t>(static_cast<int32_t>(frac / 1000));
-  } else if (frac < 0 || frac > UINT32_MAX) {
+  } else if (frac_out_of_range) {
     sec += frac / 1000000000;
     frac %= 1000000000;
     if (frac < 0) frac += 1000000000, --sec;

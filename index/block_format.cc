@@ -321,8 +321,7 @@ Status DecodePacketRecord(const uint8_t* record, uint32_t avail, uint8_t* scratc
 
 inline bool BlockReader::DecodeFast(uint32_t offset, PacketView* out, uint32_t* next_offset) {
   uint32_t delta = 0;
-  if (offset < kFirstPacketOffset || offset % 4 != 0 || uint64_t{offset} + kPacketHeaderSize > size_ ||
-      DecodeRecord(block_ + offset, size_ - offset, scratch_, out, &delta) != nullptr) {
+  if (!HeaderInBlock(offset) || DecodeRecord(block_ + offset, size_ - offset, scratch_, out, &delta) != nullptr) {
     return false;
   }
   out->offset = offset;
@@ -332,7 +331,7 @@ inline bool BlockReader::DecodeFast(uint32_t offset, PacketView* out, uint32_t* 
 
 Status BlockReader::Decode(uint32_t offset, PacketView* out, uint32_t* next_offset) {
   if (DecodeFast(offset, out, next_offset)) return Status::OK();
-  if (offset < kFirstPacketOffset || offset % 4 != 0 || uint64_t{offset} + kPacketHeaderSize > size_) {
+  if (!HeaderInBlock(offset)) {
     return Status::Corruption("packet header at offset " + std::to_string(offset) + " out of bounds");
   }
   uint32_t delta = 0;

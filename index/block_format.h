@@ -163,6 +163,10 @@ class BlockReader {
   Status Decode(uint32_t offset, PacketView* out, uint32_t* next_offset);
   // Decode() without building a Status: false where Decode() would fail (call it then for the error).
   bool DecodeFast(uint32_t offset, PacketView* out, uint32_t* next_offset);
+  // A record header may start at `offset`: past the block's head, 4-aligned, and whole within size_.
+  bool HeaderInBlock(uint32_t offset) const {
+    return offset >= kFirstPacketOffset && offset % 4 == 0 && uint64_t{offset} + kPacketHeaderSize <= size_;
+  }
   const uint8_t* block_ = nullptr;
   uint32_t size_ = 0;
   uint32_t linktype_ = 0;

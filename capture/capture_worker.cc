@@ -226,6 +226,13 @@ Status CaptureWorker::Run(const std::atomic<bool>& stop) {
       note_error(writer_->Reap(1, &done));
       ReleaseDone(&done);
     }
+    // While user space holds a block, the kernel reports the socket readable (TPACKET_V3's poll looks at the
+    // block before the one being filled), so poll cannot wait for the next block: wait for the oldest held
+    // block's write and index instead; once it is given back, poll waits for the kernel.
+    if (outstanding_ > 0 && !ring_->NextBlockReady()) {
+      note_error(writer_->Reap(1, &done));
+      ReleaseDone(&done);
+    }
     auto block = ring_->NextBlock(100);
     if (!block.ok()) return block.status();
     int64_t now = WallClockNs();

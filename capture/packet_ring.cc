@@ -170,10 +170,14 @@ Result<std::unique_ptr<PacketRing>> PacketRing::Open(const PacketRingOptions& op
   return r;
 }
 
+bool PacketRing::NextBlockReady() const {
+  auto* desc = reinterpret_cast<const tpacket_block_desc*>(map_ + size_t{next_} * kBlockSize);
+  return __atomic_load_n(&desc->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER;
+}
+
 Result<uint8_t*> PacketRing::NextBlock(int timeout_ms) {
   uint8_t* block = map_ + size_t{next_} * kBlockSize;
-  auto* desc = reinterpret_cast<tpacket_block_desc*>(block);
-  if (!(__atomic_load_n(&desc->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) {
+  if (!NextBlockReady()) {
     pollfd pfd{fd_, POLLIN | POLLERR, 0};
     int rc = poll(&pfd, 1, timeout_ms);
     if (rc < 0 && errno != EINTR) return Status::FromErrno("poll on packet socket", errno);
@@ -183,7 +187,7 @@ Result<uint8_t*> PacketRing::NextBlock(int timeout_ms) {
       getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
       if (err != 0) return Status::FromErrno("capture on " + options_.iface, err);  // e.g. the interface went away
     }
-    if (!(__atomic_load_n(&desc->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) {
+    if (!NextBlockReady()) {
       // The socket reports readable while user space still holds earlier blocks (written or indexed in
       // the background), although the next one is not ready: pause briefly instead of spinning on poll.
       if (rc > 0) {

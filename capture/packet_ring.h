@@ -41,6 +41,8 @@ class PacketRing {
   // Waits up to `timeout_ms` for the next block the kernel has handed over; nullptr on timeout.
   // Blocks come in ring order; each must be released exactly once (in any order).
   Result<uint8_t*> NextBlock(int timeout_ms);
+  // Whether the kernel has handed over the next block (NextBlock would return it without waiting).
+  bool NextBlockReady() const;
   void ReleaseBlock(uint8_t* block);
   // Kernel counters since the previous call (PACKET_STATISTICS resets them).
   Status ReadStats(RingStats* delta);

@@ -71,11 +71,16 @@ Status IndexBuilder::AddBlock(uint32_t block, uint64_t file_offset, uint32_t dis
       for (int i = 0; i < f.num_ports; ++i) ports_[f.ports[i]].Add(pos);
       for (int i = 0; i < f.num_protocols; ++i) protocols_[f.protocols[i]].Add(pos);
       for (int i = 0; i < f.num_ethertypes; ++i) {
-        if (last_ethertype_list_ == nullptr || f.ethertypes[i] != last_ethertype_) {
-          last_ethertype_ = f.ethertypes[i];
-          last_ethertype_list_ = &ethertypes_[last_ethertype_];
+        if (i >= kCachedEthertypes) {
+          ethertypes_[f.ethertypes[i]].Add(pos);
+          continue;
         }
-        last_ethertype_list_->Add(pos);
+        CachedEthertype& c = ethertype_cache_[i];
+        if (c.list == nullptr || f.ethertypes[i] != c.type) {
+          c.type = f.ethertypes[i];
+          c.list = &ethertypes_[c.type];
+        }
+        c.list->Add(pos);
       }
       for (int i = 0; i < f.num_vlans; ++i) vlans_[f.vlans[i] & 0xfff].Add(pos);
       if (f.incomplete) incomplete_.Add(pos);

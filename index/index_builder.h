@@ -63,10 +63,15 @@ class IndexBuilder {
   std::unordered_map<std::array<uint8_t, 16>, PostingListBuilder, Ipv6Hash> ipv6_;
   std::vector<PostingListBuilder> ports_;  // indexed by port: 65536 entries
   std::unordered_map<uint16_t, PostingListBuilder> ethertypes_;
-  // The list of the last ethertype looked up (nearly every packet has the one of the packet before);
+  // For the first kCachedEthertypes ethertypes of a packet (outermost first), the list of the one found at
+  // that depth in the packet before: nearly every packet repeats them (a VLAN tag, then IPv4). Null: none yet.
   // unordered_map keeps its elements in place.
-  uint16_t last_ethertype_ = 0;
-  PostingListBuilder* last_ethertype_list_ = nullptr;
+  static constexpr int kCachedEthertypes = 4;
+  struct CachedEthertype {
+    uint16_t type = 0;
+    PostingListBuilder* list = nullptr;
+  };
+  std::array<CachedEthertype, kCachedEthertypes> ethertype_cache_;
   std::vector<PostingListBuilder> vlans_;  // indexed by VLAN ID: 4096 entries
   std::array<PostingListBuilder, 256> protocols_;
   PostingListBuilder incomplete_;

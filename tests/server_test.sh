@@ -261,6 +261,13 @@ if command -v openssl >/dev/null; then
             --key "$work/certs/client.key" -w '%{http_code} ' -o /dev/null -o /dev/null -o /dev/null -o /dev/null \
             "$url/healthz" "$url/healthz" "$url/healthz" "$url/healthz")
   [ "$codes" = "200 200 200 200 " ] && ok || fail "resumed TLS sessions with client certificates: $codes"
+  # Keep-alive over TLS: answers (whose records are gathered into large writes) and a page after them, all on
+  # one connection, each answer whole.
+  out=$(curl -s --max-time 60 --cacert "$work/certs/ca.pem" --cert "$work/certs/client.pem" --key "$work/certs/client.key" \
+          -w '%{num_connects}:%{http_code} ' -o "$work/ka1.pcap" -o /dev/null -o "$work/ka2.pcap" \
+          "$url/query?q=tcp" "$url/healthz" "$url/query?q=tcp")
+  [ "$out" = "1:200 0:200 0:200 " ] && cmp -s "$work/ka1.pcap" "$work/local.pcap" && cmp -s "$work/ka2.pcap" "$work/local.pcap" &&
+    ok || fail "answers over one kept-alive TLS connection: $out"
   kill "$server_pid"; wait "$server_pid" 2>/dev/null
 fi
 

@@ -31,6 +31,7 @@
 #include "web/command_line.h"
 #include "web/connection_shutdown.h"
 #include "web/http_chunk_sink.h"
+#include "web/tls_write_buffer.h"
 #include "web/request_deadline.h"
 #include "web/web_page.h"
 
@@ -107,6 +108,8 @@ std::string FieldValue(std::string v) {
 
 // A query that read this much gives the allocator's free memory back to the system when it ends.
 constexpr uint64_t kTrimAfterBytesRead = 64 << 20;
+// Bytes of TLS records gathered before a write to the socket (see TlsWriteBuffer).
+constexpr size_t kTlsWriteBufferBytes = 256 << 10;
 
 // glibc keeps freed memory in per-thread arenas (up to 8 per core) and serves 128 KiB and larger buffers from
 // the heap once the first such buffer is freed, so broad queries leave hundreds of MB behind per arena. Few
@@ -476,10 +479,12 @@ void HttpServer::Routes() {
     if (trailers) res.set_header("Trailer", "Rewind-Result");
     res.set_content_provider(
         pcapng ? "application/x-pcapng" : "application/vnd.tcpdump.pcap",
-        [this, shared, slot, client, text, started_ns, trailers](size_t, httplib::DataSink& sink) {
+        [this, shared, slot, client, text, started_ns, trailers, ssl = const_cast<SSL*>(req.ssl)](size_t, httplib::DataSink& sink) {
           (void)slot;
           LowerIoPriority();
-          HttpChunkSink out([&sink](const char* data, size_t n) { return sink.write(data, n); });
+          // Over TLS, a chunk's 64 records leave in a few large writes instead of one each.
+          TlsWriteBuffer tls(ssl, kTlsWriteBufferBytes);
+          HttpChunkSink out([&sink, &tls](const char* data, size_t n) { return sink.write(data, n) && tls.Flush(); });
           QueryStats st;
           Status s = shared->Execute(&out, &st);
           // Sends what is gathered (whole packets, also of an answer cut short) before it is counted.

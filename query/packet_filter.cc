@@ -67,7 +67,9 @@ bool CompileBpf(const std::string& expr, uint32_t linktype, bpf_program* prog, s
     *error = "libpcap cannot open a handle for link type " + std::to_string(linktype);
     return false;
   }
-  bool ok = pcap_compile(p, prog, expr.c_str(), 1, PCAP_NETMASK_UNKNOWN) == 0;
+  // Netmask 0, as `tcpdump -r` passes when it reads a file: `ip broadcast` then means destination
+  // 255.255.255.255 or 0.0.0.0 instead of being refused.
+  bool ok = pcap_compile(p, prog, expr.c_str(), 1, 0) == 0;
   if (!ok) *error = pcap_geterr(p);
   pcap_close(p);
   return ok;

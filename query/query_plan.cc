@@ -54,19 +54,33 @@ std::string Lower(std::string s) {
   return s;
 }
 
+// A number as libpcap's scanner reads one (its NUM token: ports, protocols, VLAN IDs, prefix lengths): "0x..."
+// is hex, any other leading 0 makes it octal ("port 0120" is port 80; "port 089" is refused), else decimal.
 bool ParseNumber(const std::string& s, uint32_t max, uint32_t* v) {
+  if (s.empty() || s.size() > 12) return false;
+  uint64_t n = 0;
+  size_t i = 0;
+  uint32_t base = 10;
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) base = 16, i = 2;
+  else if (s.size() > 1 && s[0] == '0') base = 8, i = 1;
+  for (; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    uint32_t d = std::isdigit(c) ? c - '0' : std::isxdigit(c) ? std::tolower(c) - 'a' + 10 : 99;
+    if (d >= base) return false;
+    n = n * base + d;
+    if (n > max) return false;
+  }
+  *v = static_cast<uint32_t>(n);
+  return true;
+}
+
+// Decimal digits only: what libpcap makes of the parts of a dotted address and the ends of a port range.
+bool ParseDecimal(const std::string& s, uint32_t max, uint32_t* v) {
   if (s.empty() || s.size() > 10) return false;
   uint64_t n = 0;
-  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-    for (size_t i = 2; i < s.size(); ++i) {
-      if (!std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
-      n = n * 16 + (std::isdigit(static_cast<unsigned char>(s[i])) ? s[i] - '0' : (std::tolower(s[i]) - 'a' + 10));
-    }
-  } else {
-    for (char c : s) {
-      if (!std::isdigit(static_cast<unsigned char>(c))) return false;
-      n = n * 10 + (c - '0');
-    }
+  for (char c : s) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    n = n * 10 + (c - '0');
   }
   if (n > max) return false;
   *v = static_cast<uint32_t>(n);
@@ -102,7 +116,9 @@ bool ParseIpv4Net(const std::string& s, uint32_t* lo, uint32_t* hi) {
     size_t dot = addr.find('.', start);
     std::string part = addr.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     uint32_t p;
-    if (!ParseNumber(part, 255, &p) || parts == 4) return false;
+    // A lone number is libpcap's NUM (`net 010` is 8.0.0.0/8); the parts of a dotted one are decimal.
+    bool lone = parts == 0 && dot == std::string::npos;
+    if (!(lone ? ParseNumber(part, 255, &p) : ParseDecimal(part, 255, &p)) || parts == 4) return false;
     v = v << 8 | p;
     ++parts;
     if (dot == std::string::npos) break;
@@ -138,29 +154,42 @@ ExprPtr HostExpr(const std::string& value) {
   return All();  // a host name: libpcap resolves it; scan rather than guess
 }
 
+ExprPtr EthertypesExpr(std::initializer_list<uint16_t> types, const std::string& name) {
+  std::vector<std::pair<std::string, std::string>> r;
+  for (uint16_t t : types) r.emplace_back(EthertypeKey(t), EthertypeKey(t));
+  return Keys(std::move(r), name);
+}
+
+// The addresses [lo, hi] of an IPv4 `net`. A prefix of length 0 tests no address bits, and libpcap's optimizer
+// drops the address loads with it: it matches every packet of the network types, even one cut short before
+// its addresses (which the index does not hold). The same holds for IPv6 below.
+ExprPtr Ipv4NetExpr(uint32_t lo, uint32_t hi, const std::string& name) {
+  if (lo == 0 && hi == UINT32_MAX) return EthertypesExpr({0x0800, 0x0806, 0x8035}, name);
+  return Keys({{Ipv4Key(lo), Ipv4Key(hi)}}, name);
+}
+
 ExprPtr NetExpr(const std::vector<std::string>& w, size_t i) {
   if (i >= w.size()) return All();
   if (i + 3 == w.size() && Lower(w[i + 1]) == "mask") {
     uint32_t a, m;
     if (!ParseIpv4(w[i], &a) || !ParseIpv4(w[i + 2], &m)) return All();
-    return Keys({{Ipv4Key(a & m), Ipv4Key((a & m) | ~m)}}, "ipv4 net " + w[i] + " mask " + w[i + 2]);
+    return Ipv4NetExpr(a & m, (a & m) | ~m, "ipv4 net " + w[i] + " mask " + w[i + 2]);
   }
   if (i + 1 != w.size()) return All();
   uint32_t lo, hi;
-  if (ParseIpv4Net(w[i], &lo, &hi)) return Keys({{Ipv4Key(lo), Ipv4Key(hi)}}, "ipv4 net " + w[i]);
+  if (ParseIpv4Net(w[i], &lo, &hi)) return Ipv4NetExpr(lo, hi, "ipv4 net " + w[i]);
   uint8_t lo6[16], hi6[16];
-  if (ParseIpv6Net(w[i], lo6, hi6)) return Keys({{Ipv6Key(lo6), Ipv6Key(hi6)}}, "ipv6 net " + w[i]);
+  if (ParseIpv6Net(w[i], lo6, hi6)) {
+    static const uint8_t kNone[16] = {}, kAll[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    if (std::memcmp(lo6, kNone, 16) == 0 && std::memcmp(hi6, kAll, 16) == 0) return EthertypesExpr({0x86dd}, "ipv6 net " + w[i]);
+    return Keys({{Ipv6Key(lo6), Ipv6Key(hi6)}}, "ipv6 net " + w[i]);
+  }
   return All();
 }
 
 ExprPtr ProtocolExpr(uint32_t proto, const std::string& name) {
   return Key(ProtocolKey(static_cast<uint8_t>(proto)), "proto " + name);
-}
-
-ExprPtr EthertypesExpr(std::initializer_list<uint16_t> types, const std::string& name) {
-  std::vector<std::pair<std::string, std::string>> r;
-  for (uint16_t t : types) r.emplace_back(EthertypeKey(t), EthertypeKey(t));
-  return Keys(std::move(r), name);
 }
 
 // The index lookup for one libpcap primitive, or All() when the index does not hold what it tests.
@@ -222,8 +251,8 @@ ExprPtr PrimitiveExpr(const std::vector<std::string>& words) {
   if (type == "portrange" && i + 2 == w.size()) {
     size_t dash = w[i + 1].find('-');
     uint32_t a, b;
-    if (dash != std::string::npos && ParseNumber(w[i + 1].substr(0, dash), 65535, &a) &&
-        ParseNumber(w[i + 1].substr(dash + 1), 65535, &b)) {
+    if (dash != std::string::npos && ParseDecimal(w[i + 1].substr(0, dash), 65535, &a) &&
+        ParseDecimal(w[i + 1].substr(dash + 1), 65535, &b)) {
       if (a > b) std::swap(a, b);
       return Keys({{PortKey(static_cast<uint16_t>(a)), PortKey(static_cast<uint16_t>(b))}}, "portrange " + w[i + 1]);
     }

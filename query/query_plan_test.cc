@@ -347,6 +347,22 @@ TEST_F(Candidates, SingleLookups) {
       {"portrange 50-60", With({{0, 1}, {0, 2}, {2, 1}})},
       {"host 10.0.0.77", With({})},
       {"port 9", With({})},
+      // Numbers as libpcap's scanner reads them: a leading 0 is octal, 0x hex; the ends of a port range and the
+      // parts of a dotted address are decimal.
+      {"port 065", With({{0, 1}, {0, 2}, {2, 1}})},   // 53
+      {"port 0x35", With({{0, 1}, {0, 2}, {2, 1}})},  // 53
+      {"port 0120", With({{0, 0}, {0, 3}})},           // 80
+      {"udp port 53", With({{0, 1}, {0, 2}, {2, 1}})},
+      {"ip proto 021", With({{0, 1}, {0, 2}, {2, 1}})},  // 17
+      {"vlan 0144", With({{0, 3}})},                     // 100
+      {"portrange 050-060", With({{0, 1}, {0, 2}, {2, 1}})},
+      {"net 012", With({{0, 0}, {0, 1}, {0, 3}, {0, 4}, {2, 1}})},  // 10.0.0.0/8
+      {"net 010.0.0.0/29", With({{0, 0}, {0, 1}, {0, 3}, {0, 4}, {2, 1}})},
+      {"net 10.0.0.8/035", With({{2, 1}})},  // /29
+      // A prefix of length 0 matches every packet of the network type, addresses or not.
+      {"net 0.0.0.0/0", With({{0, 0}, {0, 1}, {0, 3}, {0, 4}, {2, 1}})},
+      {"net 0.0.0.0 mask 0.0.0.0", With({{0, 0}, {0, 1}, {0, 3}, {0, 4}, {2, 1}})},
+      {"net ::/0", With({{0, 2}})},
   };
   for (const auto& c : cases) {
     FileCandidates got = Get(c.query);

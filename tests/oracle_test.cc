@@ -88,7 +88,7 @@ bool OracleMatches(const std::string& path, const std::vector<Record>& recs, int
   pcap_t* p = pcap_open_offline(path.c_str(), err);
   if (p == nullptr) p = pcap_open_dead(dlt, 262144);
   bpf_program prog;
-  if (pcap_compile(p, &prog, expr.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
+  if (pcap_compile(p, &prog, expr.c_str(), 1, 0) != 0) {  // netmask 0, as tcpdump -r compiles
     pcap_close(p);
     return false;
   }
@@ -211,12 +211,22 @@ const char* kBattery[] = {
     "not after {MID}",
     "udp and after {FIRST} and before {LAST}",
     "after {LAST}",
+    "port {P8}",  // a leading 0 makes libpcap read a number in octal
+    "net 0.0.0.0/0",
+    "ip broadcast",
 };
+
+// `port` as libpcap reads "0" followed by octal digits.
+std::string Octal(const std::string& decimal) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "0%o", static_cast<unsigned>(std::stoul(decimal)));
+  return buf;
+}
 
 std::string Substitute(std::string e, const Values& v, const std::map<std::string, std::string>& times) {
   std::map<std::string, std::string> m = {{"{A}", v.a},         {"{B}", v.b},         {"{A6}", v.a6},
                                           {"{NET24}", v.net24}, {"{NET16}", v.net16}, {"{P}", v.port},
-                                          {"{V}", v.vlan}};
+                                          {"{V}", v.vlan},      {"{P8}", Octal(v.port)}};
   for (const auto& [k, val] : times) m[k] = val;
   for (const auto& [k, val] : m) {
     for (size_t pos; (pos = e.find(k)) != std::string::npos;) e.replace(pos, k.size(), val);

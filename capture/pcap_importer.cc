@@ -79,18 +79,22 @@ Status PcapImporter::Finish() {
 
 Status PcapImporter::AddPacket(uint32_t linktype, uint32_t snaplen, int64_t sec, int64_t frac, uint32_t caplen,
                                uint32_t len, const uint8_t* data, bool first_of_input, ImportFileStats* stats,
-                               bool micros_source) {
+                               FracSource source) {
   // Keep the capture's own seconds and fraction (in ns): pcap's 32-bit seconds field is stored as the same
   // 32 bits (libpcap reads it signed; rewind, like the kernel, reads it unsigned: 1970..2106). A fraction
-  // that does not fit 32 bits of nanoseconds is kept as the file's microsecond field when it is one
-  // (kStatusMicrosField: answers reproduce it, the time is libpcap's), else normalized.
+  // that does not fit 32 bits of nanoseconds is kept as the file's own field when it is a pcap field that
+  // libpcap read as signed (kStatusMicrosField, kStatusSignedNanosField: answers reproduce it, the time is
+  // libpcap's), else normalized.
   const int64_t libpcap_frac = frac;  // signed nanoseconds: the packet's time when the field is kept
   const bool frac_out_of_range = frac < 0 || frac > UINT32_MAX;
-  bool micros_field = false;
-  if (frac_out_of_range && micros_source && frac % 1000 == 0 && frac / 1000 >= INT32_MIN &&
+  FractionField fraction = FractionField::kNanos;
+  if (frac_out_of_range && source == FracSource::kPcapMicros && frac % 1000 == 0 && frac / 1000 >= INT32_MIN &&
       frac / 1000 <= INT32_MAX) {
-    micros_field = true;
+    fraction = FractionField::kSignedMicros;
     frac = static_cast<uint32_t>(static_cast<int32_t>(frac / 1000));
+  } else if (frac_out_of_range && source == FracSource::kPcapNanos && frac >= INT32_MIN && frac < 0) {
+    fraction = FractionField::kSignedNanos;
+    frac = static_cast<uint32_t>(static_cast<int32_t>(frac));
   } else if (frac_out_of_range) {
     sec += frac / 1000000000;
     frac %= 1000000000;
@@ -104,7 +108,7 @@ Status PcapImporter::AddPacket(uint32_t linktype, uint32_t snaplen, int64_t sec,
   }
   if (caplen > kMaxSnapLen) caplen = kMaxSnapLen;
   if (snaplen == 0 || snaplen > kMaxSnapLen) snaplen = kMaxSnapLen;
-  int64_t ts_ns = static_cast<int64_t>(static_cast<uint32_t>(sec)) * 1000000000 + (micros_field ? libpcap_frac : frac);
+  int64_t ts_ns = static_cast<int64_t>(static_cast<uint32_t>(sec)) * 1000000000 + (fraction == FractionField::kNanos ? frac : libpcap_frac);
   if (first_of_input && file_has_packets_ && ts_ns < file_max_ts_ns_) {
     Status s = Finish();
     if (!s.ok()) return s;
@@ -121,7 +125,7 @@ Status PcapImporter::AddPacket(uint32_t linktype, uint32_t snaplen, int64_t sec,
       if (!s.ok()) return s;
       builder_.Reset(current_, linktype, snaplen, seq_++);
     }
-    if (builder_.Add(static_cast<uint32_t>(sec), static_cast<uint32_t>(frac), caplen, len, data, micros_field)) break;
+    if (builder_.Add(static_cast<uint32_t>(sec), static_cast<uint32_t>(frac), caplen, len, data, fraction)) break;
     Status s = FlushBlock();
     if (!s.ok()) return s;
   }
@@ -216,7 +220,7 @@ Status PcapImporter::ImportPcapFile(const std::string& path, PcapFileReader* rea
   PcapFileReader::Record r;
   while (reader->Next(&r)) {
     Status s = AddPacket(linktype, snaplen, r.sec, r.nsec, r.caplen, r.len, r.data, stats->packets == 0, stats,
-                         !reader->nanosecond_file());
+                         reader->nanosecond_file() ? FracSource::kPcapNanos : FracSource::kPcapMicros);
     if (!s.ok()) return s;
     if (progress && (stats->packets & 0x3fff) == 0) progress(reader->offset(), reader->size());
   }

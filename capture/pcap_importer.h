@@ -50,10 +50,12 @@ class PcapImporter {
 
  private:
   // Adds one packet (timestamp as seconds and nanoseconds) to the current block.
-  // `frac` in nanoseconds as libpcap gives it; `micros_source`: the file's fraction field counts microseconds
-  // (frac is that field, read signed, times 1000).
+  // `frac` in nanoseconds as libpcap gives it, from a pcap record's microsecond field (read signed, times
+  // 1000), its nanosecond field (read signed), or another source.
+  enum class FracSource { kOther, kPcapMicros, kPcapNanos };
   Status AddPacket(uint32_t linktype, uint32_t snaplen, int64_t sec, int64_t frac, uint32_t caplen, uint32_t len,
-                   const uint8_t* data, bool first_of_input, ImportFileStats* stats, bool micros_source = false);
+                   const uint8_t* data, bool first_of_input, ImportFileStats* stats,
+                   FracSource source = FracSource::kOther);
   // ImportFile for a file PcapFileReader takes.
   Status ImportPcapFile(const std::string& path, PcapFileReader* reader, ImportFileStats* stats,
                         const ImportProgress& progress);

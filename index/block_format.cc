@@ -84,7 +84,7 @@ void BlockBuilder::Reset(uint8_t* buf, uint32_t linktype, uint32_t snaplen, uint
 }
 
 bool BlockBuilder::Add(uint32_t ts_sec, uint32_t ts_nsec, uint32_t caplen, uint32_t len, const uint8_t* data,
-                       bool micros_field) {
+                       FractionField fraction) {
   if (caplen > kMaxSnapLen) return false;
   uint32_t offset = used_;
   uint32_t end = AlignUp(offset + kImportMacOffset + caplen, kImportAlign);
@@ -94,7 +94,9 @@ bool BlockBuilder::Add(uint32_t ts_sec, uint32_t ts_nsec, uint32_t caplen, uint3
   hdr.tp_nsec = ts_nsec;
   hdr.tp_snaplen = caplen;
   hdr.tp_len = len;
-  hdr.tp_status = TP_STATUS_USER | (micros_field ? kStatusMicrosField : 0);
+  hdr.tp_status = TP_STATUS_USER | (fraction == FractionField::kSignedMicros  ? kStatusMicrosField
+                                    : fraction == FractionField::kSignedNanos ? kStatusSignedNanosField
+                                                                              : 0);
   hdr.tp_mac = kImportMacOffset;
   hdr.tp_net = kImportMacOffset;
   std::memcpy(buf_ + offset, &hdr, sizeof(hdr));
@@ -285,9 +287,11 @@ inline const char* DecodeRecord(const uint8_t* record, uint32_t avail, uint8_t* 
   if (hdr.tp_mac < kPacketHeaderSize || frame_end > avail || hdr.tp_snaplen > kMaxSnapLen) {
     return "packet overruns its block";
   }
-  out->micros_field = (hdr.tp_status & kStatusMicrosField) != 0;
-  out->ts_ns = int64_t{hdr.tp_sec} * 1000000000 +
-               (out->micros_field ? int64_t{static_cast<int32_t>(hdr.tp_nsec)} * 1000 : int64_t{hdr.tp_nsec});
+  out->fraction = (hdr.tp_status & kStatusMicrosField)        ? FractionField::kSignedMicros
+                  : (hdr.tp_status & kStatusSignedNanosField) ? FractionField::kSignedNanos
+                                                              : FractionField::kNanos;
+  int64_t frac = out->fraction == FractionField::kNanos ? int64_t{hdr.tp_nsec} : int64_t{static_cast<int32_t>(hdr.tp_nsec)};
+  out->ts_ns = int64_t{hdr.tp_sec} * 1000000000 + (out->fraction == FractionField::kSignedMicros ? frac * 1000 : frac);
   out->ts_sec = hdr.tp_sec;
   out->ts_nsec = hdr.tp_nsec;
   out->caplen = hdr.tp_snaplen;

@@ -62,6 +62,17 @@ constexpr uint32_t kBlockChecksumOffset = kBlockDescSize + 20;  // of BlockPriv:
 // of nanoseconds. Import keeps such a field (one of a million or more, which no nanosecond fraction of 32 bits
 // can hold, or one libpcap reads as negative) so that answers reproduce it; the packet's time is libpcap's.
 constexpr uint32_t kStatusMicrosField = 1u << 31;
+// Likewise (import only): the record's tp_nsec holds a pcap file's nanosecond field as stored, one that libpcap
+// reads as a negative count of nanoseconds (2^31 or more as unsigned), kept so that answers reproduce it.
+constexpr uint32_t kStatusSignedNanosField = 1u << 30;
+
+// How a record's tp_nsec reads. Import keeps a capture file's fraction field as stored when no nanosecond
+// count of 0..2^32-1 holds it; the packet's time is then what libpcap makes of the field.
+enum class FractionField : uint8_t {
+  kNanos,         // nanoseconds, unsigned: every captured packet, and imported ones in range
+  kSignedMicros,  // a pcap microsecond field (kStatusMicrosField): time = ts_sec + (int32_t)ts_nsec µs
+  kSignedNanos,   // a pcap nanosecond field (kStatusSignedNanosField): time = ts_sec + (int32_t)ts_nsec ns
+};
 
 // Computes the block's CRC-32C over its used bytes [0, blk_len), the checksum field counted as zero, and
 // stores it in BlockPriv with kBlockFlagChecksum. Called once per block, just before it is written.
@@ -97,10 +108,10 @@ class BlockBuilder {
   void Reset(uint8_t* buf, uint32_t linktype, uint32_t snaplen, uint64_t seq);
   // Appends one packet; false if it does not fit (the block is then full). caplen <= kMaxSnapLen.
   // The timestamp is kept as given (seconds and nanoseconds; an out-of-range fraction found in a capture
-  // file is kept, not normalized, so that output reproduces the input exactly). With `micros_field`,
-  // `ts_nsec` is a pcap microsecond field kept as stored (kStatusMicrosField).
+  // file is kept, not normalized, so that output reproduces the input exactly); `fraction` says how
+  // `ts_nsec` reads.
   bool Add(uint32_t ts_sec, uint32_t ts_nsec, uint32_t caplen, uint32_t len, const uint8_t* data,
-           bool micros_field = false);
+           FractionField fraction = FractionField::kNanos);
   // Fills the block descriptor; the block is then ready to be written.
   void Finish();
   uint32_t num_packets() const { return num_packets_; }
@@ -120,11 +131,11 @@ class BlockBuilder {
 // One packet as read back from a block: the frame as it was on the wire (a VLAN tag the kernel moved
 // into the header is put back), valid until the next call on the reader.
 struct PacketView {
-  int64_t ts_ns = 0;       // ts_sec * 1e9 + ts_nsec: the packet's time, for ordering and time filters
+  int64_t ts_ns = 0;       // the packet's time in ns, for ordering and time filters: ts_sec * 1e9 + ts_nsec
+                           // read as `fraction` says (libpcap's time for a kept pcap field)
   uint32_t ts_sec = 0;     // the stored fields, as captured
   uint32_t ts_nsec = 0;
-  bool micros_field = false;  // ts_nsec is a pcap microsecond field as stored (kStatusMicrosField): ts_ns is
-                              // ts_sec * 1e9 + (int32_t)ts_nsec * 1000, as libpcap reads it
+  FractionField fraction = FractionField::kNanos;
   uint32_t caplen = 0;
   uint32_t len = 0;        // original length on the wire
   uint32_t offset = 0;     // offset of the packet's header in the block

@@ -348,30 +348,40 @@ TEST(BlockBuilder, OutOfRangeFractionIsKeptAsGiven) {
   EXPECT_EQ(v.ts_ns, int64_t{0xffffffff} * 1000000000 + 5) << "seconds are unsigned 32-bit";
 }
 
-// A pcap microsecond field kept as stored (kStatusMicrosField): read back unchanged, its time libpcap's
-// (the field signed, in microseconds); the kernel's status bits beside it are untouched.
+// A pcap microsecond or nanosecond field kept as stored (kStatusMicrosField, kStatusSignedNanosField): read
+// back unchanged, its time libpcap's (the field signed, in its unit); the kernel's status bits beside it are
+// untouched.
 TEST(BlockBuilder, MicrosecondFieldKeptAsStored) {
   AlignedBuffer buf = NewBlockBuffer();
   BlockBuilder b;
   b.Reset(buf.get(), 1, 65535, 0);
   Bytes f = Pattern(20, 1);
   const uint32_t fields[] = {0xfffffff0u, 0x80000000u, 4294968u, 5u};
-  for (uint32_t field : fields) ASSERT_TRUE(b.Add(1700000000, field, 20, 20, f.data(), true));
+  for (uint32_t field : fields) ASSERT_TRUE(b.Add(1700000000, field, 20, 20, f.data(), FractionField::kSignedMicros));
   ASSERT_TRUE(b.Add(1700000000, 5, 20, 20, f.data()));
+  for (uint32_t field : fields) ASSERT_TRUE(b.Add(1700000000, field, 20, 20, f.data(), FractionField::kSignedNanos));
   b.Finish();
   BlockReader r;
   ASSERT_TRUE(r.Open(buf.get(), kBlockSize).ok());
   PacketView v;
   for (uint32_t field : fields) {
     ASSERT_TRUE(r.Next(&v));
-    EXPECT_TRUE(v.micros_field);
+    EXPECT_EQ(v.fraction, FractionField::kSignedMicros);
     EXPECT_EQ(v.ts_nsec, field);
     EXPECT_EQ(v.ts_ns, int64_t{1700000000} * 1000000000 + int64_t{static_cast<int32_t>(field)} * 1000) << field;
     EXPECT_EQ(Bytes(v.data, v.data + v.caplen), f);
   }
   ASSERT_TRUE(r.Next(&v));
-  EXPECT_FALSE(v.micros_field);
+  EXPECT_EQ(v.fraction, FractionField::kNanos);
   EXPECT_EQ(v.ts_ns, int64_t{1700000000} * 1000000000 + 5);
+  // A pcap nanosecond field libpcap reads as signed: the same, in nanoseconds.
+  for (uint32_t field : fields) {
+    ASSERT_TRUE(r.Next(&v));
+    EXPECT_EQ(v.fraction, FractionField::kSignedNanos);
+    EXPECT_EQ(v.ts_nsec, field);
+    EXPECT_EQ(v.ts_ns, int64_t{1700000000} * 1000000000 + static_cast<int32_t>(field)) << field;
+  }
+  EXPECT_FALSE(r.Next(&v));
 }
 
 // ---------------------------------------------------------------------------------------------------------

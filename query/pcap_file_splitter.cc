@@ -267,7 +267,7 @@ Status PcapFileSplitter::WritePacket(uint32_t linktype, const PacketView& packet
   }
   if (s.ok() && sink_ == nullptr) s = StartFile(packet.ts_sec);
   if (s.ok()) s = writer_->WritePacket(linktype, packet.ts_sec, packet.ts_nsec, packet.caplen, packet.len, packet.data,
-                                          packet.micros_field);
+                                          packet.fraction);
   if (!s.ok()) {
     error_ = s;
     AbandonFile();

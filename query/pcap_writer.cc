@@ -92,11 +92,15 @@ Status PcapWriter::Begin(const std::vector<uint32_t>& linktypes, uint32_t snaple
 }
 
 Status PcapWriter::WritePacket(uint32_t linktype, uint32_t ts_sec, uint32_t ts_nsec, uint32_t caplen,
-                               uint32_t len, const uint8_t* data, bool micros_field) {
+                               uint32_t len, const uint8_t* data, FractionField fraction) {
   record_.clear();
-  // The fraction in the output's unit (ns or µs); a kept microsecond field is libpcap's signed count.
-  int64_t frac = micros_field ? int64_t{static_cast<int32_t>(ts_nsec)} * (nanos_ ? 1000 : 1)
-                              : int64_t{nanos_ ? ts_nsec : ts_nsec / 1000};
+  // The fraction in the output's unit (ns or µs); a kept field is libpcap's signed count.
+  int64_t frac;
+  switch (fraction) {
+    case FractionField::kSignedMicros: frac = int64_t{static_cast<int32_t>(ts_nsec)} * (nanos_ ? 1000 : 1); break;
+    case FractionField::kSignedNanos: frac = int64_t{static_cast<int32_t>(ts_nsec)} / (nanos_ ? 1 : 1000); break;
+    default: frac = int64_t{nanos_ ? ts_nsec : ts_nsec / 1000};
+  }
   if (format_ == CaptureFormat::kPcap) {
     Put<uint32_t>(&record_, ts_sec);
     Put<uint32_t>(&record_, static_cast<uint32_t>(frac));  // 32 bits, as libpcap writes the field

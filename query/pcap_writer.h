@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "index/block_format.h"
 #include "index/status.h"
 
 namespace rwd {
@@ -46,12 +47,12 @@ class PcapWriter {
   // interface is declared per link type, in the order given.
   Status Begin(const std::vector<uint32_t>& linktypes, uint32_t snaplen);
   // Writes one packet with timestamp ts_sec + ts_nsec / 1e9 (fields kept as stored; µs output truncates
-  // the fraction). With `micros_field`, ts_nsec is a pcap microsecond field kept as stored
-  // (kStatusMicrosField): µs pcap output writes it back unchanged, ns pcap output writes it scaled as libpcap
-  // does (the signed microseconds times 1000, in 32 bits), pcapng writes libpcap's time. Its link type must
-  // be one passed to Begin().
+  // the fraction). A pcap field kept as stored (`fraction` other than kNanos) is written as tcpdump writes
+  // what libpcap read from it: in its own unit unchanged, in the other scaled as libpcap scales the signed
+  // count (µs times 1000, ns divided by 1000 toward zero), in 32 bits; pcapng gets libpcap's time. Its link
+  // type must be one passed to Begin().
   Status WritePacket(uint32_t linktype, uint32_t ts_sec, uint32_t ts_nsec, uint32_t caplen, uint32_t len,
-                     const uint8_t* data, bool micros_field = false);
+                     const uint8_t* data, FractionField fraction = FractionField::kNanos);
   Status Flush() { return sink_->Flush(); }
 
  private:

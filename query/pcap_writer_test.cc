@@ -377,7 +377,7 @@ TEST(PcapWriter, MicrosecondFieldsKeptAsStored) {
     ASSERT_TRUE(w.Begin({1}, 65535).ok());
     size_t at = sink.out.size();
     Bytes f = Frame(30, 2);
-    ASSERT_TRUE(w.WritePacket(1, 1700000010, field, 30, 30, f.data(), true).ok());
+    ASSERT_TRUE(w.WritePacket(1, 1700000010, field, 30, 30, f.data(), FractionField::kSignedMicros).ok());
     if (kind == 0) {
       EXPECT_EQ(U32(sink.out, at), 1700000010u);
       EXPECT_EQ(U32(sink.out, at + 4), field);
@@ -386,6 +386,30 @@ TEST(PcapWriter, MicrosecondFieldsKeptAsStored) {
     } else {
       uint64_t ticks = uint64_t{U32(sink.out, at + 12)} << 32 | U32(sink.out, at + 16);
       EXPECT_EQ(ticks, uint64_t{1700000010} * 1000000 - 16);
+    }
+  }
+}
+
+// A nanosecond field libpcap reads as negative (2^31 ns and more unsigned) is written back unchanged to
+// nanosecond pcap, divided by 1000 toward zero (as libpcap scales it) to microsecond pcap, and as libpcap's
+// time to pcapng: what tcpdump -r FILE -w writes at either precision.
+TEST(PcapWriter, SignedNanosecondFieldsKeptAsStored) {
+  const uint32_t field = 0x80000000u;  // -2147483648 ns to libpcap
+  for (int kind = 0; kind < 3; ++kind) {
+    MemorySink sink;
+    bool nanos = kind != 0;
+    PcapWriter w(&sink, kind == 2 ? CaptureFormat::kPcapng : CaptureFormat::kPcap, nanos);
+    ASSERT_TRUE(w.Begin({1}, 65535).ok());
+    size_t at = sink.out.size();
+    Bytes f = Frame(30, 2);
+    ASSERT_TRUE(w.WritePacket(1, 1418145370, field, 30, 30, f.data(), FractionField::kSignedNanos).ok());
+    if (kind == 0) {
+      EXPECT_EQ(U32(sink.out, at + 4), 0xffdf3b65u);  // -2147483 µs, as tcpdump -r timestamp_invalid_nano.pcap -w
+    } else if (kind == 1) {
+      EXPECT_EQ(U32(sink.out, at + 4), field);
+    } else {
+      uint64_t ticks = uint64_t{U32(sink.out, at + 12)} << 32 | U32(sink.out, at + 16);
+      EXPECT_EQ(ticks, uint64_t{1418145370} * 1000000000 - 2147483648u);
     }
   }
 }

@@ -603,7 +603,7 @@ Status Query::Execute(ByteSink* sink, QueryStats* stats) {
       [](void* p, uint32_t lt, const PacketView& pkt) {
         auto* c = static_cast<Ctx*>(p);
         c->status =
-            c->writer->WritePacket(lt, pkt.ts_sec, pkt.ts_nsec, pkt.caplen, pkt.len, pkt.data, pkt.micros_field);
+            c->writer->WritePacket(lt, pkt.ts_sec, pkt.ts_nsec, pkt.caplen, pkt.len, pkt.data, pkt.fraction);
         if (!c->status.ok() || ++c->since_clock < 64) return c->status.ok();
         c->since_clock = 0;
         int64_t now = WallClockNs();

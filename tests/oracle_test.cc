@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <ctime>
 #include <functional>
@@ -113,7 +114,7 @@ std::string Ipv4Text(uint32_t a) {
 // Values from the capture itself, so that selective expressions select something.
 struct Values {
   std::string a = "10.0.0.1", b = "10.0.0.2", a6 = "2001:db8::1", net24 = "10.0.0.0/24", net16 = "10.0", port = "80",
-              vlan = "100";
+              vlan = "100", net6 = "2001:db8::/48", mac = "00:11:22:33:44:55";
 };
 
 Values PickValues(const std::vector<Record>& recs, uint32_t linktype) {
@@ -133,7 +134,17 @@ Values PickValues(const std::vector<Record>& recs, uint32_t linktype) {
       char buf[64];
       inet_ntop(AF_INET6, f.ipv6[0].data(), buf, sizeof(buf));
       v.a6 = buf;
+      std::array<uint8_t, 16> net = f.ipv6[0];
+      std::fill(net.begin() + 6, net.end(), 0);
+      inet_ntop(AF_INET6, net.data(), buf, sizeof(buf));
+      v.net6 = std::string(buf) + "/48";
       got6 = true;
+    }
+    if (v.mac == Values().mac && linktype == 1 && r.caplen >= 14) {
+      char buf[24];
+      const auto* m = reinterpret_cast<const uint8_t*>(r.bytes.data()) + 6;
+      std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+      v.mac = buf;
     }
     if (!gotp && f.num_ports >= 1) {
       v.port = std::to_string(f.ports[0]);
@@ -212,21 +223,36 @@ const char* kBattery[] = {
     "udp and after {FIRST} and before {LAST}",
     "after {LAST}",
     "port {P8}",  // a leading 0 makes libpcap read a number in octal
+    "port {P16}",
     "net 0.0.0.0/0",
     "ip broadcast",
+    "net {NET6}",
+    "ip6 net {NET6} and not host {A6}",
+    "ether host {MAC}",
+    "ether src {MAC} and ip",
+    "ether multicast or ip6 multicast",
+    "ip6 protochain 6",
+    "icmp[icmptype] == icmp-echo or icmp6[icmp6type] == icmp6-echo",
+    "portrange {P}-{P} and not port 0",
 };
 
-// `port` as libpcap reads "0" followed by octal digits.
+// A decimal number as libpcap reads "0" followed by octal digits, or "0x" and hex digits.
 std::string Octal(const std::string& decimal) {
   char buf[16];
   std::snprintf(buf, sizeof(buf), "0%o", static_cast<unsigned>(std::stoul(decimal)));
+  return buf;
+}
+std::string Hex(const std::string& decimal) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "0x%x", static_cast<unsigned>(std::stoul(decimal)));
   return buf;
 }
 
 std::string Substitute(std::string e, const Values& v, const std::map<std::string, std::string>& times) {
   std::map<std::string, std::string> m = {{"{A}", v.a},         {"{B}", v.b},         {"{A6}", v.a6},
                                           {"{NET24}", v.net24}, {"{NET16}", v.net16}, {"{P}", v.port},
-                                          {"{V}", v.vlan},      {"{P8}", Octal(v.port)}};
+                                          {"{V}", v.vlan},      {"{P8}", Octal(v.port)},
+                                          {"{P16}", Hex(v.port)},  {"{NET6}", v.net6},   {"{MAC}", v.mac}};
   for (const auto& [k, val] : times) m[k] = val;
   for (const auto& [k, val] : m) {
     for (size_t pos; (pos = e.find(k)) != std::string::npos;) e.replace(pos, k.size(), val);

@@ -482,7 +482,8 @@ void HttpServer::Routes() {
         [this, shared, slot, client, text, started_ns, trailers, ssl = const_cast<SSL*>(req.ssl)](size_t, httplib::DataSink& sink) {
           (void)slot;
           LowerIoPriority();
-          // Over TLS, a chunk's 64 records leave in a few large writes instead of one each.
+          // Over TLS, a chunk's 64 records leave in a few large writes instead of one each. (cpp-httplib hands
+          // out the connection's SSL as const; it is used here on the connection's own thread, as it does.)
           TlsWriteBuffer tls(ssl, kTlsWriteBufferBytes);
           HttpChunkSink out([&sink, &tls](const char* data, size_t n) { return sink.write(data, n) && tls.Flush(); });
           QueryStats st;

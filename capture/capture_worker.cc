@@ -221,15 +221,11 @@ Status CaptureWorker::Run(const std::atomic<bool>& stop) {
     last_error_log = now;
   };
   while (!stop.load() && !limit_reached_) {
-    // Keep at least one block for the kernel: wait for writes when user space holds too many.
-    if (outstanding_ + 1 >= ring_->block_count()) {
-      note_error(writer_->Reap(1, &done));
-      ReleaseDone(&done);
-    }
-    // While user space holds a block, the kernel reports the socket readable (TPACKET_V3's poll looks at the
-    // block before the one being filled), so poll cannot wait for the next block: wait for the oldest held
-    // block's write and index instead; once it is given back, poll waits for the kernel.
-    if (outstanding_ > 0 && !ring_->NextBlockReady()) {
+    // Wait for the oldest held block's write and index when user space holds too many (keep at least one
+    // block for the kernel), and when the next block is not ready: while user space holds a block the kernel
+    // reports the socket readable (TPACKET_V3's poll looks at the block before the one being filled), so poll
+    // cannot wait for the next block; once the held ones are given back, poll waits for the kernel.
+    if (outstanding_ + 1 >= ring_->block_count() || (outstanding_ > 0 && !ring_->NextBlockReady())) {
       note_error(writer_->Reap(1, &done));
       ReleaseDone(&done);
     }

@@ -54,16 +54,11 @@ std::string Lower(std::string s) {
   return s;
 }
 
-// A number as libpcap's scanner reads one (its NUM token: ports, protocols, VLAN IDs, prefix lengths): "0x..."
-// is hex, any other leading 0 makes it octal ("port 0120" is port 80; "port 089" is refused), else decimal.
-bool ParseNumber(const std::string& s, uint32_t max, uint32_t* v) {
-  if (s.empty() || s.size() > 12) return false;
+// The digits of s from `from` on, in `base` (at least one digit, every one valid, the value at most `max`).
+bool ParseDigits(const std::string& s, size_t from, uint32_t base, uint32_t max, uint32_t* v) {
+  if (from >= s.size()) return false;
   uint64_t n = 0;
-  size_t i = 0;
-  uint32_t base = 10;
-  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) base = 16, i = 2;
-  else if (s.size() > 1 && s[0] == '0') base = 8, i = 1;
-  for (; i < s.size(); ++i) {
+  for (size_t i = from; i < s.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     uint32_t d = std::isdigit(c) ? c - '0' : std::isxdigit(c) ? std::tolower(c) - 'a' + 10 : 99;
     if (d >= base) return false;
@@ -74,18 +69,16 @@ bool ParseNumber(const std::string& s, uint32_t max, uint32_t* v) {
   return true;
 }
 
-// Decimal digits only: what libpcap makes of the parts of a dotted address and the ends of a port range.
-bool ParseDecimal(const std::string& s, uint32_t max, uint32_t* v) {
-  if (s.empty() || s.size() > 10) return false;
-  uint64_t n = 0;
-  for (char c : s) {
-    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
-    n = n * 10 + (c - '0');
-  }
-  if (n > max) return false;
-  *v = static_cast<uint32_t>(n);
-  return true;
+// A number as libpcap's scanner reads one (its NUM token: ports, protocols, VLAN IDs, prefix lengths): "0x..."
+// is hex, any other leading 0 makes it octal ("port 0120" is port 80; "port 089" is refused), else decimal.
+bool ParseNumber(const std::string& s, uint32_t max, uint32_t* v) {
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) return ParseDigits(s, 2, 16, max, v);
+  if (s.size() > 1 && s[0] == '0') return ParseDigits(s, 1, 8, max, v);
+  return ParseDigits(s, 0, 10, max, v);
 }
+
+// Decimal digits only: what libpcap makes of the parts of a dotted address and the ends of a port range.
+bool ParseDecimal(const std::string& s, uint32_t max, uint32_t* v) { return ParseDigits(s, 0, 10, max, v); }
 
 bool ParseIpv4(const std::string& s, uint32_t* addr) {
   in_addr a;
@@ -160,12 +153,19 @@ ExprPtr EthertypesExpr(std::initializer_list<uint16_t> types, const std::string&
   return Keys(std::move(r), name);
 }
 
-// The addresses [lo, hi] of an IPv4 `net`. A prefix of length 0 tests no address bits, and libpcap's optimizer
-// drops the address loads with it: it matches every packet of the network types, even one cut short before
-// its addresses (which the index does not hold). The same holds for IPv6 below.
+// The addresses [lo, hi] of an IPv4 or IPv6 `net`. A prefix of length 0 tests no address bits, and libpcap's
+// optimizer drops the address loads with it: it matches every packet of the network types, even one cut short
+// before its addresses (which the index does not hold).
 ExprPtr Ipv4NetExpr(uint32_t lo, uint32_t hi, const std::string& name) {
   if (lo == 0 && hi == UINT32_MAX) return EthertypesExpr({0x0800, 0x0806, 0x8035}, name);
   return Keys({{Ipv4Key(lo), Ipv4Key(hi)}}, name);
+}
+ExprPtr Ipv6NetExpr(const uint8_t lo[16], const uint8_t hi[16], const std::string& name) {
+  if (std::all_of(lo, lo + 16, [](uint8_t b) { return b == 0; }) &&
+      std::all_of(hi, hi + 16, [](uint8_t b) { return b == 0xff; })) {
+    return EthertypesExpr({0x86dd}, name);
+  }
+  return Keys({{Ipv6Key(lo), Ipv6Key(hi)}}, name);
 }
 
 ExprPtr NetExpr(const std::vector<std::string>& w, size_t i) {
@@ -179,12 +179,7 @@ ExprPtr NetExpr(const std::vector<std::string>& w, size_t i) {
   uint32_t lo, hi;
   if (ParseIpv4Net(w[i], &lo, &hi)) return Ipv4NetExpr(lo, hi, "ipv4 net " + w[i]);
   uint8_t lo6[16], hi6[16];
-  if (ParseIpv6Net(w[i], lo6, hi6)) {
-    static const uint8_t kNone[16] = {}, kAll[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-    if (std::memcmp(lo6, kNone, 16) == 0 && std::memcmp(hi6, kAll, 16) == 0) return EthertypesExpr({0x86dd}, "ipv6 net " + w[i]);
-    return Keys({{Ipv6Key(lo6), Ipv6Key(hi6)}}, "ipv6 net " + w[i]);
-  }
+  if (ParseIpv6Net(w[i], lo6, hi6)) return Ipv6NetExpr(lo6, hi6, "ipv6 net " + w[i]);
   return All();
 }
 

@@ -1,36 +1,14 @@
 #include "capture/aio_context.h"
 
 #include <cerrno>
-#include <mutex>
-#include <utility>
-#include <vector>
+#include <system_error>
+#include <thread>
 
 namespace rwd {
-namespace {
-
-// Idle contexts (nothing in flight) with their capacity, kept for the next writer of this process.
-constexpr size_t kMaxIdleContexts = 4;
-std::mutex idle_mu;
-std::vector<std::pair<io_context_t, int>>& IdleContexts() {
-  static auto* idle = new std::vector<std::pair<io_context_t, int>>();
-  return *idle;
-}
-
-}  // namespace
 
 Result<std::unique_ptr<AioContext>> AioContext::Create(int capacity) {
   std::unique_ptr<AioContext> c(new AioContext());
   c->capacity_ = capacity < 1 ? 1 : capacity;
-  {
-    std::lock_guard<std::mutex> l(idle_mu);
-    auto& idle = IdleContexts();
-    for (size_t i = 0; i < idle.size(); ++i) {
-      if (idle[i].second != c->capacity_) continue;
-      c->ctx_ = idle[i].first;
-      idle.erase(idle.begin() + static_cast<long>(i));
-      return c;
-    }
-  }
   int err = io_setup(c->capacity_, &c->ctx_);
   if (err != 0) {
     c->ctx_ = nullptr;
@@ -42,15 +20,19 @@ Result<std::unique_ptr<AioContext>> AioContext::Create(int capacity) {
 AioContext::~AioContext() {
   if (ctx_ == nullptr) return;
   if (in_flight_ > 0) Wait(in_flight_);
-  if (in_flight_ == 0) {
-    std::lock_guard<std::mutex> l(idle_mu);
-    auto& idle = IdleContexts();
-    if (idle.size() < kMaxIdleContexts) {
-      idle.emplace_back(ctx_, capacity_);
-      return;
-    }
+  // io_destroy waits for an RCU grace period (tens of milliseconds, more under load) and would stall the
+  // owner, so a helper thread waits instead. It touches nothing but the kernel context, so it may outlive
+  // every object of the process; an exit while it waits waits for the rest of that grace period only.
+  io_context_t ctx = ctx_;
+  if (in_flight_ > 0) {  // waiting failed: the kernel may still read buffers their owners are about to free
+    io_destroy(ctx);
+    return;
   }
-  io_destroy(ctx_);
+  try {
+    std::thread([ctx] { io_destroy(ctx); }).detach();
+  } catch (const std::system_error&) {
+    io_destroy(ctx);
+  }
 }
 
 Status AioContext::Submit(AioRequest* request) {

@@ -1,7 +1,7 @@
-// AioContext: one libaio context for all the files of one writer. Setting a context up and tearing it down
-// (io_destroy waits for an RCU grace period, tens of milliseconds) is too slow to do per file, so a
-// PacketFileWriter creates one for its lifetime and every BlockWriter it opens borrows it; a context with
-// nothing in flight is kept idle for the next writer of the process (a few at most) instead of destroyed.
+// AioContext: one libaio context for all the files of one writer. Setting a context up is cheap; tearing
+// it down (io_destroy waits for an RCU grace period, tens of milliseconds) is too slow to do per file or on
+// the writer's thread, so a PacketFileWriter creates one for its lifetime, every BlockWriter it opens
+// borrows it, and the destructor hands the teardown to a detached thread.
 // Each completion is handed to the AioRequest it belongs to, so a file waits only for its own writes.
 // Not thread-safe: the writer's thread submits and waits; the context must outlive every request.
 #ifndef REWIND_CAPTURE_AIO_CONTEXT_H_
@@ -29,7 +29,7 @@ class AioContext {
   // A context with room for `capacity` writes in flight at once (over all files).
   static Result<std::unique_ptr<AioContext>> Create(int capacity);
   // Waits for every write still in flight; they are completed with their results. The kernel context is
-  // then kept for reuse by a later Create() of the same capacity (or destroyed if enough are kept).
+  // then destroyed on a detached thread (here, if a write could not be waited for).
   ~AioContext();
   AioContext(const AioContext&) = delete;
   AioContext& operator=(const AioContext&) = delete;

@@ -251,7 +251,7 @@ Status CaptureWorker::Run(const std::atomic<bool>& stop) {
       if (*block != nullptr) note_error(HandleBlock(*block, WallClockNs()));
     }
   }
-  note_error(writer_->FinishFile(&done));
+  note_error(writer_->FinishLastFile(&done));
   ReleaseDone(&done);
   if (unlogged_errors > 0) LogLine(LogLevel::kError, "rewind capture[%u]: %llu more errors\n", thread_, unlogged_errors);
   WriteStats();

@@ -27,7 +27,7 @@ PacketFileWriter::PacketFileWriter(PacketFileWriterOptions options, WriterLock l
 
 PacketFileWriter::~PacketFileWriter() {
   std::vector<void*> ignored;
-  FinishFile(&ignored);
+  FinishLastFile(&ignored);
   {
     std::lock_guard<std::mutex> l(mu_);
     stop_ = true;
@@ -243,13 +243,22 @@ Status PacketFileWriter::Tick(int64_t now_ns, std::vector<void*>* done) {
   return FinishFile(done);
 }
 
-Status PacketFileWriter::FinishFile(std::vector<void*>* done) {
+Status PacketFileWriter::FinishFile(std::vector<void*>* done) { return CompleteFile(done, false); }
+
+Status PacketFileWriter::FinishLastFile(std::vector<void*>* done) {
+  Status s = CompleteFile(done, true);
+  aio_.reset();  // also without an open file
+  return s;
+}
+
+Status PacketFileWriter::CompleteFile(std::vector<void*>* done, bool last) {
   if (!file_) return Status::OK();
   std::vector<void*> written;
   Status s = file_->Close(&written);
   for (void* t : written) WriteDone(t);
   uint64_t bytes = file_->bytes_written();
   file_.reset();
+  if (last) aio_.reset();  // no more writes: its teardown overlaps the index build below
   Status index_status;
   {
     // Wait until this file's blocks are indexed.

@@ -70,6 +70,9 @@ class PacketFileWriter {
   // Completes the current file: waits for its writes and indexing, writes its index table. Tags of its
   // blocks are appended to `*done`. No-op without an open file.
   Status FinishFile(std::vector<void*>* done);
+  // FinishFile for a writer that expects no more blocks: the aio context is released as soon as the file's
+  // data is on disk, so its teardown overlaps the index build (a later WriteBlock sets up a new one).
+  Status FinishLastFile(std::vector<void*>* done);
 
   uint32_t writer() const { return lock_.writer(); }
   const PacketFileWriterStats& stats() const { return stats_; }
@@ -90,6 +93,7 @@ class PacketFileWriter {
     void* tag;
   };
   Status StartFile(int64_t now_ns);
+  Status CompleteFile(std::vector<void*>* done, bool last);
   void IndexLoop();
   void Release(void* tag);                      // one of a tag's two holds (write, index) is done
   Status CollectWrites(int min);                // moves finished writes into Release()

@@ -64,14 +64,16 @@ Status PcapImporter::FlushBlock() {
   return Status::OK();
 }
 
-Status PcapImporter::Finish() {
+Status PcapImporter::Finish() { return CompleteFile(true); }
+
+Status PcapImporter::CompleteFile(bool last) {
   Status s = FlushBlock();
   if (current_ != nullptr) {
     free_buffers_.push_back(current_);
     current_ = nullptr;
   }
   std::vector<void*> done;
-  Status f = writer_->FinishFile(&done);
+  Status f = last ? writer_->FinishLastFile(&done) : writer_->FinishFile(&done);
   file_has_packets_ = false;
   for (void* d : done) free_buffers_.push_back(static_cast<uint8_t*>(d));
   return s.ok() ? f : s;
@@ -110,7 +112,7 @@ Status PcapImporter::AddPacket(uint32_t linktype, uint32_t snaplen, int64_t sec,
   if (snaplen == 0 || snaplen > kMaxSnapLen) snaplen = kMaxSnapLen;
   int64_t ts_ns = static_cast<int64_t>(static_cast<uint32_t>(sec)) * 1000000000 + (fraction == FractionField::kNanos ? frac : libpcap_frac);
   if (first_of_input && file_has_packets_ && ts_ns < file_max_ts_ns_) {
-    Status s = Finish();
+    Status s = CompleteFile(false);
     if (!s.ok()) return s;
   }
   if (!file_has_packets_ || ts_ns > file_max_ts_ns_) file_max_ts_ns_ = ts_ns;

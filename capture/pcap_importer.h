@@ -45,10 +45,13 @@ class PcapImporter {
   Status ImportFile(const std::string& path, ImportFileStats* stats, const ImportProgress& progress);
   // Imports every packet of a Stenographer packet file (StenographerReader), as Ethernet. Damage as above.
   Status ImportStenographerFile(const std::string& path, ImportFileStats* stats, const ImportProgress& progress);
-  // Writes the partly filled block and completes the current packet file (with its index).
+  // Writes the partly filled block and completes the current packet file (with its index); the end of
+  // the input (a later import starts a new file).
   Status Finish();
 
  private:
+  // Finish(); `last` as in PacketFileWriter::FinishLastFile.
+  Status CompleteFile(bool last);
   // Adds one packet (timestamp as seconds and nanoseconds) to the current block.
   // `frac` in nanoseconds as libpcap gives it, from a pcap record's microsecond field (read signed, times
   // 1000), its nanosecond field (read signed), or another source.

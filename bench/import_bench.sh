@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Import speed against its peers: `rewind import -q` of one pcap into an empty store (REWIND, and REWIND_BASE
 # when given, e.g. an older build), `tcpdump -r TRACE -w OUT` (the same records rewritten as a pcap) and,
-# cold, `dd if=TRACE of=/dev/null bs=1M iflag=direct` (what the disk reads at best), alternated RUNS times.
+# cold, `dd if=TRACE of=/dev/null bs=1M iflag=direct` (what the disk reads at best) and "read + write": `cat
+# TRACE > /dev/null` while `dd oflag=direct` writes as many bytes as the import's packet files hold (what the
+# disk does when an import's reads and writes share it: the floor for a cold import), alternated RUNS times.
 # Warm runs follow `cat TRACE > /dev/null`; cold runs follow `sync; echo 3 > drop_caches`. The output store
 # (or file) is removed before each run. Wall time, CPU (user + system) and peak RSS from /usr/bin/time;
 # medians, min and max; MB/s is the trace's size over the median wall time. Prints a Markdown section on
@@ -33,7 +35,12 @@ mkdir -p "$work/times"
 
 tools="rewind tcpdump"
 [ -n "$base" ] && tools="base $tools"
-[ "$mode" = cold ] && tools="$tools dd"
+[ "$mode" = cold ] && tools="$tools dd readwrite"
+store_mib=0
+if [ "$mode" = cold ]; then  # the bytes an import writes, for "read + write"
+  "$rewind" import -q --dir "$work/store" "$trace"
+  store_mib=$(( $(du -cb "$work"/store/PKT*/* | tail -1 | cut -f1) / 1048576 ))
+fi
 
 prepare() {
   rm -rf "$work/store" "$work/out.pcap"
@@ -47,6 +54,8 @@ run_one() {  # tool round
     base) /usr/bin/time -f "%e %U %S %M" -a -o "$out" "$base" import -q --dir "$work/store" "$trace" ;;
     tcpdump) /usr/bin/time -f "%e %U %S %M" -a -o "$out" tcpdump -r "$trace" -w "$work/out.pcap" 2>/dev/null ;;
     dd) /usr/bin/time -f "%e %U %S %M" -a -o "$out" dd if="$trace" of=/dev/null bs=1M iflag=direct status=none ;;
+    readwrite) /usr/bin/time -f "%e %U %S %M" -a -o "$out" bash -c 'cat "$1" > /dev/null & dd if=/dev/zero of="$2" bs=1M \
+                 count="$3" oflag=direct status=none; wait' _ "$trace" "$work/out.pcap" "$store_mib" ;;
   esac
 }
 
@@ -88,6 +97,7 @@ for t in $tools; do
     base) name="rewind import ($(basename "$base"))" ;;
     tcpdump) name="tcpdump -r -w" ;;
     dd) name="dd iflag=direct (read only)" ;;
+    readwrite) name="read + write: cat, and dd oflag=direct of $store_mib MiB at once" ;;
   esac
   printf '| %s | %s | %.0f | %.2f | %.0f |\n' "$name" "$(stat_line "$f" 1)" "$(echo "$bytes / $wall / 1000000" | bc -l)" \
     "$cpu" "$(echo "$rss / 1024" | bc -l)"

@@ -71,14 +71,11 @@ Status IndexBuilder::AddBlock(uint32_t block, uint64_t file_offset, uint32_t dis
       for (int i = 0; i < f.num_ports; ++i) ports_[f.ports[i]].Add(pos);
       for (int i = 0; i < f.num_protocols; ++i) protocols_[f.protocols[i]].Add(pos);
       for (int i = 0; i < f.num_ethertypes; ++i) {
-        if (i >= kCachedEthertypes) {
-          ethertypes_[f.ethertypes[i]].Add(pos);
-          continue;
-        }
-        CachedEthertype& c = ethertype_cache_[i];
-        if (c.list == nullptr || f.ethertypes[i] != c.type) {
-          c.type = f.ethertypes[i];
-          c.list = &ethertypes_[c.type];
+        uint16_t t = f.ethertypes[i];
+        CachedEthertype& c = ethertype_cache_[(t * 0x9e3779b1u) >> (32 - kEthertypeCacheBits)];
+        if (c.list == nullptr || c.type != t) {
+          c.type = t;
+          c.list = &ethertypes_[t];
         }
         c.list->Add(pos);
       }

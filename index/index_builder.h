@@ -63,15 +63,15 @@ class IndexBuilder {
   std::unordered_map<std::array<uint8_t, 16>, PostingListBuilder, Ipv6Hash> ipv6_;
   std::vector<PostingListBuilder> ports_;  // indexed by port: 65536 entries
   std::unordered_map<uint16_t, PostingListBuilder> ethertypes_;
-  // For the first kCachedEthertypes ethertypes of a packet (outermost first), the list of the one found at
-  // that depth in the packet before: nearly every packet repeats them (a VLAN tag, then IPv4). Null: none yet.
-  // unordered_map keeps its elements in place.
-  static constexpr int kCachedEthertypes = 4;
+  // The lists of recently seen ethertypes, direct-mapped by a hash of the type (the common ones, IPv4, IPv6,
+  // ARP, 802.1Q, 802.1ad, MPLS, land in different slots): traffic switches among a few types all the time.
+  // Null: none yet. unordered_map keeps its elements in place.
+  static constexpr int kEthertypeCacheBits = 4;
   struct CachedEthertype {
     uint16_t type = 0;
     PostingListBuilder* list = nullptr;
   };
-  std::array<CachedEthertype, kCachedEthertypes> ethertype_cache_;
+  std::array<CachedEthertype, 1 << kEthertypeCacheBits> ethertype_cache_;
   std::vector<PostingListBuilder> vlans_;  // indexed by VLAN ID: 4096 entries
   std::array<PostingListBuilder, 256> protocols_;
   PostingListBuilder incomplete_;

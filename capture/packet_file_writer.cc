@@ -23,6 +23,7 @@ PacketFileWriter::PacketFileWriter(PacketFileWriterOptions options, WriterLock l
   if (options_.max_file_bytes == 0 || options_.max_file_bytes > max_bytes) options_.max_file_bytes = max_bytes;
   if (options_.compress_level > 0) compressor_ = std::make_unique<BlockCompressor>(options_.compress_level);
   indexer_ = std::thread([this] { IndexLoop(); });
+  finisher_ = std::thread([this] { FinishLoop(); });
 }
 
 PacketFileWriter::~PacketFileWriter() {
@@ -34,6 +35,12 @@ PacketFileWriter::~PacketFileWriter() {
   }
   cv_.notify_all();
   indexer_.join();
+  finisher_.join();
+}
+
+PacketFileWriterStats PacketFileWriter::stats() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return stats_;
 }
 
 void PacketFileWriter::IndexLoop() {
@@ -47,6 +54,11 @@ void PacketFileWriter::IndexLoop() {
     if (jobs_.empty()) return;  // stop_ and drained
     IndexJob job = jobs_.front();
     jobs_.pop_front();
+    if (job.finish) {  // every block of the file is indexed
+      to_finish_.push_back(std::move(job.finish));
+      cv_.notify_all();
+      continue;
+    }
     indexing_ = true;
     l.unlock();
     uint64_t before = job.index->summary().packets;
@@ -55,13 +67,68 @@ void PacketFileWriter::IndexLoop() {
     uint64_t added = job.index->summary().packets - before;
     indexed_bytes_total_.fetch_add(job.index->summary().captured_bytes - bytes_before, std::memory_order_relaxed);
     l.lock();
-    indexed_packets_ += added;
+    stats_.packets += added;
     if (!s.ok() && index_error_.ok()) index_error_ = s;
     indexing_ = false;
     l.unlock();
     Release(job.tag);
     l.lock();
   }
+}
+
+void PacketFileWriter::FinishLoop() {
+  NameThisThread("finish" + std::to_string(writer()));
+  std::unique_lock<std::mutex> l(mu_);
+  while (true) {
+    cv_.wait(l, [this] { return stop_ || !to_finish_.empty(); });
+    if (to_finish_.empty()) return;  // stop_ and drained
+    std::shared_ptr<FileToFinish> file = std::move(to_finish_.front());
+    to_finish_.pop_front();
+    l.unlock();
+    Status s = FinishIndexedFile(*file);
+    file.reset();  // the index's memory goes before the next file is taken
+    l.lock();
+    if (!s.ok() && finish_error_.ok()) finish_error_ = s;
+    --files_finishing_;
+    cv_.notify_all();
+  }
+}
+
+Status PacketFileWriter::FinishIndexedFile(const FileToFinish& file) {
+  std::string index_path = IndexDirectory(options_.store, lock_.writer()) + "/" + file.name;
+  Status s = file.index->Finish(index_path, file.bytes);
+  if (s.ok()) {
+    // Files whose catalog record could not be written before (a full disk) are retried first, in order.
+    for (size_t i = 0; i < catalog_backlog_.size();) {
+      if (!RecordFileCompleteFromIndex(options_.store, lock_.writer(), catalog_backlog_[i]).ok()) break;
+      catalog_backlog_.erase(catalog_backlog_.begin() + static_cast<long>(i));
+    }
+    Status cs = RecordFileComplete(options_.store, lock_.writer(), file.name, file.index->summary(),
+                                   file.index->table_bytes(), file.index->key_filter(), file.index->unfiltered());
+    if (!cs.ok()) {
+      catalog_backlog_.push_back(file.name);
+      LogLine(LogLevel::kWarning, "rewind: cannot record %s in the store catalog (retried at the next file): %s\n",
+              file.packet_path.c_str(), cs.ToString().c_str());
+    }
+    struct stat st;
+    uint64_t index_bytes = stat(index_path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++stats_.files;
+      stats_.index_bytes += index_bytes;
+    }
+    if (options_.on_file_complete) options_.on_file_complete(file.packet_path, index_path);
+  }
+  if (file.live) UnregisterLiveIndex(file.packet_path);  // after the catalog lists the file as complete
+  return s;
+}
+
+Status PacketFileWriter::TakeDeferredError() {
+  std::lock_guard<std::mutex> l(mu_);
+  Status s = !index_error_.ok() ? index_error_ : finish_error_;
+  index_error_ = Status::OK();
+  finish_error_ = Status::OK();
+  return s;
 }
 
 void PacketFileWriter::Release(void* tag) {
@@ -142,7 +209,7 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
                 blocks_in_file_ >= kMaxBlocksPerFile ||
                 (options_.max_file_age_ns > 0 && now_ns - file_started_ns_ >= options_.max_file_age_ns))) {
     std::vector<void*> done;
-    Status s = FinishFile(&done);
+    Status s = CompleteFile(&done, false, false);
     {
       std::lock_guard<std::mutex> l(mu_);
       ready_.insert(ready_.end(), done.begin(), done.end());
@@ -190,6 +257,8 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
     std::lock_guard<std::mutex> l(mu_);
     if (holds > 0) holds_[tag] = holds;  // released by the write of the raw block and by the indexing
     else ready_.push_back(tag);
+    ++stats_.blocks;
+    stats_.bytes += disk_length;
   }
   write_block_[write_tag] = blocks_in_file_;
   block_written_.push_back(false);
@@ -207,17 +276,16 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
   if (options_.index) {
     {
       std::lock_guard<std::mutex> l(mu_);
-      jobs_.push_back({index_, live_, blocks_in_file_, offset, disk_length, flags, block, tag});
+      jobs_.push_back({index_, live_, blocks_in_file_, offset, disk_length, flags, block, tag, nullptr});
     }
     cv_.notify_all();
   }
   ++blocks_in_file_;
-  ++stats_.blocks;
-  stats_.bytes += disk_length;
   return Status::OK();
 }
 
 Status PacketFileWriter::Reap(int min, std::vector<void*>* done) {
+  Status deferred = TakeDeferredError();
   Status s = CollectWrites(0);
   size_t start = done->size();
   while (true) {
@@ -225,7 +293,7 @@ Status PacketFileWriter::Reap(int min, std::vector<void*>* done) {
       std::lock_guard<std::mutex> l(mu_);
       done->insert(done->end(), ready_.begin(), ready_.end());
       ready_.clear();
-      if (static_cast<int>(done->size() - start) >= min || holds_.empty() || !s.ok()) return s;
+      if (static_cast<int>(done->size() - start) >= min || holds_.empty() || !s.ok()) return s.ok() ? deferred : s;
     }
     if (file_ && file_->in_flight() > 0) {
       s = CollectWrites(1);  // block on the disk
@@ -240,65 +308,56 @@ Status PacketFileWriter::Tick(int64_t now_ns, std::vector<void*>* done) {
   if (!file_ || options_.max_file_age_ns <= 0 || now_ns - file_started_ns_ < options_.max_file_age_ns) {
     return Status::OK();
   }
-  return FinishFile(done);
+  return CompleteFile(done, false, false);
 }
 
-Status PacketFileWriter::FinishFile(std::vector<void*>* done) { return CompleteFile(done, false); }
+Status PacketFileWriter::FinishFile(std::vector<void*>* done) { return CompleteFile(done, false, true); }
 
 Status PacketFileWriter::FinishLastFile(std::vector<void*>* done) {
-  Status s = CompleteFile(done, true);
+  Status s = CompleteFile(done, true, true);
   aio_.reset();  // also without an open file
   return s;
 }
 
-Status PacketFileWriter::CompleteFile(std::vector<void*>* done, bool last) {
-  if (!file_) return Status::OK();
-  std::vector<void*> written;
-  Status s = file_->Close(&written);
-  for (void* t : written) WriteDone(t);
-  uint64_t bytes = file_->bytes_written();
-  file_.reset();
-  if (last) aio_.reset();  // no more writes: its teardown overlaps the index build below
-  Status index_status;
+Status PacketFileWriter::CompleteFile(std::vector<void*>* done, bool last, bool wait) {
+  Status s;
+  if (file_) {
+    std::vector<void*> written;
+    s = file_->Close(&written);
+    for (void* t : written) WriteDone(t);
+    uint64_t bytes = file_->bytes_written();
+    file_.reset();
+    if (last) aio_.reset();  // no more writes: its teardown overlaps the index build
+    if (s.ok() && options_.index) {
+      auto file = std::make_shared<FileToFinish>();
+      file->index = std::move(index_);
+      file->live = live_;
+      file->name = name_;
+      file->packet_path = packet_path_;
+      file->bytes = bytes;
+      std::unique_lock<std::mutex> l(mu_);
+      // Bounded: each waiting file holds its whole index in memory.
+      cv_.wait(l, [this] { return files_finishing_ < kMaxFilesFinishing; });
+      ++files_finishing_;
+      jobs_.push_back({nullptr, nullptr, 0, 0, 0, 0, nullptr, nullptr, std::move(file)});
+      l.unlock();
+      cv_.notify_all();
+    } else if (live_) {
+      UnregisterLiveIndex(packet_path_);  // no index table will be written: the file stays unindexed
+    }
+    live_.reset();
+    index_.reset();
+    packet_path_.clear();
+  }
+  if (!wait) return s;
   {
-    // Wait until this file's blocks are indexed.
     std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [this] { return jobs_.empty() && !indexing_; });
+    cv_.wait(l, [this] { return jobs_.empty() && !indexing_ && files_finishing_ == 0; });
     done->insert(done->end(), ready_.begin(), ready_.end());
     ready_.clear();
-    index_status = index_error_;
-    index_error_ = Status::OK();
-    stats_.packets += indexed_packets_;
-    indexed_packets_ = 0;
   }
-  if (s.ok() && options_.index) {
-    std::string index_path = IndexDirectory(options_.store, lock_.writer()) + "/" + name_;
-    s = index_->Finish(index_path, bytes);
-    if (s.ok()) {
-      // Files whose catalog record could not be written before (a full disk) are retried first, in order.
-      for (size_t i = 0; i < catalog_backlog_.size();) {
-        if (!RecordFileCompleteFromIndex(options_.store, lock_.writer(), catalog_backlog_[i]).ok()) break;
-        catalog_backlog_.erase(catalog_backlog_.begin() + static_cast<long>(i));
-      }
-      Status cs = RecordFileComplete(options_.store, lock_.writer(), name_, index_->summary(), index_->table_bytes(),
-                                     index_->key_filter(), index_->unfiltered());
-      if (!cs.ok()) {
-        catalog_backlog_.push_back(name_);
-        LogLine(LogLevel::kWarning, "rewind: cannot record %s in the store catalog (retried at the next file): %s\n",
-                     packet_path_.c_str(), cs.ToString().c_str());
-      }
-      ++stats_.files;
-      struct stat st;
-      if (stat(index_path.c_str(), &st) == 0) stats_.index_bytes += static_cast<uint64_t>(st.st_size);
-      if (options_.on_file_complete) options_.on_file_complete(packet_path_, index_path);
-    }
-  }
-  if (live_) UnregisterLiveIndex(packet_path_);  // after the catalog lists the file as complete
-  live_.reset();
-  index_.reset();
-  packet_path_.clear();
-  if (s.ok() && !index_status.ok()) s = index_status;
-  return s;
+  Status deferred = TakeDeferredError();
+  return s.ok() ? deferred : s;
 }
 
 }  // namespace rwd

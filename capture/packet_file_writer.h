@@ -1,8 +1,9 @@
 // PacketFileWriter: one writer's stream of packet files. Takes finished TPACKET_V3 blocks (from the capture
 // ring or from import), writes them with BlockWriter, indexes them on its own indexing thread (so indexing
-// never holds up the writes), rotates files by size and age, and writes each file's index table when the
-// file is complete. A block's buffer is handed back (Reap) only when it is both on disk and indexed.
-// Not thread-safe: one thread calls it (the indexing thread is internal).
+// never holds up the writes), rotates files by size and age, and writes each file's index table and
+// catalog record once the file is complete, on a finishing thread of its own (so a rotation never holds up
+// the next file's writes or indexing). A block's buffer is handed back (Reap) only when it is both on disk
+// and indexed. Not thread-safe: one thread calls it (the indexing and finishing threads are internal).
 #ifndef REWIND_CAPTURE_PACKET_FILE_WRITER_H_
 #define REWIND_CAPTURE_PACKET_FILE_WRITER_H_
 
@@ -39,7 +40,7 @@ struct PacketFileWriterOptions {
   bool index = true;                      // false: no index tables (files stay unqueryable until indexed)
   int index_nice = 0;                     // nice level of the indexing thread
   int compress_level = 0;                 // > 0: zstd level for each block before it is written (0: raw)
-  // Called (on the writer's thread) after a file and its index are complete; must not block.
+  // Called (on the writer's finishing thread) after a file and its index are complete; must not block.
   std::function<void(const std::string& packet_path, const std::string& index_path)> on_file_complete;
 };
 
@@ -62,26 +63,38 @@ class PacketFileWriter {
   // Reap()) after sealing it with its checksum. `now_ns` drives age-based rotation.
   Status WriteBlock(uint8_t* block, void* tag, int64_t now_ns);
   // Collects tags of blocks that are written and indexed; waits until at least `min` are (or none is
-  // pending any more).
+  // pending any more). Also returns the first error of a file finished in the background since the last
+  // call (its index table or catalog record could not be written; the file stays unindexed).
   Status Reap(int min, std::vector<void*>* done);
-  // Completes the current file if it is older than max_file_age_ns (for idle links, where no block
-  // arrives to trigger rotation). Tags of its blocks are appended to `*done`.
+  // Rotates the current file if it is older than max_file_age_ns (for idle links, where no block arrives
+  // to trigger rotation), as WriteBlock rotates: its index table is written in the background.
   Status Tick(int64_t now_ns, std::vector<void*>* done);
-  // Completes the current file: waits for its writes and indexing, writes its index table. Tags of its
-  // blocks are appended to `*done`. No-op without an open file.
+  // Completes the current file and waits until every file is finished: written, indexed, its index table
+  // and catalog record written. Tags of its blocks are appended to `*done`. Without an open file it waits
+  // for the files still being finished.
   Status FinishFile(std::vector<void*>* done);
   // FinishFile for a writer that expects no more blocks: the aio context is released as soon as the file's
   // data is on disk, so its teardown overlaps the index build (a later WriteBlock sets up a new one).
   Status FinishLastFile(std::vector<void*>* done);
 
   uint32_t writer() const { return lock_.writer(); }
-  const PacketFileWriterStats& stats() const { return stats_; }
+  PacketFileWriterStats stats() const;
   // Captured bytes of the packets indexed so far (any thread; 0 without indexing).
   uint64_t indexed_bytes() const { return indexed_bytes_total_.load(std::memory_order_relaxed); }
   // Path of the file being written ("" if none).
   const std::string& current_path() const { return packet_path_; }
 
  private:
+  // A complete file (its blocks on disk) whose index table and catalog record are still to be written.
+  struct FileToFinish {
+    std::shared_ptr<IndexBuilder> index;
+    std::shared_ptr<LiveIndex> live;
+    std::string name;
+    std::string packet_path;
+    uint64_t bytes = 0;
+  };
+  // A block to index, or (finish set) the mark after a file's last block: the file goes to the finishing
+  // thread once every block before it is indexed.
   struct IndexJob {
     std::shared_ptr<IndexBuilder> index;
     std::shared_ptr<LiveIndex> live;
@@ -91,10 +104,18 @@ class PacketFileWriter {
     uint32_t flags;
     const uint8_t* block;
     void* tag;
+    std::shared_ptr<FileToFinish> finish;
   };
+  // At most this many complete files wait for (or are in) their index build; a rotation beyond waits.
+  static constexpr int kMaxFilesFinishing = 2;
   Status StartFile(int64_t now_ns);
-  Status CompleteFile(std::vector<void*>* done, bool last);
+  // Closes the current file and hands it to the finishing thread; `wait`: then waits until every file is
+  // finished and returns what went wrong since the last report.
+  Status CompleteFile(std::vector<void*>* done, bool last, bool wait);
+  Status FinishIndexedFile(const FileToFinish& file);  // on the finishing thread
+  Status TakeDeferredError();                          // the first error of the indexing or finishing threads
   void IndexLoop();
+  void FinishLoop();
   void Release(void* tag);                      // one of a tag's two holds (write, index) is done
   Status CollectWrites(int min);                // moves finished writes into Release()
   void WriteDone(void* tag);                    // a write finished: free its extent buffer or Release()
@@ -111,16 +132,15 @@ class PacketFileWriter {
   std::string name_;
   std::string packet_path_;
   std::string last_name_;
-  std::vector<std::string> catalog_backlog_;  // complete files the catalog does not list yet
+  std::vector<std::string> catalog_backlog_;  // finishing thread only: complete files the catalog does not list yet
   int64_t file_started_ns_ = 0;
   uint32_t blocks_in_file_ = 0;
-  PacketFileWriterStats stats_;
   std::unique_ptr<BlockCompressor> compressor_;
   std::vector<AlignedBuffer> extent_buffers_;  // compressed extents in flight
   std::vector<uint8_t*> free_extents_;
   std::unordered_set<const void*> extent_tags_;
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<IndexJob> jobs_;         // guarded by mu_
   bool indexing_ = false;             // guarded by mu_: the indexing thread holds a job
@@ -128,9 +148,13 @@ class PacketFileWriter {
   std::unordered_map<void*, int> holds_;  // guarded by mu_: tag -> outstanding holds
   std::vector<void*> ready_;          // guarded by mu_: tags free for reuse
   Status index_error_;                // guarded by mu_
-  uint64_t indexed_packets_ = 0;      // guarded by mu_
+  std::deque<std::shared_ptr<FileToFinish>> to_finish_;  // guarded by mu_: indexed, for the finishing thread
+  int files_finishing_ = 0;           // guarded by mu_: handed over by CompleteFile, not yet finished
+  Status finish_error_;               // guarded by mu_
+  PacketFileWriterStats stats_;       // guarded by mu_
   std::atomic<uint64_t> indexed_bytes_total_{0};
   std::thread indexer_;
+  std::thread finisher_;
 };
 
 }  // namespace rwd

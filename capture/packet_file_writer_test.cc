@@ -1,6 +1,7 @@
 #include "capture/packet_file_writer.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -129,6 +130,82 @@ TEST(PacketFileWriter, ManyFilesReadBackExactly) {
   }
   EXPECT_EQ(next_block, kBlocks);
   for (uint8_t* p : all) std::free(p);
+}
+
+// A rotation hands the finished file's index build to the finishing thread: when that build fails (here the
+// index directory is replaced by a plain file), the next file's blocks are still written, the error comes
+// back from Reap(), and the file is left unindexed (start-up repair indexes it), not lost.
+TEST(PacketFileWriter, FailedIndexBuildAfterRotationDropsNoBlock) {
+  TempDir dir;
+  auto lock = WriterLock::Acquire(dir.path(), 0);
+  ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+  PacketFileWriterOptions o;
+  o.store = dir.path();
+  o.max_file_bytes = uint64_t{kBlockSize};  // one block per file
+  o.max_writes_in_flight = 2;
+  PacketFileWriter w(o, std::move(*lock));
+  uint8_t* bufs[3];
+  for (uint8_t*& p : bufs) p = static_cast<uint8_t*>(std::aligned_alloc(kBlockAlignment, kBlockSize));
+  auto fill = [&](uint32_t blk) {
+    BlockBuilder b;
+    b.Reset(bufs[blk], 1, 65535, blk);
+    for (uint32_t p = 0; p < kPacketsPerBlock; ++p) {
+      std::vector<uint8_t> f = Frame(blk, p);
+      ASSERT_TRUE(b.Add(1700000000 + blk, p * 1000, static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()),
+                        f.data()));
+    }
+    b.Finish();
+  };
+  std::string idx = IndexDirectory(dir.path(), 0);
+  fill(0);
+  ASSERT_TRUE(w.WriteBlock(bufs[0], bufs[0], 0).ok());
+  fs::rename(idx, idx + ".away");
+  { std::FILE* f = std::fopen(idx.c_str(), "w"); ASSERT_NE(f, nullptr); std::fclose(f); }
+  fill(1);
+  Status s = w.WriteBlock(bufs[1], bufs[1], 0);  // rotates: file 0's index build fails in the background
+  ASSERT_TRUE(s.ok()) << "the new file's block must not pay for the old file's index: " << s.ToString();
+  std::vector<void*> done;
+  Status reaped;
+  for (int i = 0; i < 1000 && reaped.ok(); ++i) {  // the error arrives once the finishing thread has failed
+    reaped = w.Reap(0, &done);
+    if (reaped.ok()) usleep(1000);
+  }
+  EXPECT_FALSE(reaped.ok()) << "the failed index build is reported";
+  fs::remove(idx);
+  fs::rename(idx + ".away", idx);
+  fill(2);
+  ASSERT_TRUE(w.WriteBlock(bufs[2], bufs[2], 0).ok());
+  s = w.FinishFile(&done);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_TRUE(w.Reap(0, &done).ok());
+  EXPECT_EQ(done.size(), 3u) << "every buffer handed back";
+  EXPECT_EQ(w.stats().files, 2u);
+  EXPECT_EQ(w.stats().blocks, 3u);
+
+  auto files = ListStoreFiles(dir.path());
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  ASSERT_EQ(files->size(), 3u);
+  EXPECT_FALSE((*files)[0].indexed) << "left for repair";
+  for (uint32_t f = 0; f < 3; ++f) {
+    // Every block is on disk whole, indexed or not.
+    auto reader = PacketFileReader::Open((*files)[f].packet_path);
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    BlockEntry e;
+    e.disk_length = kBlockSize;
+    BlockReader br;
+    ASSERT_TRUE((*reader)->ReadBlock(e, &br).ok());
+    PacketView pv;
+    uint32_t p = 0;
+    while (br.Next(&pv)) {
+      std::vector<uint8_t> want = Frame(f, p);
+      ASSERT_EQ(pv.caplen, want.size());
+      ASSERT_EQ(0, std::memcmp(pv.data, want.data(), want.size())) << "file " << f << " packet " << p;
+      ++p;
+    }
+    EXPECT_EQ(p, kPacketsPerBlock);
+    if (f > 0) EXPECT_TRUE((*files)[f].indexed) << (*files)[f].packet_path;
+  }
+  for (uint8_t* p : bufs) std::free(p);
 }
 
 }  // namespace

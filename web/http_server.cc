@@ -781,7 +781,7 @@ void HttpServer::Routes() {
            "Packets lost because their block could not be written.", 1},
           {"write_errors", "rewind_capture_write_errors_total", "counter", "Block writes that failed.", 1},
           {"blocks", "rewind_capture_blocks_total", "counter", "Blocks written.", 1},
-          {"files", "rewind_capture_files_total", "counter", "Packet files started.", 1},
+          {"files", "rewind_capture_files_total", "counter", "Packet files completed (index table and catalog record written).", 1},
           {"max_write_latency_us", "rewind_capture_max_write_latency_seconds", "gauge",
            "Longest time a block write took.", 1e-6},
       };

@@ -41,6 +41,18 @@ std::vector<uint8_t> Frame(uint32_t block, uint32_t packet) {
 
 constexpr uint32_t kPacketsPerBlock = 40;
 
+// Block `blk` of the tests: kPacketsPerBlock frames Frame(blk, 0..), at second 1700000000 + blk.
+void FillBlock(uint8_t* buf, uint32_t blk) {
+  BlockBuilder b;
+  b.Reset(buf, 1, 65535, blk);
+  for (uint32_t p = 0; p < kPacketsPerBlock; ++p) {
+    std::vector<uint8_t> f = Frame(blk, p);
+    ASSERT_TRUE(b.Add(1700000000 + blk, p * 1000, static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()),
+                      f.data()));
+  }
+  b.Finish();
+}
+
 // Many small files through one writer (one aio context for all of them; halfway, FinishLastFile() lets that
 // context go and the next block sets up another): every packet comes back, in order, from indexed files of
 // the expected size.
@@ -62,7 +74,6 @@ TEST(PacketFileWriter, ManyFilesReadBackExactly) {
     free_bufs.push_back(all.back());
   }
   std::vector<void*> done;
-  BlockBuilder b;
   for (uint32_t blk = 0; blk < kBlocks; ++blk) {
     if (blk == 150) {  // a file boundary: the file of blocks 148-149 is complete either way
       done.clear();
@@ -79,13 +90,7 @@ TEST(PacketFileWriter, ManyFilesReadBackExactly) {
     }
     uint8_t* buf = free_bufs.back();
     free_bufs.pop_back();
-    b.Reset(buf, 1, 65535, blk);
-    for (uint32_t p = 0; p < kPacketsPerBlock; ++p) {
-      std::vector<uint8_t> f = Frame(blk, p);
-      ASSERT_TRUE(b.Add(1700000000 + blk, p * 1000, static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()),
-                        f.data()));
-    }
-    b.Finish();
+    FillBlock(buf, blk);
     Status s = w.WriteBlock(buf, buf, 0);
     ASSERT_TRUE(s.ok()) << blk << ": " << s.ToString();
   }
@@ -146,22 +151,12 @@ TEST(PacketFileWriter, FailedIndexBuildAfterRotationDropsNoBlock) {
   PacketFileWriter w(o, std::move(*lock));
   uint8_t* bufs[3];
   for (uint8_t*& p : bufs) p = static_cast<uint8_t*>(std::aligned_alloc(kBlockAlignment, kBlockSize));
-  auto fill = [&](uint32_t blk) {
-    BlockBuilder b;
-    b.Reset(bufs[blk], 1, 65535, blk);
-    for (uint32_t p = 0; p < kPacketsPerBlock; ++p) {
-      std::vector<uint8_t> f = Frame(blk, p);
-      ASSERT_TRUE(b.Add(1700000000 + blk, p * 1000, static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()),
-                        f.data()));
-    }
-    b.Finish();
-  };
   std::string idx = IndexDirectory(dir.path(), 0);
-  fill(0);
+  FillBlock(bufs[0], 0);
   ASSERT_TRUE(w.WriteBlock(bufs[0], bufs[0], 0).ok());
   fs::rename(idx, idx + ".away");
   { std::FILE* f = std::fopen(idx.c_str(), "w"); ASSERT_NE(f, nullptr); std::fclose(f); }
-  fill(1);
+  FillBlock(bufs[1], 1);
   Status s = w.WriteBlock(bufs[1], bufs[1], 0);  // rotates: file 0's index build fails in the background
   ASSERT_TRUE(s.ok()) << "the new file's block must not pay for the old file's index: " << s.ToString();
   std::vector<void*> done;
@@ -173,7 +168,7 @@ TEST(PacketFileWriter, FailedIndexBuildAfterRotationDropsNoBlock) {
   EXPECT_FALSE(reaped.ok()) << "the failed index build is reported";
   fs::remove(idx);
   fs::rename(idx + ".away", idx);
-  fill(2);
+  FillBlock(bufs[2], 2);
   ASSERT_TRUE(w.WriteBlock(bufs[2], bufs[2], 0).ok());
   s = w.FinishFile(&done);
   ASSERT_TRUE(s.ok()) << s.ToString();

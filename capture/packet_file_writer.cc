@@ -11,6 +11,7 @@
 #include <chrono>
 
 #include "index/block_format.h"
+#include "index/index_repair.h"
 #include "index/store_catalog.h"
 #include "index/thread_name.h"
 #include "index/wall_clock.h"
@@ -97,7 +98,9 @@ void PacketFileWriter::FinishLoop() {
 Status PacketFileWriter::FinishIndexedFile(const FileToFinish& file) {
   std::string index_path = IndexDirectory(options_.store, lock_.writer()) + "/" + file.name;
   Status s = file.index->Finish(index_path, file.bytes);
+  if (!s.ok()) unindexed_.push_back(file.name);
   if (s.ok()) {
+    RetryUnindexed();
     // Files whose catalog record could not be written before (a full disk) are retried first, in order.
     for (size_t i = 0; i < catalog_backlog_.size();) {
       if (!RecordFileCompleteFromIndex(options_.store, lock_.writer(), catalog_backlog_[i]).ok()) break;
@@ -121,6 +124,33 @@ Status PacketFileWriter::FinishIndexedFile(const FileToFinish& file) {
   }
   if (file.live) UnregisterLiveIndex(file.packet_path);  // after the catalog lists the file as complete
   return s;
+}
+
+// A file whose index table could not be written (a full disk, a broken index directory) is indexed again
+// from disk once a later file's table has been written, so it becomes queryable through the catalog and
+// retention can remove it, without waiting for the next start's repair. At most one attempt per finished
+// file; what still fails waits for the next.
+void PacketFileWriter::RetryUnindexed() {
+  while (!unindexed_.empty()) {
+    StoreFile f;
+    f.writer = lock_.writer();
+    f.name = unindexed_.front();
+    f.packet_path = PacketDirectory(options_.store, f.writer) + "/" + f.name;
+    f.index_path = IndexDirectory(options_.store, f.writer) + "/" + f.name;
+    RepairResult r;
+    Status s = RepairPacketFile(f, &r);
+    if (!s.ok()) {
+      LogLine(LogLevel::kWarning, "rewind: %s is still unindexed (retried after the next file): %s\n",
+              f.packet_path.c_str(), s.ToString().c_str());
+      return;
+    }
+    unindexed_.erase(unindexed_.begin());
+    if (r.blocks_kept > 0) {
+      LogLine(LogLevel::kInfo, "rewind: indexed %s after an earlier failure: %u block(s), %llu packet(s)\n",
+              f.packet_path.c_str(), r.blocks_kept, static_cast<unsigned long long>(r.packets));
+      catalog_backlog_.push_back(f.name);  // recorded with the catalog's backlog, next
+    }
+  }
 }
 
 Status PacketFileWriter::TakeDeferredError() {

@@ -113,6 +113,7 @@ class PacketFileWriter {
   // finished and returns what went wrong since the last report.
   Status CompleteFile(std::vector<void*>* done, bool last, bool wait);
   Status FinishIndexedFile(const FileToFinish& file);  // on the finishing thread
+  void RetryUnindexed();                               // on the finishing thread, after a file's table is written
   Status TakeDeferredError();                          // the first error of the indexing or finishing threads
   void IndexLoop();
   void FinishLoop();
@@ -133,6 +134,7 @@ class PacketFileWriter {
   std::string packet_path_;
   std::string last_name_;
   std::vector<std::string> catalog_backlog_;  // finishing thread only: complete files the catalog does not list yet
+  std::vector<std::string> unindexed_;        // finishing thread only: complete files whose index build failed
   int64_t file_started_ns_ = 0;
   uint32_t blocks_in_file_ = 0;
   std::unique_ptr<BlockCompressor> compressor_;

@@ -13,6 +13,7 @@
 #include "index/block_format.h"
 #include "index/index_reader.h"
 #include "index/packet_file_reader.h"
+#include "index/store_catalog.h"
 #include "index/store_layout.h"
 #include "index/test_temp_dir.h"
 
@@ -139,7 +140,7 @@ TEST(PacketFileWriter, ManyFilesReadBackExactly) {
 
 // A rotation hands the finished file's index build to the finishing thread: when that build fails (here the
 // index directory is replaced by a plain file), the next file's blocks are still written, the error comes
-// back from Reap(), and the file is left unindexed (start-up repair indexes it), not lost.
+// back from Reap(), and once a later file's table is written the failed file is indexed again from disk.
 TEST(PacketFileWriter, FailedIndexBuildAfterRotationDropsNoBlock) {
   TempDir dir;
   auto lock = WriterLock::Acquire(dir.path(), 0);
@@ -174,13 +175,13 @@ TEST(PacketFileWriter, FailedIndexBuildAfterRotationDropsNoBlock) {
   ASSERT_TRUE(s.ok()) << s.ToString();
   ASSERT_TRUE(w.Reap(0, &done).ok());
   EXPECT_EQ(done.size(), 3u) << "every buffer handed back";
-  EXPECT_EQ(w.stats().files, 2u);
+  EXPECT_EQ(w.stats().files, 2u) << "the two files whose own build succeeded";
   EXPECT_EQ(w.stats().blocks, 3u);
 
   auto files = ListStoreFiles(dir.path());
   ASSERT_TRUE(files.ok()) << files.status().ToString();
   ASSERT_EQ(files->size(), 3u);
-  EXPECT_FALSE((*files)[0].indexed) << "left for repair";
+
   for (uint32_t f = 0; f < 3; ++f) {
     // Every block is on disk whole, indexed or not.
     auto reader = PacketFileReader::Open((*files)[f].packet_path);
@@ -198,8 +199,11 @@ TEST(PacketFileWriter, FailedIndexBuildAfterRotationDropsNoBlock) {
       ++p;
     }
     EXPECT_EQ(p, kPacketsPerBlock);
-    if (f > 0) EXPECT_TRUE((*files)[f].indexed) << (*files)[f].packet_path;
+    EXPECT_TRUE((*files)[f].indexed) << (*files)[f].packet_path;
   }
+  auto catalog = StoreCatalog::Open(dir.path());
+  ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
+  EXPECT_EQ((*catalog)->CompleteFiles(), 3u) << "the catalog lists the re-indexed file as complete too";
   for (uint8_t* p : bufs) std::free(p);
 }
 

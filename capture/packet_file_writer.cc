@@ -79,6 +79,9 @@ void PacketFileWriter::IndexLoop() {
 
 void PacketFileWriter::FinishLoop() {
   NameThisThread("finish" + std::to_string(writer()));
+  if (options_.index_nice != 0) {  // index work, as on the indexing thread
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), options_.index_nice);
+  }
   std::unique_lock<std::mutex> l(mu_);
   while (true) {
     cv_.wait(l, [this] { return stop_ || !to_finish_.empty(); });

@@ -38,7 +38,7 @@ struct PacketFileWriterOptions {
   int max_writes_in_flight = 8;
   uint64_t preallocate_bytes = 0;         // reserve this much when a file is created (trimmed at completion)
   bool index = true;                      // false: no index tables (files stay unqueryable until indexed)
-  int index_nice = 0;                     // nice level of the indexing thread
+  int index_nice = 0;                     // nice level of the indexing and finishing threads
   int compress_level = 0;                 // > 0: zstd level for each block before it is written (0: raw)
   // Called (on the writer's finishing thread) after a file and its index are complete; must not block.
   std::function<void(const std::string& packet_path, const std::string& index_path)> on_file_complete;

@@ -182,7 +182,8 @@ Status CaptureWorker::HandleBlock(uint8_t* block, int64_t now_ns) {
     // The block could not be written (disk full, I/O error): count its packets, give it back, go on.
     --outstanding_;
     std::vector<void*> done;
-    writer_->Reap(0, &done);
+    Status reaped = writer_->Reap(0, &done);  // may carry an error of a file finished in the background
+    if (!reaped.ok()) LogLine(LogLevel::kError, "rewind capture[%u]: %s", thread_, reaped.ToString().c_str());
     ReleaseDone(&done);
     ring_->ReleaseBlock(block);
     counters_.write_drops += num;

@@ -74,6 +74,31 @@ if command -v promtool >/dev/null; then
   out=$(promtool check metrics < "$work/metrics.txt" 2>&1) && ok || fail "promtool check metrics: $out"
 fi
 
+# 1b. Queries while files rotate (2 s files; the table of a closed file is written on the writer's finishing
+#     thread while the next file fills): an answer never loses packets a previous answer had, never holds one
+#     twice, and once the replay is over holds every packet sent.
+before=$(curl -s --data-binary '' "http://127.0.0.1:$port/query" | count)
+t0=$(date +%s.%N)
+tcpreplay -q -i v0 --pps 400 --loop 12 "$PCAPS/arkime/IKEv2.pcap" >/dev/null 2>&1 &
+replay=$!
+last=0 answers=0 bad=""
+while kill -0 $replay 2>/dev/null; do
+  curl -s --data-binary '' "http://127.0.0.1:$port/query" | tcpdump -tt -r - 2>/dev/null > "$work/live.txt"
+  n=$(wc -l < "$work/live.txt")
+  [ "$n" -ge "$last" ] || bad="$bad; shrank from $last to $n"
+  # (packets of this replay are 2.5 ms apart, so no two of them print the same line)
+  dup=$(awk -v t0="$t0" '$1 > t0' "$work/live.txt" | sort | uniq -d | head -1)
+  [ -z "$dup" ] || bad="$bad; twice: $dup"
+  last=$n answers=$((answers + 1))
+  sleep 0.2
+done
+wait $replay
+sleep 3
+got=$(curl -s --data-binary '' "http://127.0.0.1:$port/query" | count)
+files=$(ls "$work/store/PKT0" | wc -l)
+[ -z "$bad" ] && [ "$answers" -ge 5 ] && [ "$got" -eq $((before + 12 * 197)) ] && [ "$files" -ge 3 ] && ok ||
+  fail "queries while rotating ($answers answers, $files files): $got of $((before + 12 * 197)) packets$bad"
+
 # 2. The interface goes away and comes back: the capture thread is restarted and captures again.
 ip link del v0
 sleep 1.5

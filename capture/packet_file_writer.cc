@@ -34,7 +34,8 @@ PacketFileWriter::~PacketFileWriter() {
     std::lock_guard<std::mutex> l(mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  jobs_cv_.notify_all();
+  finish_cv_.notify_all();
   indexer_.join();
   finisher_.join();
 }
@@ -51,13 +52,14 @@ void PacketFileWriter::IndexLoop() {
   }
   std::unique_lock<std::mutex> l(mu_);
   while (true) {
-    cv_.wait(l, [this] { return stop_ || !jobs_.empty(); });
+    jobs_cv_.wait(l, [this] { return stop_ || !jobs_.empty(); });
     if (jobs_.empty()) return;  // stop_ and drained
     IndexJob job = jobs_.front();
     jobs_.pop_front();
     if (job.finish) {  // every block of the file is indexed
       to_finish_.push_back(std::move(job.finish));
-      cv_.notify_all();
+      finish_cv_.notify_one();
+      if (jobs_.empty()) cv_.notify_all();
       continue;
     }
     indexing_ = true;
@@ -71,8 +73,10 @@ void PacketFileWriter::IndexLoop() {
     stats_.packets += added;
     if (!s.ok() && index_error_.ok()) index_error_ = s;
     indexing_ = false;
+    bool idle = jobs_.empty();
     l.unlock();
     Release(job.tag);
+    if (idle) cv_.notify_all();  // for a caller waiting until every block is indexed
     l.lock();
   }
 }
@@ -84,7 +88,7 @@ void PacketFileWriter::FinishLoop() {
   }
   std::unique_lock<std::mutex> l(mu_);
   while (true) {
-    cv_.wait(l, [this] { return stop_ || !to_finish_.empty(); });
+    finish_cv_.wait(l, [this] { return stop_ || !to_finish_.empty(); });
     if (to_finish_.empty()) return;  // stop_ and drained
     std::shared_ptr<FileToFinish> file = std::move(to_finish_.front());
     to_finish_.pop_front();
@@ -311,7 +315,7 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
       std::lock_guard<std::mutex> l(mu_);
       jobs_.push_back({index_, live_, blocks_in_file_, offset, disk_length, flags, block, tag, nullptr});
     }
-    cv_.notify_all();
+    jobs_cv_.notify_one();
   }
   ++blocks_in_file_;
   return Status::OK();
@@ -374,7 +378,7 @@ Status PacketFileWriter::CompleteFile(std::vector<void*>* done, bool last, bool 
       ++files_finishing_;
       jobs_.push_back({nullptr, nullptr, 0, 0, 0, 0, nullptr, nullptr, std::move(file)});
       l.unlock();
-      cv_.notify_all();
+      jobs_cv_.notify_one();
     } else if (live_) {
       UnregisterLiveIndex(packet_path_);  // no index table will be written: the file stays unindexed
     }

@@ -143,7 +143,9 @@ class PacketFileWriter {
   std::unordered_set<const void*> extent_tags_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;         // the caller's thread waits here: ready_, holds_, files_finishing_, idle
+  std::condition_variable jobs_cv_;    // the indexing thread waits here for jobs_
+  std::condition_variable finish_cv_;  // the finishing thread waits here for to_finish_
   std::deque<IndexJob> jobs_;         // guarded by mu_
   bool indexing_ = false;             // guarded by mu_: the indexing thread holds a job
   bool stop_ = false;                 // guarded by mu_

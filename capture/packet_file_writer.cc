@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <chrono>
@@ -144,6 +145,11 @@ void PacketFileWriter::RetryUnindexed() {
     f.name = unindexed_.front();
     f.packet_path = PacketDirectory(options_.store, f.writer) + "/" + f.name;
     f.index_path = IndexDirectory(options_.store, f.writer) + "/" + f.name;
+    struct stat st;
+    if (stat(f.packet_path.c_str(), &st) != 0 && errno == ENOENT) {  // removed by hand meanwhile
+      unindexed_.erase(unindexed_.begin());
+      continue;
+    }
     RepairResult r;
     Status s = RepairPacketFile(f, &r);
     if (!s.ok()) {

@@ -33,7 +33,9 @@ class IndexBuilder {
                   uint32_t flags = 0);
 
   // Writes the table to `path` atomically (a temporary file, fsync, rename). `file_bytes` is the packet
-  // file's final size.
+  // file's final size. After the last AddBlock(), it may run while other threads call LookupRange() and
+  // blocks() (a LiveIndex serving queries): it reads the lists and blocks, and writes only
+  // summary().file_bytes and what the accessors below return.
   Status Finish(const std::string& path, uint64_t file_bytes);
 
   const FileSummary& summary() const { return summary_; }

@@ -182,8 +182,7 @@ Status CaptureWorker::HandleBlock(uint8_t* block, int64_t now_ns) {
     // The block could not be written (disk full, I/O error): count its packets, give it back, go on.
     --outstanding_;
     std::vector<void*> done;
-    Status reaped = writer_->Reap(0, &done);  // may carry an error of a file finished in the background
-    if (!reaped.ok()) LogLine(LogLevel::kError, "rewind capture[%u]: %s", thread_, reaped.ToString().c_str());
+    NoteError(writer_->Reap(0, &done));  // may carry an error of a file finished in the background
     ReleaseDone(&done);
     ring_->ReleaseBlock(block);
     counters_.write_drops += num;
@@ -195,48 +194,46 @@ Status CaptureWorker::HandleBlock(uint8_t* block, int64_t now_ns) {
   return Status::OK();
 }
 
+// A full disk fails every block: errors are logged at most once a second, with a count of the others.
+void CaptureWorker::NoteError(const Status& s) {
+  if (s.ok()) return;
+  if (first_error_.ok()) first_error_ = s;
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_error_log_ < std::chrono::seconds(1)) {
+    ++unlogged_errors_;
+    return;
+  }
+  if (unlogged_errors_ > 0) {
+    LogLine(LogLevel::kError, "rewind capture[%u]: %s (%llu more errors since the last message)", thread_,
+            s.ToString().c_str(), unlogged_errors_);
+  } else {
+    LogLine(LogLevel::kError, "rewind capture[%u]: %s", thread_, s.ToString().c_str());
+  }
+  unlogged_errors_ = 0;
+  last_error_log_ = now;
+}
+
 Status CaptureWorker::Run(const std::atomic<bool>& stop) {
   NameThisThread("capture" + std::to_string(thread_));
   std::vector<void*> done;
-  Status first_error;
   WriteStats();  // the counters file exists from the start, so that a full disk can still update it
   auto last_stats = std::chrono::steady_clock::now();
-  // A full disk fails every block: errors are logged at most once a second, with a count of the others.
-  auto last_error_log = std::chrono::steady_clock::now() - std::chrono::seconds(2);
-  unsigned long long unlogged_errors = 0;
-  auto note_error = [&](const Status& s) {
-    if (s.ok()) return;
-    if (first_error.ok()) first_error = s;
-    auto now = std::chrono::steady_clock::now();
-    if (now - last_error_log < std::chrono::seconds(1)) {
-      ++unlogged_errors;
-      return;
-    }
-    if (unlogged_errors > 0) {
-      LogLine(LogLevel::kError, "rewind capture[%u]: %s (%llu more errors since the last message)", thread_,
-              s.ToString().c_str(), unlogged_errors);
-    } else {
-      LogLine(LogLevel::kError, "rewind capture[%u]: %s", thread_, s.ToString().c_str());
-    }
-    unlogged_errors = 0;
-    last_error_log = now;
-  };
   while (!stop.load() && !limit_reached_) {
     // Wait for the oldest held block's write and index when user space holds too many (keep at least one
     // block for the kernel), and when the next block is not ready: while user space holds a block the kernel
     // reports the socket readable (TPACKET_V3's poll looks at the block before the one being filled), so poll
     // cannot wait for the next block; once the held ones are given back, poll waits for the kernel.
     if (outstanding_ + 1 >= ring_->block_count() || (outstanding_ > 0 && !ring_->NextBlockReady())) {
-      note_error(writer_->Reap(1, &done));
+      NoteError(writer_->Reap(1, &done));
       ReleaseDone(&done);
     }
     auto block = ring_->NextBlock(100);
     if (!block.ok()) return block.status();
     int64_t now = WallClockNs();
-    if (*block != nullptr) note_error(HandleBlock(*block, now));
-    note_error(writer_->Reap(0, &done));
+    if (*block != nullptr) NoteError(HandleBlock(*block, now));
+    NoteError(writer_->Reap(0, &done));
     ReleaseDone(&done);
-    note_error(writer_->Tick(now, &done));
+    NoteError(writer_->Tick(now, &done));
     ReleaseDone(&done);
     if (std::chrono::steady_clock::now() - last_stats > std::chrono::seconds(1)) {
       WriteStats();
@@ -249,14 +246,14 @@ Status CaptureWorker::Run(const std::atomic<bool>& stop) {
     while (std::chrono::steady_clock::now() < deadline) {
       auto block = ring_->NextBlock(50);
       if (!block.ok()) break;
-      if (*block != nullptr) note_error(HandleBlock(*block, WallClockNs()));
+      if (*block != nullptr) NoteError(HandleBlock(*block, WallClockNs()));
     }
   }
-  note_error(writer_->FinishLastFile(&done));
+  NoteError(writer_->FinishLastFile(&done));
   ReleaseDone(&done);
-  if (unlogged_errors > 0) LogLine(LogLevel::kError, "rewind capture[%u]: %llu more errors\n", thread_, unlogged_errors);
+  if (unlogged_errors_ > 0) LogLine(LogLevel::kError, "rewind capture[%u]: %llu more errors\n", thread_, unlogged_errors_);
   WriteStats();
-  return first_error;
+  return first_error_;
 }
 
 std::string CaptureWorker::StatsJson() const {

@@ -6,6 +6,7 @@
 #define REWIND_CAPTURE_CAPTURE_WORKER_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -74,6 +75,8 @@ class CaptureWorker {
   Status HandleBlock(uint8_t* block, int64_t now_ns);
   void ReleaseDone(std::vector<void*>* done);
   void WriteStats();
+  // Logs `s` (if an error), at most once a second with a count of the others; keeps the first for Run().
+  void NoteError(const Status& s);
   uint32_t thread_;
   std::unique_ptr<PacketRing> ring_;
   std::unique_ptr<PacketFileWriter> writer_;
@@ -82,6 +85,9 @@ class CaptureWorker {
   uint32_t outstanding_ = 0;  // blocks held by user space
   CaptureCounters counters_;
   bool limit_reached_ = false;
+  Status first_error_;
+  std::chrono::steady_clock::time_point last_error_log_ = std::chrono::steady_clock::now() - std::chrono::seconds(2);
+  unsigned long long unlogged_errors_ = 0;  // errors since the last one logged
 };
 
 }  // namespace rwd

@@ -106,8 +106,9 @@ void PacketFileWriter::FinishLoop() {
 Status PacketFileWriter::FinishIndexedFile(const FileToFinish& file) {
   std::string index_path = IndexDirectory(options_.store, lock_.writer()) + "/" + file.name;
   Status s = file.index->Finish(index_path, file.bytes);
-  if (!s.ok()) unindexed_.push_back(file.name);
-  if (s.ok()) {
+  if (!s.ok()) {
+    unindexed_.push_back(file.name);
+  } else {
     RetryUnindexed();
     // Files whose catalog record could not be written before (a full disk) are retried first, in order.
     for (size_t i = 0; i < catalog_backlog_.size();) {

@@ -110,10 +110,12 @@ Status BlockWriter::Reap(int min, std::vector<void*>* done) {
   return error_;
 }
 
-Status BlockWriter::Close(std::vector<void*>* done) {
-  Status s = Reap(max_in_flight_, done);
+Status BlockWriter::Drain(std::vector<void*>* done) { return Reap(max_in_flight_, done); }
+
+Status BlockWriter::Seal() {
+  Status s;
   if (fd_ >= 0) {
-    if (preallocated_ > end_offset_ && ftruncate(fd_, static_cast<off_t>(end_offset_)) != 0 && s.ok()) {
+    if (preallocated_ > end_offset_ && ftruncate(fd_, static_cast<off_t>(end_offset_)) != 0) {
       s = Status::FromErrno("truncating " + path_, errno);
     }
     if (fdatasync(fd_) != 0 && s.ok()) s = Status::FromErrno("syncing " + path_, errno);
@@ -121,6 +123,12 @@ Status BlockWriter::Close(std::vector<void*>* done) {
     fd_ = -1;
   }
   return s;
+}
+
+Status BlockWriter::Close(std::vector<void*>* done) {
+  Status s = Drain(done);
+  Status sealed = Seal();
+  return s.ok() ? sealed : s;
 }
 
 }  // namespace rwd

@@ -1,7 +1,8 @@
 // BlockWriter: appends aligned blocks to one file with O_DIRECT through libaio, keeping up to a fixed
 // number of writes in flight. The caller's buffer must stay untouched until its tag comes back from Reap().
 // The libaio context is borrowed (AioContext, one per writer, shared by its files) and must outlive it.
-// Not thread-safe: one thread submits and reaps, the same that uses the AioContext.
+// Not thread-safe: one thread submits and reaps, the same that uses the AioContext (see Drain() for handing a
+// drained file to another thread).
 #ifndef REWIND_CAPTURE_BLOCK_WRITER_H_
 #define REWIND_CAPTURE_BLOCK_WRITER_H_
 
@@ -30,8 +31,13 @@ class BlockWriter {
   // Waits until at least `min` writes have completed (fewer if fewer are pending) and appends their
   // tags to `*done`. A failed or short write is reported after all tags are collected.
   Status Reap(int min, std::vector<void*>* done);
-  // Waits for every write of this file (not those of other files sharing the context), trims
-  // preallocated space, flushes to stable storage and closes.
+  // Waits for every write of this file (not those of other files sharing the context) and appends their
+  // tags to `*done`. Once it has returned OK nothing of the file is in the kernel's aio queue: Seal() and the
+  // destructor touch only the file, so they may run on another thread and after the AioContext is gone.
+  Status Drain(std::vector<void*>* done);
+  // Trims preallocated space, flushes to stable storage and closes. After Drain(); no Submit() after it.
+  Status Seal();
+  // Drain(), then Seal() (also after a failed Drain).
   Status Close(std::vector<void*>* done);
 
   // Writes submitted whose tags Reap() has not handed back yet.

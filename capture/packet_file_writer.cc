@@ -89,12 +89,23 @@ void PacketFileWriter::FinishLoop() {
   }
   std::unique_lock<std::mutex> l(mu_);
   while (true) {
-    finish_cv_.wait(l, [this] { return stop_ || !to_finish_.empty(); });
+    finish_cv_.wait(l, [this] { return stop_ || !to_finish_.empty() || reserve_wanted_; });
+    if (reserve_wanted_) {  // first: the next rotation may be waiting for it
+      std::string name = NextFileName(reserve_after_);
+      l.unlock();
+      // A failure is not reported here: the rotation then records its name itself, and says what fails.
+      bool recorded = RecordFileWriting(options_.store, lock_.writer(), name).ok();
+      l.lock();
+      if (recorded) reserved_name_ = name;
+      reserve_wanted_ = false;
+      cv_.notify_all();
+      continue;
+    }
     if (to_finish_.empty()) return;  // stop_ and drained
     std::shared_ptr<FileToFinish> file = std::move(to_finish_.front());
     to_finish_.pop_front();
     l.unlock();
-    Status s = FinishIndexedFile(*file);
+    Status s = FinishWrittenFile(file.get());
     file.reset();  // the index's memory goes before the next file is taken
     l.lock();
     if (!s.ok() && finish_error_.ok()) finish_error_ = s;
@@ -103,35 +114,42 @@ void PacketFileWriter::FinishLoop() {
   }
 }
 
-Status PacketFileWriter::FinishIndexedFile(const FileToFinish& file) {
-  std::string index_path = IndexDirectory(options_.store, lock_.writer()) + "/" + file.name;
-  Status s = file.index->Finish(index_path, file.bytes);
+Status PacketFileWriter::FinishWrittenFile(FileToFinish* file) {
+  // Durable before the catalog may call it complete; a file that cannot be synced is read back from disk
+  // (RetryUnindexed), which keeps what checks out.
+  Status s = file->file->Seal();
   if (!s.ok()) {
-    unindexed_.push_back(file.name);
-  } else {
-    RetryUnindexed();
-    // Files whose catalog record could not be written before (a full disk) are retried first, in order.
-    for (size_t i = 0; i < catalog_backlog_.size();) {
-      if (!RecordFileCompleteFromIndex(options_.store, lock_.writer(), catalog_backlog_[i]).ok()) break;
-      catalog_backlog_.erase(catalog_backlog_.begin() + static_cast<long>(i));
+    if (file->index) unindexed_.push_back(file->name);
+  } else if (file->index) {
+    std::string index_path = IndexDirectory(options_.store, lock_.writer()) + "/" + file->name;
+    s = file->index->Finish(index_path, file->bytes);
+    if (!s.ok()) {
+      unindexed_.push_back(file->name);
+    } else {
+      RetryUnindexed();
+      // Files whose catalog record could not be written before (a full disk) are retried first, in order.
+      for (size_t i = 0; i < catalog_backlog_.size();) {
+        if (!RecordFileCompleteFromIndex(options_.store, lock_.writer(), catalog_backlog_[i]).ok()) break;
+        catalog_backlog_.erase(catalog_backlog_.begin() + static_cast<long>(i));
+      }
+      Status cs = RecordFileComplete(options_.store, lock_.writer(), file->name, file->index->summary(),
+                                     file->index->table_bytes(), file->index->key_filter(), file->index->unfiltered());
+      if (!cs.ok()) {
+        catalog_backlog_.push_back(file->name);
+        LogLine(LogLevel::kWarning, "rewind: cannot record %s in the store catalog (retried at the next file): %s\n",
+                file->packet_path.c_str(), cs.ToString().c_str());
+      }
+      struct stat st;
+      uint64_t index_bytes = stat(index_path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        ++stats_.files;
+        stats_.index_bytes += index_bytes;
+      }
+      if (options_.on_file_complete) options_.on_file_complete(file->packet_path, index_path);
     }
-    Status cs = RecordFileComplete(options_.store, lock_.writer(), file.name, file.index->summary(),
-                                   file.index->table_bytes(), file.index->key_filter(), file.index->unfiltered());
-    if (!cs.ok()) {
-      catalog_backlog_.push_back(file.name);
-      LogLine(LogLevel::kWarning, "rewind: cannot record %s in the store catalog (retried at the next file): %s\n",
-              file.packet_path.c_str(), cs.ToString().c_str());
-    }
-    struct stat st;
-    uint64_t index_bytes = stat(index_path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      ++stats_.files;
-      stats_.index_bytes += index_bytes;
-    }
-    if (options_.on_file_complete) options_.on_file_complete(file.packet_path, index_path);
   }
-  if (file.live) UnregisterLiveIndex(file.packet_path);  // after the catalog lists the file as complete
+  if (file->live) UnregisterLiveIndex(file->packet_path);  // after the catalog lists the file as complete
   return s;
 }
 
@@ -210,26 +228,51 @@ Status PacketFileWriter::CollectWrites(int min) {
   return s;
 }
 
-Status PacketFileWriter::StartFile(int64_t now_ns) {
+std::string PacketFileWriter::NextFileName(const std::string& after) {
   std::string name = FileNameForTime(WallClockNs());
-  if (!last_name_.empty() && name <= last_name_) name = FileNameForTime(std::stoll(last_name_) + 1);
-  std::string path = PacketDirectory(options_.store, lock_.writer()) + "/" + name;
+  if (!after.empty() && name <= after) name = FileNameForTime(std::stoll(after) + 1);
+  return name;
+}
+
+void PacketFileWriter::ReserveNextName(int64_t now_ns) {
+  if (reserve_asked_ || !file_) return;
+  bool half_full = file_->bytes_written() * 2 >= options_.max_file_bytes;
+  bool half_age = options_.max_file_age_ns > 0 && (now_ns - file_started_ns_) * 2 >= options_.max_file_age_ns;
+  if (!half_full && !half_age) return;
+  reserve_asked_ = true;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!reserved_name_.empty()) return;  // one from an earlier file is still unused
+    reserve_wanted_ = true;
+    reserve_after_ = name_;
+  }
+  finish_cv_.notify_one();
+}
+
+Status PacketFileWriter::StartFile(int64_t now_ns) {
   if (!aio_) {
     auto aio = AioContext::Create(options_.max_writes_in_flight);
     if (!aio.ok()) return aio.status();
     aio_ = std::move(*aio);
   }
   // The catalog lists the file before it exists, so no packet file is ever unknown to it (a crash leaves a
-  // "writing" entry that start-up repair resolves).
-  Status cs = RecordFileWriting(options_.store, lock_.writer(), name);
-  if (!cs.ok()) return cs;
+  // "writing" entry that start-up repair resolves). Its name was usually recorded ahead (ReserveNextName).
+  std::string name;
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [this] { return !reserve_wanted_; });
+    name.swap(reserved_name_);
+  }
+  if (name.empty()) {
+    name = NextFileName(last_name_);
+    Status cs = RecordFileWriting(options_.store, lock_.writer(), name);
+    if (!cs.ok()) return cs;
+  }
+  std::string path = PacketDirectory(options_.store, lock_.writer()) + "/" + name;
   Result<std::unique_ptr<BlockWriter>> w = BlockWriter::Create(
       aio_.get(), path, options_.max_writes_in_flight, std::min(options_.preallocate_bytes, options_.max_file_bytes));
   if (!w.ok()) {
-    CatalogEntry gone;
-    gone.writer = lock_.writer();
-    gone.name = name;
-    (void)RecordFileRemoved(options_.store, gone);
+    (void)RecordNameUnused(name);
     return w.status();
   }
   file_ = std::move(*w);
@@ -245,6 +288,7 @@ Status PacketFileWriter::StartFile(int64_t now_ns) {
   packet_path_ = path;
   file_started_ns_ = now_ns;
   blocks_in_file_ = 0;
+  reserve_asked_ = false;
   return Status::OK();
 }
 
@@ -252,12 +296,13 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
   if (file_ && (file_->bytes_written() + kBlockSize > options_.max_file_bytes ||
                 blocks_in_file_ >= kMaxBlocksPerFile ||
                 (options_.max_file_age_ns > 0 && now_ns - file_started_ns_ >= options_.max_file_age_ns))) {
-    std::vector<void*> done;
-    Status s = CompleteFile(&done, false, false);
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      ready_.insert(ready_.end(), done.begin(), done.end());
-    }
+    // The next file is started before the closed one goes to the finishing thread: its sync (a journal
+    // commit that can take a tenth of a second) would hold up the new file's fallocate.
+    std::shared_ptr<FileToFinish> closed;
+    Status s = CloseFile(&closed);
+    if (!s.ok()) return s;
+    s = StartFile(now_ns);
+    HandOver(std::move(closed));
     if (!s.ok()) return s;
   }
   if (!file_) {
@@ -325,6 +370,7 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
     jobs_cv_.notify_one();
   }
   ++blocks_in_file_;
+  ReserveNextName(now_ns);
   return Status::OK();
 }
 
@@ -349,7 +395,9 @@ Status PacketFileWriter::Reap(int min, std::vector<void*>* done) {
 }
 
 Status PacketFileWriter::Tick(int64_t now_ns, std::vector<void*>* done) {
-  if (!file_ || options_.max_file_age_ns <= 0 || now_ns - file_started_ns_ < options_.max_file_age_ns) {
+  if (!file_ || options_.max_file_age_ns <= 0) return Status::OK();
+  if (now_ns - file_started_ns_ < options_.max_file_age_ns) {
+    ReserveNextName(now_ns);  // also on an idle link
     return Status::OK();
   }
   return CompleteFile(done, false, false);
@@ -360,43 +408,71 @@ Status PacketFileWriter::FinishFile(std::vector<void*>* done) { return CompleteF
 Status PacketFileWriter::FinishLastFile(std::vector<void*>* done) {
   Status s = CompleteFile(done, true, true);
   aio_.reset();  // also without an open file
+  std::string unused;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    unused.swap(reserved_name_);
+  }
+  if (!unused.empty()) {
+    Status rs = RecordNameUnused(unused);
+    if (s.ok()) s = rs;
+  }
   return s;
+}
+
+Status PacketFileWriter::RecordNameUnused(const std::string& name) {
+  CatalogEntry gone;
+  gone.writer = lock_.writer();
+  gone.name = name;
+  return RecordFileRemoved(options_.store, gone);
+}
+
+Status PacketFileWriter::CloseFile(std::shared_ptr<FileToFinish>* closed) {
+  std::vector<void*> written;
+  Status s = file_->Drain(&written);
+  for (void* t : written) WriteDone(t);
+  if (s.ok()) {
+    auto file = std::make_shared<FileToFinish>();
+    file->bytes = file_->bytes_written();
+    file->file = std::move(file_);
+    if (options_.index) file->index = std::move(index_);
+    file->live = std::move(live_);
+    file->name = name_;
+    file->packet_path = packet_path_;
+    *closed = std::move(file);
+  } else {
+    (void)file_->Seal();  // the write error is what is reported
+    file_.reset();
+    if (live_) UnregisterLiveIndex(packet_path_);  // no index table will be written: the file stays unindexed
+  }
+  live_.reset();
+  index_.reset();
+  packet_path_.clear();
+  return s;
+}
+
+void PacketFileWriter::HandOver(std::shared_ptr<FileToFinish> file) {
+  std::unique_lock<std::mutex> l(mu_);
+  // Bounded: each waiting file holds its whole index in memory.
+  cv_.wait(l, [this] { return files_finishing_ < kMaxFilesFinishing; });
+  ++files_finishing_;
+  jobs_.push_back({nullptr, nullptr, 0, 0, 0, 0, nullptr, nullptr, std::move(file)});
+  l.unlock();
+  jobs_cv_.notify_one();
 }
 
 Status PacketFileWriter::CompleteFile(std::vector<void*>* done, bool last, bool wait) {
   Status s;
   if (file_) {
-    std::vector<void*> written;
-    s = file_->Close(&written);
-    for (void* t : written) WriteDone(t);
-    uint64_t bytes = file_->bytes_written();
-    file_.reset();
+    std::shared_ptr<FileToFinish> closed;
+    s = CloseFile(&closed);
     if (last) aio_.reset();  // no more writes: its teardown overlaps the index build
-    if (s.ok() && options_.index) {
-      auto file = std::make_shared<FileToFinish>();
-      file->index = std::move(index_);
-      file->live = live_;
-      file->name = name_;
-      file->packet_path = packet_path_;
-      file->bytes = bytes;
-      std::unique_lock<std::mutex> l(mu_);
-      // Bounded: each waiting file holds its whole index in memory.
-      cv_.wait(l, [this] { return files_finishing_ < kMaxFilesFinishing; });
-      ++files_finishing_;
-      jobs_.push_back({nullptr, nullptr, 0, 0, 0, 0, nullptr, nullptr, std::move(file)});
-      l.unlock();
-      jobs_cv_.notify_one();
-    } else if (live_) {
-      UnregisterLiveIndex(packet_path_);  // no index table will be written: the file stays unindexed
-    }
-    live_.reset();
-    index_.reset();
-    packet_path_.clear();
+    if (closed) HandOver(std::move(closed));
   }
   if (!wait) return s;
   {
     std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [this] { return jobs_.empty() && !indexing_ && files_finishing_ == 0; });
+    cv_.wait(l, [this] { return jobs_.empty() && !indexing_ && files_finishing_ == 0 && !reserve_wanted_; });
     done->insert(done->end(), ready_.begin(), ready_.end());
     ready_.clear();
   }

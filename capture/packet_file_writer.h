@@ -1,7 +1,7 @@
 // PacketFileWriter: one writer's stream of packet files. Takes finished TPACKET_V3 blocks (from the capture
 // ring or from import), writes them with BlockWriter, indexes them on its own indexing thread (so indexing
-// never holds up the writes), rotates files by size and age, and writes each file's index table and
-// catalog record once the file is complete, on a finishing thread of its own (so a rotation never holds up
+// never holds up the writes), rotates files by size and age, and once a file's writes are done syncs it and
+// writes its index table and catalog record on a finishing thread of its own (so a rotation never holds up
 // the next file's writes or indexing). A block's buffer is handed back (Reap) only when it is both on disk
 // and indexed. Not thread-safe: one thread calls it (the indexing and finishing threads are internal).
 #ifndef REWIND_CAPTURE_PACKET_FILE_WRITER_H_
@@ -85,9 +85,11 @@ class PacketFileWriter {
   const std::string& current_path() const { return packet_path_; }
 
  private:
-  // A complete file (its blocks on disk) whose index table and catalog record are still to be written.
+  // A complete file (its writes done) to be synced and closed, then its index table and catalog record
+  // written (without indexing: only synced and closed).
   struct FileToFinish {
-    std::shared_ptr<IndexBuilder> index;
+    std::unique_ptr<BlockWriter> file;   // drained (see BlockWriter::Drain)
+    std::shared_ptr<IndexBuilder> index;  // null without indexing
     std::shared_ptr<LiveIndex> live;
     std::string name;
     std::string packet_path;
@@ -109,10 +111,22 @@ class PacketFileWriter {
   // At most this many complete files wait for (or are in) their index build; a rotation beyond waits.
   static constexpr int kMaxFilesFinishing = 2;
   Status StartFile(int64_t now_ns);
-  // Closes the current file and hands it to the finishing thread; `wait`: then waits until every file is
-  // finished and returns what went wrong since the last report.
+  // A name for a new file of this writer after `after` ("" for none): its start time, or after + 1 ns.
+  static std::string NextFileName(const std::string& after);
+  // Once the current file is half way to its rotation, asks the finishing thread to record the next file's
+  // name in the catalog ("writing"), so the rotation itself waits for no catalog sync.
+  void ReserveNextName(int64_t now_ns);
+  Status RecordNameUnused(const std::string& name);  // a name recorded "writing" whose file was never made
+  // Waits for the current file's writes and takes it (and its index) out of the writer into `*closed`, to be
+  // synced and closed on the finishing thread; after a failed write it is closed here and `*closed` stays null.
+  Status CloseFile(std::shared_ptr<FileToFinish>* closed);
+  // Queues a closed file behind its last block on the indexing thread, then the finishing thread; waits while
+  // kMaxFilesFinishing files are.
+  void HandOver(std::shared_ptr<FileToFinish> file);
+  // CloseFile() and HandOver(); `wait`: then waits until every file is finished and returns what went wrong
+  // since the last report.
   Status CompleteFile(std::vector<void*>* done, bool last, bool wait);
-  Status FinishIndexedFile(const FileToFinish& file);  // on the finishing thread
+  Status FinishWrittenFile(FileToFinish* file);  // on the finishing thread
   void RetryUnindexed();                               // on the finishing thread, after a file's table is written
   Status TakeDeferredError();                          // the first error of the indexing or finishing threads
   void IndexLoop();
@@ -136,6 +150,7 @@ class PacketFileWriter {
   std::vector<std::string> catalog_backlog_;  // finishing thread only: complete files the catalog does not list yet
   std::vector<std::string> unindexed_;        // finishing thread only: complete files whose index build failed
   int64_t file_started_ns_ = 0;
+  bool reserve_asked_ = false;                // for the current file
   uint32_t blocks_in_file_ = 0;
   std::unique_ptr<BlockCompressor> compressor_;
   std::vector<AlignedBuffer> extent_buffers_;  // compressed extents in flight
@@ -143,9 +158,9 @@ class PacketFileWriter {
   std::unordered_set<const void*> extent_tags_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;         // the caller's thread waits here: ready_, holds_, files_finishing_, idle
+  std::condition_variable cv_;  // the caller's thread waits here: ready_, holds_, files_finishing_, reserve_wanted_, idle
   std::condition_variable jobs_cv_;    // the indexing thread waits here for jobs_
-  std::condition_variable finish_cv_;  // the finishing thread waits here for to_finish_
+  std::condition_variable finish_cv_;  // the finishing thread waits here for to_finish_ and reserve_wanted_
   std::deque<IndexJob> jobs_;         // guarded by mu_
   bool indexing_ = false;             // guarded by mu_: the indexing thread holds a job
   bool stop_ = false;                 // guarded by mu_
@@ -153,8 +168,11 @@ class PacketFileWriter {
   std::vector<void*> ready_;          // guarded by mu_: tags free for reuse
   Status index_error_;                // guarded by mu_
   std::deque<std::shared_ptr<FileToFinish>> to_finish_;  // guarded by mu_: indexed, for the finishing thread
-  int files_finishing_ = 0;           // guarded by mu_: handed over by CompleteFile, not yet finished
+  int files_finishing_ = 0;           // guarded by mu_: handed over, not yet finished
   Status finish_error_;               // guarded by mu_
+  bool reserve_wanted_ = false;       // guarded by mu_: the finishing thread is to reserve a name after reserve_after_
+  std::string reserve_after_;         // guarded by mu_
+  std::string reserved_name_;         // guarded by mu_: recorded "writing" in the catalog, no file yet ("" none)
   PacketFileWriterStats stats_;       // guarded by mu_
   std::atomic<uint64_t> indexed_bytes_total_{0};
   std::thread indexer_;

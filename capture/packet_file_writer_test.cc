@@ -207,5 +207,66 @@ TEST(PacketFileWriter, FailedIndexBuildAfterRotationDropsNoBlock) {
   for (uint8_t* p : bufs) std::free(p);
 }
 
+// Half way to its rotation, a file has its successor's name recorded in the catalog ("writing", no file yet),
+// so the rotation waits for no catalog sync; the next file takes that name, and a name still unused when the
+// writer stops is recorded removed: the catalog then lists exactly the files on disk, all complete.
+TEST(PacketFileWriter, NextFileNamedAheadAndReleasedAtTheEnd) {
+  TempDir dir;
+  auto lock = WriterLock::Acquire(dir.path(), 0);
+  ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+  PacketFileWriterOptions o;
+  o.store = dir.path();
+  o.max_file_bytes = 2 * uint64_t{kBlockSize};  // two blocks per file: half full after the first
+  o.max_writes_in_flight = 2;
+  PacketFileWriter w(o, std::move(*lock));
+  uint8_t* bufs[3];
+  for (uint8_t*& p : bufs) p = static_cast<uint8_t*>(std::aligned_alloc(kBlockAlignment, kBlockSize));
+  // The catalog's "writing" entries whose packet file does not exist.
+  auto reserved = [&]() {
+    std::vector<std::string> names;
+    auto catalog = StoreCatalog::Open(dir.path());
+    EXPECT_TRUE(catalog.ok()) << catalog.status().ToString();
+    if (!catalog.ok()) return names;
+    for (const CatalogEntry& e : (*catalog)->Entries()) {
+      struct stat st;
+      if (!e.complete() && stat(e.packet_path(dir.path()).c_str(), &st) != 0) names.push_back(e.name);
+    }
+    return names;
+  };
+  FillBlock(bufs[0], 0);
+  ASSERT_TRUE(w.WriteBlock(bufs[0], bufs[0], 0).ok());
+  std::string first = fs::path(w.current_path()).filename();
+  std::vector<std::string> ahead;
+  for (int i = 0; i < 2000 && ahead.empty(); ++i) {  // recorded by the finishing thread
+    ahead = reserved();
+    if (ahead.empty()) usleep(1000);
+  }
+  ASSERT_EQ(ahead.size(), 1u) << "the next file's name is recorded ahead";
+  EXPECT_GT(ahead[0], first);
+  FillBlock(bufs[1], 1);
+  ASSERT_TRUE(w.WriteBlock(bufs[1], bufs[1], 0).ok());
+  std::vector<void*> done;
+  for (int i = 0; i < 2000 && done.empty(); ++i) {
+    ASSERT_TRUE(w.Reap(0, &done).ok());
+    if (done.empty()) usleep(1000);
+  }
+  ASSERT_FALSE(done.empty());
+  FillBlock(static_cast<uint8_t*>(done[0]), 2);
+  ASSERT_TRUE(w.WriteBlock(static_cast<uint8_t*>(done[0]), done[0], 0).ok());  // rotates
+  EXPECT_EQ(std::string(fs::path(w.current_path()).filename()), ahead[0]) << "the rotation took the recorded name";
+  done.clear();
+  Status s = w.FinishLastFile(&done);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_TRUE(reserved().empty()) << "no name is left recorded without its file";
+  auto catalog = StoreCatalog::Open(dir.path());
+  ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
+  std::vector<CatalogEntry> entries = (*catalog)->Entries();
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].name, first);
+  EXPECT_EQ(entries[1].name, ahead[0]);
+  for (const CatalogEntry& e : entries) EXPECT_TRUE(e.complete()) << e.name;
+  for (uint8_t* p : bufs) std::free(p);
+}
+
 }  // namespace
 }  // namespace rwd

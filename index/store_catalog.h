@@ -17,9 +17,11 @@
 // is written and read by several (capture, import, prune, queries, the server) at once.
 //
 // Invariants:
-// - A writer records a file as "writing" before it creates the packet file, and "complete" after the index
-//   table is durable; so every packet file a writer made is in the catalog, and a "complete" entry's index
-//   exists unless retention removed it since (queries treat a missing index of a complete file as removed).
+// - A writer records a file as "writing" before it creates the packet file (its next file's name up to a
+//   file's lifetime ahead: a "writing" entry may have no file yet), and "complete" after the packet file and
+//   the index table are durable; so every packet file a writer made is in the catalog, and a "complete"
+//   entry's index exists unless retention removed it since (queries treat a missing index of a complete file
+//   as removed).
 // - Retention records "removed" before it unlinks the index and the packet file; a crash in between leaves
 //   files the catalog no longer lists, which `rewind repair` (Rebuild) takes back.
 // - A store without a journal gets one built from its index tables on first Open (Rebuild).

@@ -79,6 +79,7 @@ std::unique_ptr<CaptureWorker> MakeWorker(const CaptureConfig& config, uint32_t 
   wo.index_nice = config.index_nice;
   wo.compress_level = config.compress_level;
   wo.on_file_complete = config.on_file_complete;
+  wo.name_ahead = true;  // a rotation must not hold the ring for a catalog sync
   auto writer = std::make_unique<PacketFileWriter>(wo, std::move(lock));
   return std::make_unique<CaptureWorker>(thread, std::move(ring), std::move(writer),
                                          config.store + "/capture" + std::to_string(thread) + ".json", packets_left);

@@ -235,7 +235,7 @@ std::string PacketFileWriter::NextFileName(const std::string& after) {
 }
 
 void PacketFileWriter::ReserveNextName(int64_t now_ns) {
-  if (reserve_asked_ || !file_) return;
+  if (!options_.name_ahead || reserve_asked_ || !file_) return;
   bool half_full = file_->bytes_written() * 2 >= options_.max_file_bytes;
   bool half_age = options_.max_file_age_ns > 0 && (now_ns - file_started_ns_) * 2 >= options_.max_file_age_ns;
   if (!half_full && !half_age) return;

@@ -40,6 +40,10 @@ struct PacketFileWriterOptions {
   bool index = true;                      // false: no index tables (files stay unqueryable until indexed)
   int index_nice = 0;                     // nice level of the indexing and finishing threads
   int compress_level = 0;                 // > 0: zstd level for each block before it is written (0: raw)
+  // Record the next file's name in the catalog half way to a rotation, on the finishing thread, so that the
+  // rotation waits for no catalog sync: for a caller that must not stall (a capture ring). Costs a catalog
+  // sync more when the writer stops with the name unused.
+  bool name_ahead = false;
   // Called (on the writer's finishing thread) after a file and its index are complete; must not block.
   std::function<void(const std::string& packet_path, const std::string& index_path)> on_file_complete;
 };
@@ -113,8 +117,8 @@ class PacketFileWriter {
   Status StartFile(int64_t now_ns);
   // A name for a new file of this writer after `after` ("" for none): its start time, or after + 1 ns.
   static std::string NextFileName(const std::string& after);
-  // Once the current file is half way to its rotation, asks the finishing thread to record the next file's
-  // name in the catalog ("writing"), so the rotation itself waits for no catalog sync.
+  // With options_.name_ahead, once the current file is half way to its rotation, asks the finishing thread to
+  // record the next file's name in the catalog ("writing"), so the rotation itself waits for no catalog sync.
   void ReserveNextName(int64_t now_ns);
   Status RecordNameUnused(const std::string& name);  // a name recorded "writing" whose file was never made
   // Waits for the current file's writes and takes it (and its index) out of the writer into `*closed`, to be

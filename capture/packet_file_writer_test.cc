@@ -66,6 +66,7 @@ TEST(PacketFileWriter, ManyFilesReadBackExactly) {
   o.max_file_bytes = 2 * uint64_t{kBlockSize};  // two blocks per file
   o.preallocate_bytes = o.max_file_bytes;
   o.max_writes_in_flight = 4;
+  o.name_ahead = true;  // as capture: each file's successor is named ahead
   PacketFileWriter w(o, std::move(*lock));
 
   constexpr uint32_t kBlocks = 301;  // 151 files, the last one with a single block
@@ -135,6 +136,12 @@ TEST(PacketFileWriter, ManyFilesReadBackExactly) {
     }
   }
   EXPECT_EQ(next_block, kBlocks);
+  done.clear();
+  ASSERT_TRUE(w.FinishLastFile(&done).ok());  // lets the name recorded for a next file go
+  auto catalog = StoreCatalog::Open(dir.path());
+  ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
+  EXPECT_EQ((*catalog)->Entries().size(), files->size()) << "no name recorded ahead is left over";
+  EXPECT_EQ((*catalog)->CompleteFiles(), files->size());
   for (uint8_t* p : all) std::free(p);
 }
 
@@ -218,6 +225,7 @@ TEST(PacketFileWriter, NextFileNamedAheadAndReleasedAtTheEnd) {
   o.store = dir.path();
   o.max_file_bytes = 2 * uint64_t{kBlockSize};  // two blocks per file: half full after the first
   o.max_writes_in_flight = 2;
+  o.name_ahead = true;
   PacketFileWriter w(o, std::move(*lock));
   uint8_t* bufs[3];
   for (uint8_t*& p : bufs) p = static_cast<uint8_t*>(std::aligned_alloc(kBlockAlignment, kBlockSize));

@@ -90,14 +90,16 @@ void PacketFileWriter::FinishLoop() {
   std::unique_lock<std::mutex> l(mu_);
   while (true) {
     finish_cv_.wait(l, [this] { return stop_ || !to_finish_.empty() || reserve_wanted_; });
-    if (reserve_wanted_) {  // first: the next rotation may be waiting for it
+    if (reserve_wanted_) {  // first: it is needed by the next rotation
+      reserve_wanted_ = false;
+      reserving_ = true;
       std::string name = NextFileName(reserve_after_);
       l.unlock();
       // A failure is not reported here: the rotation then records its name itself, and says what fails.
       bool recorded = RecordFileWriting(options_.store, lock_.writer(), name).ok();
       l.lock();
       if (recorded) reserved_name_ = name;
-      reserve_wanted_ = false;
+      reserving_ = false;
       cv_.notify_all();
       continue;
     }
@@ -260,7 +262,8 @@ Status PacketFileWriter::StartFile(int64_t now_ns) {
   std::string name;
   {
     std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [this] { return !reserve_wanted_; });
+    reserve_wanted_ = false;  // not taken up yet (the finishing thread is busy with a file): recorded below
+    cv_.wait(l, [this] { return !reserving_; });
     name.swap(reserved_name_);
   }
   if (name.empty()) {
@@ -472,7 +475,9 @@ Status PacketFileWriter::CompleteFile(std::vector<void*>* done, bool last, bool 
   if (!wait) return s;
   {
     std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [this] { return jobs_.empty() && !indexing_ && files_finishing_ == 0 && !reserve_wanted_; });
+    cv_.wait(l, [this] {
+      return jobs_.empty() && !indexing_ && files_finishing_ == 0 && !reserve_wanted_ && !reserving_;
+    });
     done->insert(done->end(), ready_.begin(), ready_.end());
     ready_.clear();
   }

@@ -162,7 +162,7 @@ class PacketFileWriter {
   std::unordered_set<const void*> extent_tags_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;  // the caller's thread waits here: ready_, holds_, files_finishing_, reserve_wanted_, idle
+  std::condition_variable cv_;  // the caller's thread waits here: ready_, holds_, files_finishing_, reserving_, idle
   std::condition_variable jobs_cv_;    // the indexing thread waits here for jobs_
   std::condition_variable finish_cv_;  // the finishing thread waits here for to_finish_ and reserve_wanted_
   std::deque<IndexJob> jobs_;         // guarded by mu_
@@ -175,6 +175,7 @@ class PacketFileWriter {
   int files_finishing_ = 0;           // guarded by mu_: handed over, not yet finished
   Status finish_error_;               // guarded by mu_
   bool reserve_wanted_ = false;       // guarded by mu_: the finishing thread is to reserve a name after reserve_after_
+  bool reserving_ = false;            // guarded by mu_: the finishing thread is recording that name
   std::string reserve_after_;         // guarded by mu_
   std::string reserved_name_;         // guarded by mu_: recorded "writing" in the catalog, no file yet ("" none)
   PacketFileWriterStats stats_;       // guarded by mu_

@@ -54,6 +54,15 @@ void FillBlock(uint8_t* buf, uint32_t blk) {
   b.Finish();
 }
 
+// Options of the tests' writers: files of `blocks` blocks into `store`, `in_flight` writes at a time.
+PacketFileWriterOptions TestOptions(const std::string& store, uint32_t blocks, int in_flight) {
+  PacketFileWriterOptions o;
+  o.store = store;
+  o.max_file_bytes = blocks * uint64_t{kBlockSize};
+  o.max_writes_in_flight = in_flight;
+  return o;
+}
+
 // Many small files through one writer (one aio context for all of them; halfway, FinishLastFile() lets that
 // context go and the next block sets up another): every packet comes back, in order, from indexed files of
 // the expected size.
@@ -61,11 +70,8 @@ TEST(PacketFileWriter, ManyFilesReadBackExactly) {
   TempDir dir;
   auto lock = WriterLock::Acquire(dir.path(), 0);
   ASSERT_TRUE(lock.ok()) << lock.status().ToString();
-  PacketFileWriterOptions o;
-  o.store = dir.path();
-  o.max_file_bytes = 2 * uint64_t{kBlockSize};  // two blocks per file
+  PacketFileWriterOptions o = TestOptions(dir.path(), 2, 4);
   o.preallocate_bytes = o.max_file_bytes;
-  o.max_writes_in_flight = 4;
   o.name_ahead = true;  // as capture: each file's successor is named ahead
   PacketFileWriter w(o, std::move(*lock));
 
@@ -152,10 +158,7 @@ TEST(PacketFileWriter, FailedIndexBuildAfterRotationDropsNoBlock) {
   TempDir dir;
   auto lock = WriterLock::Acquire(dir.path(), 0);
   ASSERT_TRUE(lock.ok()) << lock.status().ToString();
-  PacketFileWriterOptions o;
-  o.store = dir.path();
-  o.max_file_bytes = uint64_t{kBlockSize};  // one block per file
-  o.max_writes_in_flight = 2;
+  PacketFileWriterOptions o = TestOptions(dir.path(), 1, 2);
   PacketFileWriter w(o, std::move(*lock));
   uint8_t* bufs[3];
   for (uint8_t*& p : bufs) p = static_cast<uint8_t*>(std::aligned_alloc(kBlockAlignment, kBlockSize));
@@ -221,10 +224,7 @@ TEST(PacketFileWriter, NextFileNamedAheadAndReleasedAtTheEnd) {
   TempDir dir;
   auto lock = WriterLock::Acquire(dir.path(), 0);
   ASSERT_TRUE(lock.ok()) << lock.status().ToString();
-  PacketFileWriterOptions o;
-  o.store = dir.path();
-  o.max_file_bytes = 2 * uint64_t{kBlockSize};  // two blocks per file: half full after the first
-  o.max_writes_in_flight = 2;
+  PacketFileWriterOptions o = TestOptions(dir.path(), 2, 2);  // half way to a rotation after one block
   o.name_ahead = true;
   PacketFileWriter w(o, std::move(*lock));
   uint8_t* bufs[3];

@@ -117,42 +117,44 @@ void PacketFileWriter::FinishLoop() {
 }
 
 Status PacketFileWriter::FinishWrittenFile(FileToFinish* file) {
-  // Durable before the catalog may call it complete; a file that cannot be synced is read back from disk
-  // (RetryUnindexed), which keeps what checks out.
+  // Durable before the catalog may call it complete. A file that cannot be synced or indexed is read back from
+  // disk later (RetryUnindexed), which keeps what checks out.
   Status s = file->file->Seal();
-  if (!s.ok()) {
-    if (file->index) unindexed_.push_back(file->name);
-  } else if (file->index) {
+  if (file->index) {
     std::string index_path = IndexDirectory(options_.store, lock_.writer()) + "/" + file->name;
-    s = file->index->Finish(index_path, file->bytes);
-    if (!s.ok()) {
-      unindexed_.push_back(file->name);
+    if (s.ok()) s = file->index->Finish(index_path, file->bytes);
+    if (s.ok()) {
+      RecordIndexedFile(*file, index_path);
     } else {
-      RetryUnindexed();
-      // Files whose catalog record could not be written before (a full disk) are retried first, in order.
-      for (size_t i = 0; i < catalog_backlog_.size();) {
-        if (!RecordFileCompleteFromIndex(options_.store, lock_.writer(), catalog_backlog_[i]).ok()) break;
-        catalog_backlog_.erase(catalog_backlog_.begin() + static_cast<long>(i));
-      }
-      Status cs = RecordFileComplete(options_.store, lock_.writer(), file->name, file->index->summary(),
-                                     file->index->table_bytes(), file->index->key_filter(), file->index->unfiltered());
-      if (!cs.ok()) {
-        catalog_backlog_.push_back(file->name);
-        LogLine(LogLevel::kWarning, "rewind: cannot record %s in the store catalog (retried at the next file): %s\n",
-                file->packet_path.c_str(), cs.ToString().c_str());
-      }
-      struct stat st;
-      uint64_t index_bytes = stat(index_path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        ++stats_.files;
-        stats_.index_bytes += index_bytes;
-      }
-      if (options_.on_file_complete) options_.on_file_complete(file->packet_path, index_path);
+      unindexed_.push_back(file->name);
     }
   }
   if (file->live) UnregisterLiveIndex(file->packet_path);  // after the catalog lists the file as complete
   return s;
+}
+
+void PacketFileWriter::RecordIndexedFile(const FileToFinish& file, const std::string& index_path) {
+  RetryUnindexed();
+  // Files whose catalog record could not be written before (a full disk) are retried first, in order.
+  for (size_t i = 0; i < catalog_backlog_.size();) {
+    if (!RecordFileCompleteFromIndex(options_.store, lock_.writer(), catalog_backlog_[i]).ok()) break;
+    catalog_backlog_.erase(catalog_backlog_.begin() + static_cast<long>(i));
+  }
+  Status cs = RecordFileComplete(options_.store, lock_.writer(), file.name, file.index->summary(),
+                                 file.index->table_bytes(), file.index->key_filter(), file.index->unfiltered());
+  if (!cs.ok()) {
+    catalog_backlog_.push_back(file.name);
+    LogLine(LogLevel::kWarning, "rewind: cannot record %s in the store catalog (retried at the next file): %s\n",
+            file.packet_path.c_str(), cs.ToString().c_str());
+  }
+  struct stat st;
+  uint64_t index_bytes = stat(index_path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++stats_.files;
+    stats_.index_bytes += index_bytes;
+  }
+  if (options_.on_file_complete) options_.on_file_complete(file.packet_path, index_path);
 }
 
 // A file whose index table could not be written (a full disk, a broken index directory) is indexed again

@@ -131,6 +131,8 @@ class PacketFileWriter {
   // since the last report.
   Status CompleteFile(std::vector<void*>* done, bool last, bool wait);
   Status FinishWrittenFile(FileToFinish* file);  // on the finishing thread
+  // After its index table is written: the catalog record (and the backlog's), stats, the rotation hook.
+  void RecordIndexedFile(const FileToFinish& file, const std::string& index_path);
   void RetryUnindexed();                               // on the finishing thread, after a file's table is written
   Status TakeDeferredError();                          // the first error of the indexing or finishing threads
   void IndexLoop();

@@ -125,10 +125,4 @@ Status BlockWriter::Seal() {
   return s;
 }
 
-Status BlockWriter::Close(std::vector<void*>* done) {
-  Status s = Drain(done);
-  Status sealed = Seal();
-  return s.ok() ? sealed : s;
-}
-
 }  // namespace rwd

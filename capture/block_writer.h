@@ -37,8 +37,6 @@ class BlockWriter {
   Status Drain(std::vector<void*>* done);
   // Trims preallocated space, flushes to stable storage and closes. After Drain(); no Submit() after it.
   Status Seal();
-  // Drain(), then Seal() (also after a failed Drain).
-  Status Close(std::vector<void*>* done);
 
   // Writes submitted whose tags Reap() has not handed back yet.
   int in_flight() const { return in_kernel_ + static_cast<int>(completed_.size()); }

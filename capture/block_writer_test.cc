@@ -83,7 +83,9 @@ void WriteAndCheck(const std::string& path, int n, uint32_t len, int max_in_flig
     max_seen_in_flight = std::max(max_seen_in_flight, bw.in_flight());
     EXPECT_EQ(bw.bytes_written(), uint64_t{len} * (i + 1));
   }
-  Status s = bw.Close(&done);
+  Status s = bw.Drain(&done);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  s = bw.Seal();
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(bw.in_flight(), 0);
   for (void* t : done) ++returned[t];
@@ -146,7 +148,8 @@ TEST(BlockWriter, ReapReturnsAtLeastMinAndAtMostPending) {
   std::sort(tags.begin(), tags.end());
   EXPECT_EQ(tags, (std::vector<uintptr_t>{1000, 1001, 1002, 1003}));
   std::vector<void*> closed;
-  ASSERT_TRUE((*w)->Close(&closed).ok());
+  ASSERT_TRUE((*w)->Drain(&closed).ok());
+  ASSERT_TRUE((*w)->Seal().ok());
   EXPECT_TRUE(closed.empty());
   EXPECT_EQ(fs::file_size(dir.path() + "/f"), 4u * kMiB);
 }
@@ -169,7 +172,8 @@ TEST(BlockWriter, SubmitBeyondMaxInFlightIsRefusedWithoutLosingState) {
     ASSERT_TRUE((*w)->Submit(c.get(), 4096, c.get()).ok()) << "usable again after a reap";
   }
   std::vector<void*> done;
-  ASSERT_TRUE((*w)->Close(&done).ok());
+  ASSERT_TRUE((*w)->Drain(&done).ok());
+  ASSERT_TRUE((*w)->Seal().ok());
   std::string content = ReadAll(dir.path() + "/f");
   ASSERT_EQ(content.size(), 3 * 4096u);
   EXPECT_EQ(0, std::memcmp(content.data(), a.get(), 4096));
@@ -197,7 +201,7 @@ TEST(BlockWriter, CreateOnAnExistingPathFails) {
   EXPECT_FALSE(BlockWriter::Create(TestContext(), dir.path() + "/no/such/file", 1, 0).ok());
 }
 
-TEST(BlockWriter, CloseTrimsPreallocatedSpace) {
+TEST(BlockWriter, SealTrimsPreallocatedSpace) {
   TempDir dir;
   const std::string path = dir.path() + "/f";
   auto w = BlockWriter::Create(TestContext(), path, 2, 8 * uint64_t{kMiB});
@@ -214,7 +218,8 @@ TEST(BlockWriter, CloseTrimsPreallocatedSpace) {
     }
     ASSERT_TRUE((*w)->Submit(bufs[i].get(), kMiB, bufs[i].get()).ok());
   }
-  ASSERT_TRUE((*w)->Close(&done).ok());
+  ASSERT_TRUE((*w)->Drain(&done).ok());
+  ASSERT_TRUE((*w)->Seal().ok());
   EXPECT_EQ(done.size(), 3u);
   ASSERT_EQ(0, stat(path.c_str(), &st));
   EXPECT_EQ(st.st_size, 3 * kMiB);
@@ -225,7 +230,7 @@ TEST(BlockWriter, CloseTrimsPreallocatedSpace) {
 }
 
 // A drained file is sealed on another thread after its aio context is gone (as the writer's finishing thread
-// does): the seal touches only the file, and the data and the trimmed size are as Close() leaves them.
+// does): the seal touches only the file, and the data and the trimmed size come out as on the writing thread.
 TEST(BlockWriter, DrainedFileSealsOnAnotherThreadAfterTheContextIsGone) {
   TempDir dir;
   const std::string path = dir.path() + "/f";
@@ -255,13 +260,14 @@ TEST(BlockWriter, DrainedFileSealsOnAnotherThreadAfterTheContextIsGone) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(0, std::memcmp(content.data() + uint64_t{kMiB} * i, bufs[i].get(), kMiB));
 }
 
-TEST(BlockWriter, CloseWithoutWritesLeavesAnEmptyFile) {
+TEST(BlockWriter, SealWithoutWritesLeavesAnEmptyFile) {
   TempDir dir;
   const std::string path = dir.path() + "/f";
   auto w = BlockWriter::Create(TestContext(), path, 2, 4 * uint64_t{kMiB});
   ASSERT_TRUE(w.ok());
   std::vector<void*> done;
-  ASSERT_TRUE((*w)->Close(&done).ok());
+  ASSERT_TRUE((*w)->Drain(&done).ok());
+  ASSERT_TRUE((*w)->Seal().ok());
   EXPECT_TRUE(done.empty());
   EXPECT_EQ(fs::file_size(path), 0u);
 }
@@ -277,7 +283,7 @@ TEST(BlockWriter, DestructorWaitsForPendingWrites) {
       bufs.push_back(MakeBuffer(kMiB, 40 + i));
       ASSERT_TRUE((*w)->Submit(bufs[i].get(), kMiB, nullptr).ok());
     }
-  }  // no Close: the destructor must reap before the buffers may be freed
+  }  // no Drain: the destructor must reap before the buffers may be freed
   std::string content = ReadAll(path);
   ASSERT_EQ(content.size(), 4u * kMiB);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(0, std::memcmp(content.data() + uint64_t{kMiB} * i, bufs[i].get(), kMiB));
@@ -298,10 +304,12 @@ TEST(BlockWriter, FilesSharingAContextGetOnlyTheirOwnTags) {
   }
   // Waiting on a may collect b's completions too; they must stay b's.
   std::vector<void*> done_a, done_b;
-  ASSERT_TRUE((*a)->Close(&done_a).ok());
+  ASSERT_TRUE((*a)->Drain(&done_a).ok());
+  ASSERT_TRUE((*a)->Seal().ok());
   EXPECT_EQ((*a)->in_flight(), 0);
   ASSERT_TRUE((*b)->Reap(3, &done_b).ok());
-  ASSERT_TRUE((*b)->Close(&done_b).ok());
+  ASSERT_TRUE((*b)->Drain(&done_b).ok());
+  ASSERT_TRUE((*b)->Seal().ok());
   std::sort(done_a.begin(), done_a.end());
   std::sort(done_b.begin(), done_b.end());
   std::vector<void*> want_a = {bufs[0].get(), bufs[2].get(), bufs[4].get()};
@@ -330,7 +338,8 @@ TEST(BlockWriter, ManyFilesThroughOneContext) {
     ASSERT_TRUE(w.ok()) << f << ": " << w.status().ToString();
     std::vector<void*> done;
     ASSERT_TRUE((*w)->Submit(buf.get(), 4096, buf.get()).ok());
-    ASSERT_TRUE((*w)->Close(&done).ok());
+    ASSERT_TRUE((*w)->Drain(&done).ok());
+    ASSERT_TRUE((*w)->Seal().ok());
     ASSERT_EQ(done.size(), 1u);
     ASSERT_EQ(fs::file_size(dir.path() + "/" + std::to_string(f)), 4096u);
   }

@@ -87,8 +87,10 @@ Status BlockWriter::WaitForOwn(int min) {
   return Status::OK();
 }
 
-Status BlockWriter::Submit(const uint8_t* buf, uint32_t len, void* tag) {
+Status BlockWriter::Submit(const uint8_t* buf, uint32_t len, void* tag, uint32_t stride) {
   if (!error_.ok()) return error_;
+  if (stride == 0) stride = len;
+  if (stride < len || stride % kBlockAlignment != 0) return Status::InvalidArgument("BlockWriter: bad stride");
   if (free_writes_.empty()) return Status::InvalidArgument("BlockWriter: too many writes in flight; Reap first");
   Write* w = free_writes_.back();
   io_prep_pwrite(&w->cb, fd_, const_cast<uint8_t*>(buf), len, static_cast<long long>(end_offset_));
@@ -97,7 +99,12 @@ Status BlockWriter::Submit(const uint8_t* buf, uint32_t len, void* tag) {
   if (!s.ok()) return error_ = Status::IOError(path_ + ": " + s.message());
   free_writes_.pop_back();
   ++in_kernel_;
-  end_offset_ += len;
+  written_end_ = end_offset_ + len;
+  if (stride > len && end_offset_ + len < preallocated_) {
+    uint64_t gap_end = std::min<uint64_t>(end_offset_ + stride, preallocated_);
+    gaps_.emplace_back(written_end_, gap_end - written_end_);
+  }
+  end_offset_ += stride;
   return Status::OK();
 }
 
@@ -115,7 +122,16 @@ Status BlockWriter::Drain(std::vector<void*>* done) { return Reap(max_in_flight_
 Status BlockWriter::Seal() {
   Status s;
   if (fd_ >= 0) {
-    if (preallocated_ > end_offset_ && ftruncate(fd_, static_cast<off_t>(end_offset_)) != 0) {
+    // A hole is an optimisation: where the file system cannot punch one, the gap stays allocated (zeros).
+    for (const auto& [offset, length] : gaps_) {
+      if (fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                    static_cast<off_t>(length)) != 0) {
+        break;
+      }
+    }
+    gaps_.clear();
+    if ((preallocated_ > end_offset_ || written_end_ < end_offset_) &&
+        ftruncate(fd_, static_cast<off_t>(end_offset_)) != 0) {
       s = Status::FromErrno("truncating " + path_, errno);
     }
     if (fdatasync(fd_) != 0 && s.ok()) s = Status::FromErrno("syncing " + path_, errno);

@@ -25,9 +25,12 @@ class BlockWriter {
   static Result<std::unique_ptr<BlockWriter>> Create(AioContext* aio, const std::string& path, int max_in_flight,
                                                      uint64_t preallocate_bytes);
 
-  // Queues a write of `len` bytes (a multiple of 4096) from `buf` (4096-aligned) at the current end.
-  // Blocks in Reap() first if max_in_flight writes are pending.
-  Status Submit(const uint8_t* buf, uint32_t len, void* tag);
+  // Queues a write of `len` bytes (a multiple of 4096) from `buf` (4096-aligned) at the current end, which
+  // then moves on by `stride` bytes (a multiple of 4096, at least `len`; 0: `len`). The bytes between are
+  // never written: they read as zeros, and Seal() gives back the space preallocation reserved for them, so
+  // a partly filled block costs the disk only what it holds. InvalidArgument if max_in_flight writes are
+  // pending (Reap first).
+  Status Submit(const uint8_t* buf, uint32_t len, void* tag, uint32_t stride = 0);
   // Waits until at least `min` writes have completed (fewer if fewer are pending) and appends their
   // tags to `*done`. A failed or short write is reported after all tags are collected.
   Status Reap(int min, std::vector<void*>* done);
@@ -35,7 +38,9 @@ class BlockWriter {
   // tags to `*done`. Once it has returned OK nothing of the file is in the kernel's aio queue: Seal() and the
   // destructor touch only the file, so they may run on another thread and after the AioContext is gone.
   Status Drain(std::vector<void*>* done);
-  // Trims preallocated space, flushes to stable storage and closes. After Drain(); no Submit() after it.
+  // Frees the preallocated space of the gaps between writes (a hole; file systems that cannot keep it
+  // allocated), sets the file's size to bytes_written() (trimming preallocated space, or extending over a gap
+  // at the end), flushes to stable storage and closes. After Drain(); no Submit() after it.
   Status Seal();
 
   // Writes submitted whose tags Reap() has not handed back yet.
@@ -61,7 +66,9 @@ class BlockWriter {
   int in_kernel_ = 0;                  // submitted, not completed
   std::vector<void*> completed_;       // tags completed, not reaped
   uint64_t end_offset_ = 0;
+  uint64_t written_end_ = 0;  // end of the last write (end_offset_ minus the gap after it)
   uint64_t preallocated_ = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> gaps_;  // [offset, length) skipped by Submit() in preallocated space
   std::vector<Write> writes_;
   std::vector<Write*> free_writes_;
   Status error_;

@@ -260,6 +260,49 @@ TEST(BlockWriter, DrainedFileSealsOnAnotherThreadAfterTheContextIsGone) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(0, std::memcmp(content.data() + uint64_t{kMiB} * i, bufs[i].get(), kMiB));
 }
 
+// Writes of one page each, a block's stride apart (a partly filled block): the file holds them at their
+// offsets and zeros between, takes the disk space of the pages alone once sealed, and ends at the last
+// stride, also where nothing was preallocated.
+void CheckStridedWrites(const std::string& dir, uint64_t preallocate) {
+  const std::string path = dir + "/f";
+  auto w = BlockWriter::Create(TestContext(), path, 2, preallocate);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  std::vector<AlignedBuffer> bufs;
+  std::vector<void*> done;
+  for (int i = 0; i < 3; ++i) {
+    bufs.push_back(MakeBuffer(kBlockAlignment, 21 + i));
+    if ((*w)->in_flight() >= 2) ASSERT_TRUE((*w)->Reap(1, &done).ok());
+    ASSERT_TRUE((*w)->Submit(bufs[i].get(), kBlockAlignment, bufs[i].get(), kMiB).ok());
+    EXPECT_EQ((*w)->bytes_written(), uint64_t{kMiB} * (i + 1));
+  }
+  EXPECT_FALSE((*w)->Submit(bufs[0].get(), 2 * kBlockAlignment, bufs[0].get(), kBlockAlignment).ok())
+      << "a stride shorter than the write";
+  ASSERT_TRUE((*w)->Drain(&done).ok());
+  ASSERT_TRUE((*w)->Seal().ok());
+  EXPECT_EQ(done.size(), 3u);
+  std::string content = ReadAll(path);
+  ASSERT_EQ(content.size(), 3u * kMiB) << "preallocate " << preallocate;
+  std::string zeros(kMiB - kBlockAlignment, '\0');
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(0, std::memcmp(content.data() + uint64_t{kMiB} * i, bufs[i].get(), kBlockAlignment)) << i;
+    EXPECT_EQ(content.compare(uint64_t{kMiB} * i + kBlockAlignment, zeros.size(), zeros), 0) << i;
+  }
+  struct stat st;
+  ASSERT_EQ(0, stat(path.c_str(), &st));
+  EXPECT_LE(st.st_blocks * 512, 3 * kBlockAlignment + 64 * 1024) << "the gaps hold no disk space";
+}
+
+TEST(BlockWriter, StridedWritesLeaveHolesBetween) {
+  TempDir dir;
+  CheckStridedWrites(dir.path(), 8 * uint64_t{kMiB});
+  TempDir dir2;
+  CheckStridedWrites(dir2.path(), 0);
+  if (fs::is_directory("/dev/shm")) {
+    TempDir shm("/dev/shm");
+    CheckStridedWrites(shm.path(), 8 * uint64_t{kMiB});
+  }
+}
+
 TEST(BlockWriter, SealWithoutWritesLeavesAnEmptyFile) {
   TempDir dir;
   const std::string path = dir.path() + "/f";

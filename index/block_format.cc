@@ -41,9 +41,13 @@ uint32_t BlockCrc(const uint8_t* block, uint32_t used) {
 
 }  // namespace
 
-void SealBlock(uint8_t* block) {
+uint32_t BlockUsedLength(const uint8_t* block) {
   uint32_t used = UsedLength(block);
-  if (used < kFirstPacketOffset || used > kBlockSize) used = kBlockSize;
+  return used < kFirstPacketOffset || used > kBlockSize ? kBlockSize : used;
+}
+
+void SealBlock(uint8_t* block) {
+  uint32_t used = BlockUsedLength(block);
   BlockPriv priv;
   std::memcpy(&priv, block + kBlockDescSize, sizeof(priv));
   priv.flags |= kBlockFlagChecksum;  // the flag is covered by the checksum: set it first

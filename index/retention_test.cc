@@ -204,7 +204,7 @@ TEST(Retention, MaxBytesRemovesOldestAcrossWritersIndexWithPacketFile) {
   std::ofstream(IndexDirectory(s.store(), 0) + "/" + c[0].name + ".tmp") << "an index being written";
 
   // Room for the three newest files and a half: the three oldest go, from both writers.
-  uint64_t limit = s.Bytes(c[3]) + s.Bytes(c[4]) + s.Bytes(c[5]) + (512 << 10);
+  uint64_t limit = s.Bytes(c[3]) + s.Bytes(c[4]) + s.Bytes(c[5]) + s.Bytes(c[2]) / 2;
   uint64_t removed_bytes = s.Bytes(c[0]) + s.Bytes(c[1]) + s.Bytes(c[2]);
   RetentionPolicy p;
   p.max_bytes = limit;
@@ -358,10 +358,10 @@ TEST(Retention, MinFreePercentOnItsOwnFileSystem) {
   ASSERT_EQ(statvfs(mnt.c_str(), &v), 0);
   double total = static_cast<double>(v.f_blocks) * v.f_frsize;
   double avail = static_cast<double>(v.f_bavail) * v.f_frsize;
-  // Ask for the free space that removing exactly the four oldest files gives, less a little.
+  // Ask for the free space that removing exactly the four oldest files gives, less half a file.
   double after4 = avail;
   for (int i = 0; i < 4; ++i) after4 += static_cast<double>(s.Bytes(c[i]));
-  double pct = 100.0 * (after4 - 100000) / total;
+  double pct = 100.0 * (after4 - static_cast<double>(s.Bytes(c[3])) / 2) / total;
   ASSERT_GT(pct, 100.0 * (after4 - static_cast<double>(s.Bytes(c[3]))) / total) << "one file must matter";
   RetentionPolicy p;
   p.min_free_percent = pct;

@@ -160,6 +160,20 @@ replay "$A"; sleep 1.5
 stop_capture
 grep -q "on_rotate failed for .*exit status 3" "$s5c.log" && ok || fail "failing hook not logged: $(cat "$s5c.log")"
 
+# 5d. A quiet link: a few packets a second, each block handed over part-filled at the 1 s blockage timeout.
+#     Every packet comes back, and the disk holds the blocks' used pages, not a megabyte per block.
+s5d=$work/s5d
+start_capture "$s5d" --blockage_sec 1
+for f in "$C" "$B" "$C"; do tcpreplay -q -i v0 --pps 4 "$f" >/dev/null 2>&1; done
+sleep 1.3
+stop_capture
+"$REWIND" query --dir "$s5d" "" > "$work/s5d.pcap"
+out=$(same_frames "$work/s5d.pcap" "$C" "$B" "$C") && ok || fail "quiet link: $out"
+logical=$(find "$s5d/PKT0" -type f -name '0*' -printf '%s\n' | awk '{ n += $1 } END { print n + 0 }')
+allocated=$(find "$s5d/PKT0" -type f -name '0*' -printf '%b\n' | awk '{ n += $1 * 512 } END { print n + 0 }')
+[ "$logical" -ge $((2 << 20)) ] && [ "$allocated" -le $((logical / 20)) ] && ok ||
+  fail "quiet link: $allocated bytes allocated for $logical bytes of blocks"
+
 # 6. kill -9: the next start (or rewind repair) re-indexes what reached disk; nothing written is lost.
 s6=$work/s6
 start_capture "$s6"

@@ -346,6 +346,10 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
       flags = kBlockFlagZstd;
     }
   }
+  // A raw block is written only as far as it is used (rounded up to whole pages): the kernel hands over
+  // partly filled blocks every blockage interval, and on a quiet link most of each is unused. It still
+  // takes kBlockSize bytes of the file (ExtentStride), the rest a hole; the index records what was written.
+  if (flags == 0) disk_length = (BlockUsedLength(block) + kBlockAlignment - 1) / kBlockAlignment * kBlockAlignment;
   int holds = (options_.index ? 1 : 0) + (write_tag == tag ? 1 : 0);
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -356,14 +360,7 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
   }
   write_block_[write_tag] = blocks_in_file_;
   block_written_.push_back(false);
-  // A raw block is written only as far as it is used (rounded up to whole pages): the kernel hands over
-  // partly filled blocks every blockage interval, and on a quiet link most of each is unused. It still
-  // takes kBlockSize bytes of the file (positions and block offsets stay as they are), the rest a hole.
-  uint32_t write_length = disk_length;
-  if (flags == 0) {
-    write_length = (BlockUsedLength(block) + kBlockAlignment - 1) / kBlockAlignment * kBlockAlignment;
-  }
-  Status s = file_->Submit(to_write, write_length, write_tag, disk_length);
+  Status s = file_->Submit(to_write, disk_length, write_tag, static_cast<uint32_t>(ExtentStride(disk_length, flags)));
   if (!s.ok()) {
     write_block_.erase(write_tag);
     block_written_.pop_back();

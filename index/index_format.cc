@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "index/block_codec.h"
+#include "index/block_format.h"
 #include "index/posting_list.h"
 
 namespace rwd {
@@ -105,6 +107,10 @@ Status BlockEntry::Decode(std::string_view in, BlockEntry* out) {
     return Status::Corruption("short block entry");
   }
   return Status::OK();
+}
+
+uint64_t ExtentStride(uint32_t disk_length, uint32_t flags) {
+  return flags & kBlockFlagZstd ? disk_length : kBlockSize;
 }
 
 }  // namespace rwd

@@ -57,7 +57,10 @@ struct FileSummary {
 // Where a block lives and what time it covers, stored under BlockKey(n).
 struct BlockEntry {
   uint64_t file_offset = 0;  // multiple of 4096
-  uint32_t disk_length = 0;  // bytes on disk (kBlockSize when stored uncompressed)
+  // Bytes of the extent that hold data, a multiple of 4096: a compressed block's extent; a raw block's used
+  // bytes rounded up (the rest of its kBlockSize bytes of the file is a hole), or kBlockSize (files written
+  // before 2026-11-27, and blocks found by repair). See ExtentStride().
+  uint32_t disk_length = 0;
   uint32_t packets = 0;
   int64_t min_ts_ns = 0;     // smallest and largest timestamp in the block (timestamps may go backwards)
   int64_t max_ts_ns = 0;
@@ -67,6 +70,10 @@ struct BlockEntry {
   std::string Encode() const;
   static Status Decode(std::string_view in, BlockEntry* out);
 };
+
+// How far the next extent of a packet file starts after one of `disk_length` bytes with BlockEntry `flags`:
+// a raw block takes kBlockSize bytes of the file whatever it holds, a compressed one its disk_length.
+uint64_t ExtentStride(uint32_t disk_length, uint32_t flags);
 
 }  // namespace rwd
 

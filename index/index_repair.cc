@@ -42,7 +42,8 @@ Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
   uint64_t good_end = 0;
   std::string last_problem;
   bool resyncing = false;  // looking for the next block or extent after damage
-  // Extents follow each other: raw blocks are kBlockSize long, compressed ones say their length. Where no
+  // Extents follow each other: raw blocks take kBlockSize bytes of the file, compressed ones say their
+  // length (ExtentStride). Where no
   // extent starts (damage inside an extent header, or a length that led astray), the walk resynchronises on
   // the next kBlockAlignment boundary where one does, so damage in one extent never costs the ones after it.
   for (uint64_t off = 0; off + kBlockAlignment <= size && block < kMaxBlocksPerFile;) {
@@ -78,7 +79,7 @@ Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
       // damaged in place, otherwise it is the torn or unwritten tail and is cut off below. The length a
       // damaged extent's header names may be what is damaged: the walk resynchronises from the next boundary.
       last_problem = "block at offset " + std::to_string(off) + (s.ok() ? ": empty" : ": " + s.message());
-      off += s.ok() ? len : kBlockAlignment;
+      off += s.ok() ? ExtentStride(len, flags) : kBlockAlignment;
       ++block;
       continue;
     }
@@ -86,10 +87,10 @@ Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
     s = index.AddBlock(block++, off, len, (*reader)->raw_block(), flags);
     if (!s.ok()) {
       last_problem = s.message();
-      off += len;
+      off += ExtentStride(len, flags);
       continue;
     }
-    off += len;
+    off += ExtentStride(len, flags);
     good_end = off;
     ++result->blocks_kept;
     if (salvaged) {
@@ -100,9 +101,14 @@ Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
   }
   result->blocks_damaged = index.summary().blocks - result->blocks_kept;
   reader->reset();
-  if (good_end < size) {
-    result->bytes_dropped = size - good_end;
-    result->note = last_problem.empty() ? "partial block at the end" : last_problem;
+  if (good_end != size) {
+    // Shorter: the torn or unwritten tail goes. Longer: the last raw block was written as far as it was used
+    // and the file ends there (its writer stopped before sealing it); it gets the rest of its kBlockSize, a
+    // hole, as sealing would have given it.
+    if (good_end < size) {
+      result->bytes_dropped = size - good_end;
+      result->note = last_problem.empty() ? "partial block at the end" : last_problem;
+    }
     if (truncate(file.packet_path.c_str(), static_cast<off_t>(good_end)) != 0) {
       return Status::FromErrno("truncating " + file.packet_path, errno);
     }

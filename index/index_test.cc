@@ -629,6 +629,63 @@ TEST(IndexRepair, SkipsThePreallocatedTailAndKeepsBlocksAfterAZeroedOne) {
   EXPECT_EQ((*index)->summary().packets, packets);
 }
 
+// What a crash leaves of a file written the way capture writes raw blocks, each only as far as it is used at
+// 1 MiB strides, without preallocation (so the file ends inside its last block): repair keeps every block,
+// records each block's written length, and gives the file the rest of its last block (a hole), as sealing
+// would have.
+TEST(IndexRepair, KeepsRawBlocksWrittenAsFarAsUsed) {
+  TempDir dir;
+  StoreFile f;
+  f.packet_path = dir.path() + "/00000000001700000000";
+  f.index_path = dir.path() + "/00000000001700000000.idx";
+  int fd = open(f.packet_path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  std::vector<TestBlock> corpus = Corpus();
+  uint64_t packets = 0;
+  std::vector<uint32_t> written;
+  for (uint32_t b = 0; b < corpus.size(); ++b) {
+    if (corpus[b].packets.empty()) continue;  // a capture never writes an empty block
+    BuiltBlock bb = BuildBlock(b, corpus[b]);
+    SealBlock(bb.data.get());
+    uint32_t len = (BlockUsedLength(bb.data.get()) + kBlockAlignment - 1) / kBlockAlignment * kBlockAlignment;
+    ASSERT_LT(len, kBlockSize);
+    off_t at = static_cast<off_t>(written.size()) * kBlockSize;
+    ASSERT_EQ(pwrite(fd, bb.data.get(), len, at), static_cast<ssize_t>(len));
+    packets += corpus[b].packets.size();
+    written.push_back(len);
+  }
+  close(fd);
+  ASSERT_GE(written.size(), 3u);
+  uint64_t size = std::filesystem::file_size(f.packet_path);
+  ASSERT_LT(size, written.size() * uint64_t{kBlockSize});
+  RepairResult r;
+  Status s = RepairPacketFile(f, &r);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(r.blocks_kept, written.size());
+  EXPECT_EQ(r.blocks_damaged, 0u);
+  EXPECT_EQ(r.packets, packets);
+  EXPECT_EQ(r.bytes_dropped, 0u);
+  auto index = IndexReader::Open(f.index_path);
+  ASSERT_TRUE(index.ok()) << index.status().ToString();
+  EXPECT_EQ((*index)->summary().packets, packets);
+  auto reader = PacketFileReader::Open(f.packet_path);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  uint64_t read_back = 0;
+  size_t i = 0;
+  for (const BlockEntry& e : (*index)->blocks()) {
+    ASSERT_LT(i, written.size());
+    EXPECT_EQ(e.disk_length, written[i++]);
+    BlockReader br;
+    ASSERT_TRUE((*reader)->ReadBlock(e, &br).ok());
+    PacketView pv;
+    while (br.Next(&pv)) ++read_back;
+    ASSERT_TRUE(br.status().ok()) << br.status().ToString();
+  }
+  EXPECT_EQ(read_back, packets);
+  EXPECT_EQ(std::filesystem::file_size(f.packet_path), written.size() * uint64_t{kBlockSize})
+      << "the last block's stride restored";
+}
+
 // A compressed file without its index: damage inside one extent (its data, or its header's length) costs
 // that extent only; repair finds the next extent after it and keeps every later one.
 TEST(IndexRepair, CompressedFileResynchronisesAfterADamagedExtent) {

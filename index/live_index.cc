@@ -100,7 +100,7 @@ Result<std::shared_ptr<const IndexView>> IndexFileBeingWritten(const std::string
     uint32_t len = 0, flags = 0;
     if (!(*reader)->ReadExtentAt(off, &br, &len, &flags).ok() || br.num_packets() == 0) break;
     if (!builder->AddBlock(block, off, len, (*reader)->raw_block(), flags).ok()) break;
-    off += len;
+    off += ExtentStride(len, flags);
   }
   auto live = std::make_shared<LiveIndex>(builder);
   live->SetDurableBlocks(block);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -14,6 +15,12 @@ namespace rwd {
 namespace {
 
 constexpr uint32_t kPacketReadSize = 2048;  // first read for a single packet; most frames fit
+
+// A raw block's BlockEntry: no other flag, and a length of whole pages up to kBlockSize, at least its head.
+bool RawExtentLengthHolds(const BlockEntry& block) {
+  return block.flags == 0 && block.disk_length >= kBlockAlignment && block.disk_length <= kBlockSize &&
+         block.disk_length % kBlockAlignment == 0;
+}
 
 }  // namespace
 
@@ -87,11 +94,9 @@ Status PacketFileReader::ReadBlock(const BlockEntry& block, BlockReader* reader,
       return s;
     }
   } else {
-    if (block.disk_length != kBlockSize || block.flags != 0) {
-      return Status::Corruption(where + ": unsupported block encoding");
-    }
+    if (!RawExtentLengthHolds(block)) return Status::Corruption(where + ": unsupported block encoding");
     cached_offset_ = UINT64_MAX;
-    s = PreadFully(block_.get(), kBlockSize, block.file_offset, &got);
+    s = PreadFully(block_.get(), block.disk_length, block.file_offset, &got);
     if (!s.ok()) return s;
     if (got < kFirstPacketOffset) return Status::Corruption(where + ": block is missing");
   }
@@ -180,7 +185,9 @@ Status PacketFileReader::ReadExtentAt(uint64_t file_offset, BlockReader* reader,
     e.flags = kBlockFlagZstd;
     if (e.disk_length == 0) return Status::Corruption("bad compressed block header");
   } else {
-    e.disk_length = kBlockSize;
+    // What the writer wrote of it (its used bytes, whole pages), or all of it where blk_len is out of bounds.
+    uint32_t used = BlockUsedLength(head);
+    e.disk_length = std::min(kBlockSize, (used + kBlockAlignment - 1) / kBlockAlignment * kBlockAlignment);
   }
   if (file_offset + e.disk_length > size_) return Status::Corruption("extent runs past the end of the file");
   *disk_length = e.disk_length;
@@ -209,11 +216,13 @@ Status PacketFileReader::ReadPacket(const BlockEntry& block, uint32_t offset, Pa
     }
     return s;
   }
-  if (block.disk_length != kBlockSize || block.flags != 0) {
+  if (!RawExtentLengthHolds(block)) {
     return Status::Corruption(path_ + ": unsupported block encoding at offset " + std::to_string(block.file_offset));
   }
-  if (offset < kFirstPacketOffset || offset >= kBlockSize) return Status::Corruption(path_ + ": bad packet offset");
-  uint32_t avail_in_block = kBlockSize - offset;
+  if (offset < kFirstPacketOffset || offset >= block.disk_length) {
+    return Status::Corruption(path_ + ": bad packet offset");
+  }
+  uint32_t avail_in_block = block.disk_length - offset;
   uint32_t want = avail_in_block < kPacketReadSize ? avail_in_block : kPacketReadSize;
   packet_.resize(want);
   uint32_t got = 0;

@@ -122,7 +122,8 @@ Status PacketFileWriter::FinishWrittenFile(FileToFinish* file) {
   Status s = file->file->Seal();
   if (file->index) {
     std::string index_path = IndexDirectory(options_.store, lock_.writer()) + "/" + file->name;
-    if (s.ok()) s = file->index->Finish(index_path, file->bytes);
+    // What the file takes on disk: its holes (part-filled blocks) are not counted.
+    if (s.ok()) s = file->index->Finish(index_path, DiskUsage(file->packet_path));
     if (s.ok()) {
       RecordIndexedFile(*file, index_path);
     } else {
@@ -442,7 +443,6 @@ Status PacketFileWriter::CloseFile(std::shared_ptr<FileToFinish>* closed) {
   for (void* t : written) WriteDone(t);
   if (s.ok()) {
     auto file = std::make_shared<FileToFinish>();
-    file->bytes = file_->bytes_written();
     file->file = std::move(file_);
     if (options_.index) file->index = std::move(index_);
     file->live = std::move(live_);

@@ -97,7 +97,6 @@ class PacketFileWriter {
     std::shared_ptr<LiveIndex> live;
     std::string name;
     std::string packet_path;
-    uint64_t bytes = 0;
   };
   // A block to index, or (finish set) the mark after a file's last block: the file goes to the finishing
   // thread once every block before it is indexed.

@@ -128,6 +128,7 @@ TEST(PacketFileWriter, ManyFilesReadBackExactly) {
     ASSERT_EQ(stat(f.packet_path.c_str(), &st), 0);
     EXPECT_LE(st.st_blocks * 512, (*index)->blocks().size() * 2 * kBlockAlignment + 64 * 1024)
         << "partly filled blocks take the disk space of their used pages";
+    EXPECT_EQ((*index)->summary().file_bytes, static_cast<uint64_t>(st.st_blocks) * 512) << "what the file takes";
     for (const BlockEntry& e : (*index)->blocks()) {
       BlockReader br;
       Status s = (*reader)->ReadBlock(e, &br);

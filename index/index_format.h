@@ -45,7 +45,7 @@ struct FileSummary {
   uint64_t captured_bytes = 0;  // sum of captured lengths
   uint64_t wire_bytes = 0;      // sum of original lengths
   uint32_t blocks = 0;
-  uint64_t file_bytes = 0;      // size of the packet file on disk
+  uint64_t file_bytes = 0;      // disk space the packet file takes (as du counts it: without its holes)
   int64_t min_ts_ns = 0;        // smallest and largest packet timestamp (meaningless if packets == 0)
   int64_t max_ts_ns = 0;
   std::vector<uint32_t> linktypes;  // distinct link types, ascending

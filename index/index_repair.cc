@@ -120,7 +120,7 @@ Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
   }
   result->packets = index.summary().packets;
   if (result->blocks_kept == 0) return Status::OK();  // nothing readable: the caller quarantines it
-  return index.Finish(file.index_path, good_end);
+  return index.Finish(file.index_path, DiskUsage(file.packet_path));
 }
 
 Status RepairStore(const std::string& store, int writer, std::vector<RepairResult>* results) {

@@ -15,13 +15,6 @@
 namespace rwd {
 namespace {
 
-// Bytes the file occupies on disk (as du counts them); 0 if it is gone.
-uint64_t DiskUsage(const std::string& path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) return 0;
-  return static_cast<uint64_t>(st.st_blocks) * 512;
-}
-
 std::string Mib(uint64_t bytes) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.1f MiB", bytes / 1048576.0);

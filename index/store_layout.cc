@@ -173,4 +173,10 @@ WriterLock::~WriterLock() {
   if (fd_ >= 0) close(fd_);
 }
 
+uint64_t DiskUsage(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
 }  // namespace rwd

@@ -36,6 +36,9 @@ Result<std::vector<StoreFile>> ListStoreFiles(const std::string& store, std::vec
 // store rewind made or may make (an empty directory is a store nothing was written to yet).
 bool LooksLikeStore(const std::string& store);
 
+// Bytes the file occupies on disk, as du counts them (a packet file's holes are not); 0 if it is gone.
+uint64_t DiskUsage(const std::string& path);
+
 // Empty if `path` is a regular file (or does not exist), else a line saying what it is instead.
 std::string NotRegularFile(const std::string& path);
 

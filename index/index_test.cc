@@ -584,15 +584,22 @@ TEST(IndexBuilder, DamagedBlockIsRecordedUpToTheDamage) {
   EXPECT_EQ(out, Sorted({good.positions[0], good.positions[3], bad.positions[0]}));
 }
 
+// A packet file in `dir` for the repair tests (its index beside it), opened for writing in *fd (-1: failed).
+StoreFile NewRepairFile(const TempDir& dir, int* fd) {
+  StoreFile f;
+  f.packet_path = dir.path() + "/00000000001700000000";
+  f.index_path = f.packet_path + ".idx";
+  *fd = open(f.packet_path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  return f;
+}
+
 // What a crash leaves: written blocks, then the rest of the preallocated file never written. Repair keeps
 // every good block (also past a block zeroed in place), salvages a block that fails only its checksum, and
 // cuts the unwritten tail off.
 TEST(IndexRepair, SkipsThePreallocatedTailAndKeepsBlocksAfterAZeroedOne) {
   TempDir dir;
-  StoreFile f;
-  f.packet_path = dir.path() + "/00000000001700000000";
-  f.index_path = dir.path() + "/00000000001700000000.idx";
-  int fd = open(f.packet_path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  int fd = -1;
+  StoreFile f = NewRepairFile(dir, &fd);
   ASSERT_GE(fd, 0);
   std::vector<TestBlock> corpus = Corpus();
   uint64_t packets = 0;
@@ -635,10 +642,8 @@ TEST(IndexRepair, SkipsThePreallocatedTailAndKeepsBlocksAfterAZeroedOne) {
 // would have.
 TEST(IndexRepair, KeepsRawBlocksWrittenAsFarAsUsed) {
   TempDir dir;
-  StoreFile f;
-  f.packet_path = dir.path() + "/00000000001700000000";
-  f.index_path = dir.path() + "/00000000001700000000.idx";
-  int fd = open(f.packet_path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  int fd = -1;
+  StoreFile f = NewRepairFile(dir, &fd);
   ASSERT_GE(fd, 0);
   std::vector<TestBlock> corpus = Corpus();
   uint64_t packets = 0;

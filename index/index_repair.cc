@@ -7,7 +7,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
+#include <utility>
+#include <vector>
 
+#include "index/block_codec.h"
 #include "index/block_format.h"
 #include "index/index_builder.h"
 #include "index/index_reader.h"
@@ -42,6 +45,9 @@ Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
   uint64_t good_end = 0;
   std::string last_problem;
   bool resyncing = false;  // looking for the next block or extent after damage
+  // After raw blocks that verified, the rest of their kBlockSize past what they use: punched (a hole), as
+  // sealing does. Salvaged blocks keep theirs (their blk_len is not to be trusted).
+  std::vector<std::pair<uint64_t, uint64_t>> unused;
   // Extents follow each other: raw blocks take kBlockSize bytes of the file, compressed ones say their
   // length (ExtentStride). Where no
   // extent starts (damage inside an extent header, or a length that led astray), the walk resynchronises on
@@ -90,6 +96,9 @@ Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
       off += ExtentStride(len, flags);
       continue;
     }
+    if (!(flags & kBlockFlagZstd) && len < kBlockSize && unverified.empty()) {
+      unused.emplace_back(off + len, kBlockSize - len);
+    }
     off += ExtentStride(len, flags);
     good_end = off;
     ++result->blocks_kept;
@@ -112,8 +121,17 @@ Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
     if (truncate(file.packet_path.c_str(), static_cast<off_t>(good_end)) != 0) {
       return Status::FromErrno("truncating " + file.packet_path, errno);
     }
-    int fd = open(file.packet_path.c_str(), O_RDONLY | O_CLOEXEC);
+  }
+  if (good_end != size || !unused.empty()) {
+    int fd = open(file.packet_path.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd >= 0) {
+      for (const auto& [offset, length] : unused) {
+        // Where the file system cannot punch a hole the space stays allocated (zeros or stale bytes, unread).
+        if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                      static_cast<off_t>(length)) != 0) {
+          break;
+        }
+      }
       fdatasync(fd);
       close(fd);
     }

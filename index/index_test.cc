@@ -631,6 +631,11 @@ TEST(IndexRepair, SkipsThePreallocatedTailAndKeepsBlocksAfterAZeroedOne) {
   EXPECT_EQ(r.bytes_dropped, (64u - 4) << 20);
   EXPECT_NE(r.note.find("never written"), std::string::npos) << r.note;
   EXPECT_EQ(std::filesystem::file_size(f.packet_path), 4u << 20);
+  // Blocks 0 and 3 verified: the rest of their megabyte past what they use is given back; the zeroed block
+  // and the salvaged one keep theirs.
+  struct stat st;
+  ASSERT_EQ(stat(f.packet_path.c_str(), &st), 0);
+  EXPECT_LE(st.st_blocks * 512, (2u << 20) + 64 * 1024);
   auto index = IndexReader::Open(f.index_path);
   ASSERT_TRUE(index.ok()) << index.status().ToString();
   EXPECT_EQ((*index)->summary().packets, packets);

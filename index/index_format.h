@@ -58,8 +58,8 @@ struct FileSummary {
 struct BlockEntry {
   uint64_t file_offset = 0;  // multiple of 4096
   // Bytes of the extent that hold data, a multiple of 4096: a compressed block's extent; a raw block's used
-  // bytes rounded up (the rest of its kBlockSize bytes of the file is a hole), or kBlockSize (files written
-  // before 2026-11-27, and blocks found by repair). See ExtentStride().
+  // bytes rounded up (the rest of its kBlockSize bytes of the file is a hole, or stale bytes in a file
+  // written before 2026-11-27, whose entries say kBlockSize unless repair rebuilt them). See ExtentStride().
   uint32_t disk_length = 0;
   uint32_t packets = 0;
   int64_t min_ts_ns = 0;     // smallest and largest timestamp in the block (timestamps may go backwards)

@@ -48,10 +48,10 @@ Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
   // After raw blocks that verified, the rest of their kBlockSize past what they use: punched (a hole), as
   // sealing does. Salvaged blocks keep theirs (their blk_len is not to be trusted).
   std::vector<std::pair<uint64_t, uint64_t>> unused;
-  // Extents follow each other: raw blocks take kBlockSize bytes of the file, compressed ones say their
-  // length (ExtentStride). Where no
-  // extent starts (damage inside an extent header, or a length that led astray), the walk resynchronises on
-  // the next kBlockAlignment boundary where one does, so damage in one extent never costs the ones after it.
+  // Extents follow each other: raw blocks take kBlockSize bytes of the file, compressed ones say their length
+  // (ExtentStride). Where no extent starts (damage inside an extent header, or a length that led astray), the
+  // walk resynchronises on the next kBlockAlignment boundary where one does, so damage in one extent never
+  // costs the ones after it.
   for (uint64_t off = 0; off + kBlockAlignment <= size && block < kMaxBlocksPerFile;) {
     PacketFileReader::Start start = (*reader)->StartAt(off);
     if (start == PacketFileReader::Start::kZeros) {

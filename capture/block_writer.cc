@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "index/block_format.h"
+#include "index/store_layout.h"
 
 namespace rwd {
 
@@ -122,13 +123,7 @@ Status BlockWriter::Drain(std::vector<void*>* done) { return Reap(max_in_flight_
 Status BlockWriter::Seal() {
   Status s;
   if (fd_ >= 0) {
-    // A hole is an optimisation: where the file system cannot punch one, the gap stays allocated (zeros).
-    for (const auto& [offset, length] : gaps_) {
-      if (fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
-                    static_cast<off_t>(length)) != 0) {
-        break;
-      }
-    }
+    PunchHoles(fd_, gaps_);  // where the file system cannot, the gaps stay allocated (zeros)
     gaps_.clear();
     if ((preallocated_ > end_offset_ || written_end_ < end_offset_) &&
         ftruncate(fd_, static_cast<off_t>(end_offset_)) != 0) {

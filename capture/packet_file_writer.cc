@@ -350,7 +350,7 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
   // A raw block is written only as far as it is used (rounded up to whole pages): the kernel hands over
   // partly filled blocks every blockage interval, and on a quiet link most of each is unused. It still
   // takes kBlockSize bytes of the file (ExtentStride), the rest a hole; the index records what was written.
-  if (flags == 0) disk_length = (BlockUsedLength(block) + kBlockAlignment - 1) / kBlockAlignment * kBlockAlignment;
+  if (flags == 0) disk_length = RawBlockDiskLength(block);
   int holds = (options_.index ? 1 : 0) + (write_tag == tag ? 1 : 0);
   {
     std::lock_guard<std::mutex> l(mu_);

@@ -46,6 +46,8 @@ uint32_t BlockUsedLength(const uint8_t* block) {
   return used < kFirstPacketOffset || used > kBlockSize ? kBlockSize : used;
 }
 
+uint32_t RawBlockDiskLength(const uint8_t* block) { return AlignUp(BlockUsedLength(block), kBlockAlignment); }
+
 void SealBlock(uint8_t* block) {
   uint32_t used = BlockUsedLength(block);
   BlockPriv priv;

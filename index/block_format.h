@@ -77,6 +77,9 @@ enum class FractionField : uint8_t {
 // The block's used length, its blk_len: the descriptor, rewind's private area and the packet records; the rest
 // of the block's kBlockSize bytes means nothing. kBlockSize if blk_len is out of bounds.
 uint32_t BlockUsedLength(const uint8_t* block);
+// What a raw block takes on disk: its used length rounded up to whole kBlockAlignment pages (at most kBlockSize),
+// the rest of its kBlockSize bytes in the file a hole.
+uint32_t RawBlockDiskLength(const uint8_t* block);
 // Computes the block's CRC-32C over its used bytes [0, blk_len), the checksum field counted as zero, and
 // stores it in BlockPriv with kBlockFlagChecksum. Called once per block, just before it is written.
 void SealBlock(uint8_t* block);

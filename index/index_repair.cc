@@ -125,13 +125,7 @@ Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
   if (good_end != size || !unused.empty()) {
     int fd = open(file.packet_path.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd >= 0) {
-      for (const auto& [offset, length] : unused) {
-        // Where the file system cannot punch a hole the space stays allocated (zeros or stale bytes, unread).
-        if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
-                      static_cast<off_t>(length)) != 0) {
-          break;
-        }
-      }
+      PunchHoles(fd, unused);  // where the file system cannot, the space stays allocated (unread)
       fdatasync(fd);
       close(fd);
     }

@@ -657,7 +657,7 @@ TEST(IndexRepair, KeepsRawBlocksWrittenAsFarAsUsed) {
     if (corpus[b].packets.empty()) continue;  // a capture never writes an empty block
     BuiltBlock bb = BuildBlock(b, corpus[b]);
     SealBlock(bb.data.get());
-    uint32_t len = (BlockUsedLength(bb.data.get()) + kBlockAlignment - 1) / kBlockAlignment * kBlockAlignment;
+    uint32_t len = RawBlockDiskLength(bb.data.get());
     ASSERT_LT(len, kBlockSize);
     off_t at = static_cast<off_t>(written.size()) * kBlockSize;
     ASSERT_EQ(pwrite(fd, bb.data.get(), len, at), static_cast<ssize_t>(len));

@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -186,8 +185,7 @@ Status PacketFileReader::ReadExtentAt(uint64_t file_offset, BlockReader* reader,
     if (e.disk_length == 0) return Status::Corruption("bad compressed block header");
   } else {
     // What the writer wrote of it (its used bytes, whole pages), or all of it where blk_len is out of bounds.
-    uint32_t used = BlockUsedLength(head);
-    e.disk_length = std::min(kBlockSize, (used + kBlockAlignment - 1) / kBlockAlignment * kBlockAlignment);
+    e.disk_length = RawBlockDiskLength(head);
   }
   if (file_offset + e.disk_length > size_) return Status::Corruption("extent runs past the end of the file");
   *disk_length = e.disk_length;

@@ -173,6 +173,15 @@ WriterLock::~WriterLock() {
   if (fd_ >= 0) close(fd_);
 }
 
+void PunchHoles(int fd, const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+  for (const auto& [offset, length] : ranges) {
+    if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                  static_cast<off_t>(length)) != 0) {
+      return;
+    }
+  }
+}
+
 uint64_t DiskUsage(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return 0;

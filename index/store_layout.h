@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "index/status.h"
@@ -38,6 +39,10 @@ bool LooksLikeStore(const std::string& store);
 
 // Bytes the file occupies on disk, as du counts them (a packet file's holes are not); 0 if it is gone.
 uint64_t DiskUsage(const std::string& path);
+// Gives the space of `ranges` ([offset, length) pairs) of the open file `fd` back to the file system: holes
+// that read as zeros, the file's size unchanged. Best effort: at the first range the file system refuses,
+// the rest stays allocated as it was.
+void PunchHoles(int fd, const std::vector<std::pair<uint64_t, uint64_t>>& ranges);
 
 // Empty if `path` is a regular file (or does not exist), else a line saying what it is instead.
 std::string NotRegularFile(const std::string& path);

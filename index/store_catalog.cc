@@ -519,18 +519,42 @@ Status RecordFileComplete(const std::string& store, uint32_t writer, const std::
   return Append(store, EncodeEntry(e));
 }
 
-Status RecordFileRemoved(const std::string& store, const CatalogEntry& entry) {
-  Status s = Append(store, EncodeRemoved(entry));
-  if (s.ok() && entry.filter_blocks > 0) {
-    // Give the filter's space back; the offsets of the other filters stay. Best effort: a file system that
-    // cannot punch holes keeps the bytes.
-    int fd = open(FilterPath(store, entry.writer).c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(entry.filter_offset),
-                      static_cast<off_t>(uint64_t{entry.filter_blocks} * kKeyFilterBlockBytes));
+namespace {
+
+// Gives a removed file's filter space back to the file system; the offsets of the other filters stay.
+// Filters are packed end to end in 64-byte blocks, so most share their first and last pages with their
+// neighbours, and punching a filter's range frees only the pages it covers whole (the rest it zeroes). So a
+// page at either end that then reads all zeros (every filter in it is removed) is punched whole as well:
+// that changes nothing a reader sees, and without it each removed file left up to a page allocated for good.
+// Under the FILTERS lock, so that no append lands in such a page between the read and the punch. Best
+// effort: a file system that cannot punch holes keeps the bytes.
+void GiveBackFilter(const std::string& store, const CatalogEntry& entry) {
+  int fd = open(FilterPath(store, entry.writer).c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return;
+  while (flock(fd, LOCK_EX) != 0) {
+    if (errno != EINTR) {
       close(fd);
+      return;
     }
   }
+  constexpr uint64_t kPage = 4096;
+  uint64_t begin = entry.filter_offset, end = begin + uint64_t{entry.filter_blocks} * kKeyFilterBlockBytes;
+  PunchHoles(fd, {{begin, end - begin}});
+  uint64_t first_page = begin / kPage * kPage, last_page = (end - 1) / kPage * kPage;
+  for (uint64_t page : {first_page, last_page}) {
+    uint8_t bytes[kPage];
+    ssize_t n = pread(fd, bytes, kPage, static_cast<off_t>(page));
+    if (n > 0 && std::all_of(bytes, bytes + n, [](uint8_t b) { return b == 0; })) PunchHoles(fd, {{page, kPage}});
+    if (first_page == last_page) break;
+  }
+  close(fd);  // releases the lock
+}
+
+}  // namespace
+
+Status RecordFileRemoved(const std::string& store, const CatalogEntry& entry) {
+  Status s = Append(store, EncodeRemoved(entry));
+  if (s.ok() && entry.filter_blocks > 0) GiveBackFilter(store, entry);
   return s;
 }
 

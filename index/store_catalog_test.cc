@@ -1,6 +1,7 @@
 #include "index/store_catalog.h"
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -528,6 +530,78 @@ TEST(StoreCatalog, RetentionRemovesEntriesAndAServerSideCatalogFollows) {
   ASSERT_TRUE((*shared)->Refresh().ok());
   EXPECT_EQ((*shared)->CompleteFiles(), 0u);
   EXPECT_TRUE((*shared)->Linktypes().empty());
+}
+
+// Retention removes files oldest first, a few out of turn, for a year: the FILTERS file must give back the
+// pages of removed filters, including those each shares with its neighbours, and keep the live ones intact.
+TEST(StoreCatalog, RemovedFilesGiveTheirFilterPagesBack) {
+  char buf[] = "/dev/shm/rwd_catalog_filters_XXXXXX";  // the journal is synced per record: tmpfs keeps it fast
+  std::string store = mkdtemp(buf) ? buf : "";
+  if (store.empty()) GTEST_SKIP() << "no /dev/shm";
+  fs::create_directories(IndexDirectory(store, 0));
+  std::string path = IndexDirectory(store, 0) + "/FILTERS";
+  constexpr int kFiles = 300;
+  std::map<std::string, std::string> filters;  // name -> the filter recorded for it
+  for (int i = 0; i < kFiles; ++i) {
+    std::vector<uint64_t> hashes;
+    for (int k = 0; k < 1 + (i * 7) % 200; ++k) hashes.push_back(KeyFilterHash(std::to_string(i * 1000 + k)));
+    std::string name = FileNameForTime(kBase + i * kSec);
+    filters[name] = BuildKeyFilter(hashes);  // a few 64-byte blocks: most filters share their pages
+    FileSummary summary;
+    summary.packets = 1;
+    summary.min_ts_ns = summary.max_ts_ns = kBase + i * kSec;
+    ASSERT_TRUE(RecordFileComplete(store, 0, name, summary, 100, filters[name], false).ok());
+  }
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  const uint64_t written = static_cast<uint64_t>(st.st_size);
+  ASSERT_GT(written, 4u * 4096);
+  {
+    int fd = open((path + ".probe").c_str(), O_RDWR | O_CREAT, 0644);
+    ASSERT_GE(fd, 0);
+    bool can_punch = fallocate(fd, 0, 0, 8192) == 0 && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096) == 0;
+    close(fd);
+    unlink((path + ".probe").c_str());
+    if (!can_punch) {
+      fs::remove_all(store);
+      GTEST_SKIP() << "no hole punching on /dev/shm";
+    }
+  }
+  auto catalog = StoreCatalog::Open(store);
+  ASSERT_TRUE(catalog.ok());
+  std::vector<CatalogEntry> entries = (*catalog)->Entries();
+  ASSERT_EQ(entries.size(), static_cast<size_t>(kFiles));
+  // The oldest three quarters in turn, then every third of the rest out of turn.
+  std::vector<CatalogEntry> live;
+  for (int i = 0; i < kFiles; ++i) {
+    if (i < kFiles * 3 / 4 || i % 3 == 0) {
+      ASSERT_TRUE(RecordFileRemoved(store, entries[i]).ok());
+    } else {
+      live.push_back(entries[i]);
+    }
+  }
+  // Allocated: at most the pages the live filters touch.
+  std::set<uint64_t> live_pages;
+  int fd = open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  for (const CatalogEntry& e : live) {
+    uint64_t end = e.filter_offset + uint64_t{e.filter_blocks} * kKeyFilterBlockBytes;
+    for (uint64_t p = e.filter_offset / 4096; p <= (end - 1) / 4096; ++p) live_pages.insert(p);
+    std::string bytes(end - e.filter_offset, '\0');
+    ASSERT_EQ(pread(fd, bytes.data(), bytes.size(), static_cast<off_t>(e.filter_offset)),
+              static_cast<ssize_t>(bytes.size()));
+    EXPECT_EQ(bytes, filters[e.name]) << e.name << ": a live filter was changed";
+  }
+  ASSERT_EQ(fstat(fd, &st), 0);
+  close(fd);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), written);  // offsets stay
+  EXPECT_LE(static_cast<uint64_t>(st.st_blocks) * 512, live_pages.size() * 4096)
+      << live.size() << " live filters on " << live_pages.size() << " pages of " << (written + 4095) / 4096;
+  // Every file removed: nothing stays allocated.
+  for (const CatalogEntry& e : live) ASSERT_TRUE(RecordFileRemoved(store, e).ok());
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_blocks, 0);
+  fs::remove_all(store);
 }
 
 }  // namespace

@@ -140,8 +140,9 @@ bool DecodePayload(std::string_view in, uint8_t* type, CatalogEntry* e, RemovedP
 // Holds an flock on `path` for as long as it lives.
 class FileLock {
  public:
-  FileLock(const std::string& path, int op) {
-    fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  // `create`: make the file if it is missing (else that is an error).
+  FileLock(const std::string& path, int op, bool create = true) {
+    fd_ = open(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
     if (fd_ < 0) {
       error_ = Status::FromErrno("opening " + path, errno);
       return;
@@ -156,6 +157,7 @@ class FileLock {
     if (fd_ >= 0) close(fd_);
   }
   const Status& status() const { return error_; }
+  int fd() const { return fd_; }  // the locked file, open until the lock goes
 
  private:
   int fd_ = -1;
@@ -226,33 +228,24 @@ Status Append(const std::string& store, const std::string& record) {
 // Appends `filter` to the writer's FILTERS file; sets *offset.
 Status AppendFilter(const std::string& store, uint32_t writer, const std::string& filter, uint64_t* offset) {
   std::string path = FilterPath(store, writer);
-  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno("opening " + path, errno);
-  Status s;
-  while (flock(fd, LOCK_EX) != 0) {
-    if (errno != EINTR) {
-      s = Status::FromErrno("locking " + path, errno);
-      break;
-    }
-  }
+  FileLock lock(path, LOCK_EX);
+  if (!lock.status().ok()) return lock.status();
   struct stat st;
-  if (s.ok() && fstat(fd, &st) != 0) s = Status::FromErrno("sizing " + path, errno);
-  if (s.ok()) {
-    // Filters start at multiples of their block size, so a torn append never shifts the next one.
-    uint64_t at = (static_cast<uint64_t>(st.st_size) + kKeyFilterBlockBytes - 1) / kKeyFilterBlockBytes *
-                  kKeyFilterBlockBytes;
-    size_t done = 0;
-    while (s.ok() && done < filter.size()) {
-      ssize_t n = pwrite(fd, filter.data() + done, filter.size() - done, static_cast<off_t>(at + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) s = Status::FromErrno("writing " + path, n < 0 ? errno : ENOSPC);
-      else done += static_cast<size_t>(n);
-    }
-    // Not synced: the journal record that points here is, and a filter lost in a power failure fails its
-    // checksum, which makes readers open the file (never hide it).
-    *offset = at;
+  if (fstat(lock.fd(), &st) != 0) return Status::FromErrno("sizing " + path, errno);
+  // Filters start at multiples of their block size, so a torn append never shifts the next one.
+  uint64_t at = (static_cast<uint64_t>(st.st_size) + kKeyFilterBlockBytes - 1) / kKeyFilterBlockBytes *
+                kKeyFilterBlockBytes;
+  Status s;
+  size_t done = 0;
+  while (s.ok() && done < filter.size()) {
+    ssize_t n = pwrite(lock.fd(), filter.data() + done, filter.size() - done, static_cast<off_t>(at + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) s = Status::FromErrno("writing " + path, n < 0 ? errno : ENOSPC);
+    else done += static_cast<size_t>(n);
   }
-  close(fd);  // releases the lock
+  // Not synced: the journal record that points here is, and a filter lost in a power failure fails its
+  // checksum, which makes readers open the file (never hide it).
+  *offset = at;
   return s;
 }
 
@@ -529,14 +522,9 @@ namespace {
 // Under the FILTERS lock, so that no append lands in such a page between the read and the punch. Best
 // effort: a file system that cannot punch holes keeps the bytes.
 void GiveBackFilter(const std::string& store, const CatalogEntry& entry) {
-  int fd = open(FilterPath(store, entry.writer).c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return;
-  while (flock(fd, LOCK_EX) != 0) {
-    if (errno != EINTR) {
-      close(fd);
-      return;
-    }
-  }
+  FileLock lock(FilterPath(store, entry.writer), LOCK_EX, false);
+  if (!lock.status().ok()) return;
+  const int fd = lock.fd();
   constexpr uint64_t kPage = 4096;
   uint64_t begin = entry.filter_offset, end = begin + uint64_t{entry.filter_blocks} * kKeyFilterBlockBytes;
   PunchHoles(fd, {{begin, end - begin}});
@@ -547,7 +535,6 @@ void GiveBackFilter(const std::string& store, const CatalogEntry& entry) {
     if (n > 0 && std::all_of(bytes, bytes + n, [](uint8_t b) { return b == 0; })) PunchHoles(fd, {{page, kPage}});
     if (first_page == last_page) break;
   }
-  close(fd);  // releases the lock
 }
 
 }  // namespace

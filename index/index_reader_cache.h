@@ -1,7 +1,8 @@
 // IndexReaderCache: keeps up to `capacity` open index tables, least recently used out first, so that a
 // long-running server reopens hot tables without a system call and holds a bounded number of descriptors and
 // bounded memory whatever the store's size. Readers are shared: an evicted reader stays valid for the queries
-// that hold it. Thread-safe.
+// that hold it. A reader keeps its table's disk space while cached, even after the file is removed:
+// DropRemoved() lets those go. Thread-safe.
 #ifndef REWIND_INDEX_INDEX_READER_CACHE_H_
 #define REWIND_INDEX_INDEX_READER_CACHE_H_
 
@@ -25,13 +26,21 @@ class IndexReaderCache {
   Result<std::shared_ptr<const IndexReader>> Get(const std::string& path);
   // Drops `path` (its file was removed or replaced).
   void Erase(const std::string& path);
+  // Drops every reader whose table is no longer at its path (removed, or replaced by another file): one
+  // stat per cached table, none under the lock. Returns how many it dropped.
+  size_t DropRemoved();
   size_t size() const;
   size_t capacity() const { return capacity_; }
   uint64_t hits() const;
   uint64_t misses() const;
 
  private:
-  using Lru = std::list<std::pair<std::string, std::shared_ptr<const IndexReader>>>;
+  struct Cached {
+    std::string path;
+    std::shared_ptr<const IndexReader> reader;
+    uint64_t device = 0, inode = 0;  // of the file at `path` just before it was opened (0: unknown)
+  };
+  using Lru = std::list<Cached>;
   const size_t capacity_;
   mutable std::mutex mu_;
   Lru lru_;                                                // guarded by mu_: most recent first

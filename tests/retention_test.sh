@@ -10,7 +10,7 @@ set -uo pipefail
 REWIND=$(readlink -f "${1:?rewind binary}")
 PCAPS=$(readlink -f "${2:?shared pcaps dir}")
 if [ -z "${REWIND_IN_NETNS:-}" ]; then
-  for t in tcpreplay tcpdump python3 unshare; do
+  for t in tcpreplay tcpdump python3 unshare curl; do
     command -v $t >/dev/null || { echo "SKIP: $t not installed"; exit 77; }
   done
   unshare -n -m true 2>/dev/null || { echo "SKIP: this machine refuses network/mount namespaces (unshare -n -m)"; exit 77; }
@@ -255,6 +255,26 @@ for _ in $(seq 50); do [ "$(usage "$s6")" -le $((2 * MiB)) ] && break; sleep 0.1
   fail "rewind run did not prune: $(usage "$s6") bytes; $(cat "$work/run6.log")"
 kill -TERM $run; wait $run; rc=$?
 [ $rc -eq 0 ] && ok || fail "rewind run exited $rc"
+# 6b. A server that has read every index table (its reader cache holds them open) lets go of the tables a
+#     separate `rewind prune` removes, within its housekeeping interval (5 s), without being queried again:
+#     otherwise their disk space stays in use.
+s6b=$work/s6b
+"$REWIND" import --dir "$s6b" --filesize_mb 1 -q "$A" "$B" "$C" 2>/dev/null
+"$REWIND" serve --dir "$s6b" --listen 127.0.0.1:19132 2>"$work/serve6b.log" & srv=$!; pids+=($srv)
+for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:19132/healthz && break; sleep 0.05; done
+# Index tables this process holds: open descriptors and mappings of IDX<n>/<file>.
+held_tables() { { ls -l "/proc/$1/fd" 2>/dev/null; cat "/proc/$1/maps" 2>/dev/null; } | grep -o "$s6b/IDX[0-9]*/[0-9][^ ]*\( (deleted)\)\?" | sort -u; }
+curl -s -o "$work/all6b.pcap" --data-binary tcp http://127.0.0.1:19132/query
+tables6b=$(tables "$s6b/IDX0")
+[ "$(held_tables $srv | wc -l)" -eq "$tables6b" ] && [ "$tables6b" -gt 4 ] && ok ||
+  fail "the server holds $(held_tables $srv | wc -l) of $tables6b index tables after a query of every file"
+"$REWIND" prune --dir "$s6b" --max_files 2 -q 2>"$work/prune6b.err" || fail "prune: $(cat "$work/prune6b.err")"
+for _ in $(seq 80); do held_tables $srv | grep -q deleted || break; sleep 0.1; done
+deleted=$(held_tables $srv | grep -c deleted)
+[ "$deleted" -eq 0 ] && [ "$(tables "$s6b/IDX0")" -eq 2 ] && ok ||
+  fail "8 s after prune the server still holds $deleted removed index tables: $(held_tables $srv | head -3)"
+kill -TERM $srv; wait $srv
+
 echo '{"retention": {"min_free_percent": "ten"}}' > "$work/bad.json"
 "$REWIND" run --config "$work/bad.json" 2>"$work/bad.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "min_free_percent" "$work/bad.err" && ok || fail "bad retention config: rc=$rc $(cat "$work/bad.err")"

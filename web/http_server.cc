@@ -108,6 +108,8 @@ std::string FieldValue(std::string v) {
 
 // A query that read this much gives the allocator's free memory back to the system when it ends.
 constexpr uint64_t kTrimAfterBytesRead = 64 << 20;
+// How often the server looks for cached index readers of removed tables (HttpServer::Housekeeping).
+constexpr int kHousekeepingSeconds = 5;
 // Bytes of TLS records gathered before a write to the socket (see TlsWriteBuffer).
 constexpr size_t kTlsWriteBufferBytes = 256 << 10;
 
@@ -251,7 +253,20 @@ Status HttpServer::Start() {
     server_->listen_after_bind();
     listen_done_.store(true);
   });
+  housekeeping_thread_ = std::thread([this] {
+    NameThisThread("housekeeping");
+    Housekeeping();
+  });
   return Status::OK();
+}
+
+void HttpServer::Housekeeping() {
+  std::unique_lock<std::mutex> l(housekeeping_mu_);
+  while (!housekeeping_wake_.wait_for(l, std::chrono::seconds(kHousekeepingSeconds), [this] { return stopping_.load(); })) {
+    l.unlock();
+    index_cache_->DropRemoved();
+    l.lock();
+  }
 }
 
 void HttpServer::Configure() {
@@ -336,7 +351,12 @@ std::string HttpServer::ServeWithoutSocket(const std::string& raw) {
 }
 
 void HttpServer::Stop() {
-  stopping_.store(true);  // running queries watch it (QueryOptions::cancel) and end
+  {
+    std::lock_guard<std::mutex> l(housekeeping_mu_);
+    stopping_.store(true);  // running queries watch it (QueryOptions::cancel) and end
+  }
+  housekeeping_wake_.notify_all();
+  if (housekeeping_thread_.joinable()) housekeeping_thread_.join();
   admission_->Close();
   if (server_) server_->stop();
   {

@@ -10,6 +10,7 @@
 #define REWIND_WEB_HTTP_SERVER_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -92,6 +93,12 @@ class HttpServer {
   std::thread checkpoint_thread_;                // guarded by catalog_mu_: writes the catalog's checkpoint
   std::atomic<bool> checkpoint_busy_{false};     // while checkpoint_thread_ runs
   std::unique_ptr<IndexReaderCache> index_cache_;
+  // Every kHousekeepingSeconds, drops the cached readers of tables that retention or repair removed, so that
+  // their disk space is freed even on a server no one queries. Ends with Stop().
+  void Housekeeping();
+  std::thread housekeeping_thread_;
+  std::mutex housekeeping_mu_;
+  std::condition_variable housekeeping_wake_;  // notified by Stop() (with stopping_ set)
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;

@@ -5,7 +5,8 @@
 # interface at PPS packets/s, and queries keep coming: a lookup of one address over the whole store, the
 # last 2 s (read from the files being written), and a closed 10 s window asked over HTTP and from the CLI
 # (`rewind query --dir`) whose answers must be the same. Every SAMPLE seconds the server's VmRSS, VmHWM, open
-# descriptors and threads, its heap (RssAnon: VmRSS also counts the capture rings and mapped index tables),
+# descriptors and threads, its heap (RssAnon: VmRSS also counts the capture rings and mapped index tables)
+# and what malloc has in use and holds (from /metrics),
 # the store's files and bytes, the catalog journal's bytes, the disk space of the key filters (IDX*/FILTERS), the capture counters and the queries' outcomes are
 # recorded; at the end the growth of RSS and descriptors per 1,000 rotations is fitted (least squares, after
 # the first WARMUP seconds), the process is stopped with SIGTERM (timed) and `rewind verify` checks the store.
@@ -107,10 +108,15 @@ proc_sample() {  # t -> one line of samples.tsv
   local catalog filters
   catalog=$(du -sb "$work/store/CATALOG" 2>/dev/null | cut -f1 || true)
   filters=$(du -cB1 "$work/store"/IDX*/FILTERS 2>/dev/null | tail -1 | cut -f1 || true)
+  # What the process has allocated and what its allocator holds (in use and free), from /metrics.
+  local metrics; metrics=$(curl -s --max-time 10 "http://127.0.0.1:$port/metrics" || true)
+  local in_use held
+  in_use=$(awk '$1 == "rewind_heap_in_use_bytes" { printf "%d", $2 }' <<<"$metrics")
+  held=$(awk '$1 == "rewind_heap_held_bytes" { printf "%d", $2 }' <<<"$metrics")
   python3 - "$t" "$rss" "$hwm" "$fds" "$thr" "$st" "$work/store" "$threads" "$anon" "${catalog:-0}" "${filters:-0}" \
-    >> "$work/samples.tsv" <<'PY'
+    "${in_use:-0}" "${held:-0}" >> "$work/samples.tsv" <<'PY'
 import json, sys
-t, rss, hwm, fds, thr, st, store, threads, anon, catalog, filters = sys.argv[1:]
+t, rss, hwm, fds, thr, st, store, threads, anon, catalog, filters, in_use, held = sys.argv[1:]
 s = json.loads(st) if st.strip().startswith('{') else {}
 files = pk = kd = wd = 0
 for i in range(int(threads)):
@@ -120,7 +126,7 @@ for i in range(int(threads)):
         continue
     files += c.get("files", 0); pk += c.get("packets", 0); kd += c.get("kernel_drops", 0); wd += c.get("write_drops", 0)
 print(t, rss, hwm, fds, thr, s.get("files", 0), s.get("packet_file_bytes", 0) + s.get("index_bytes", 0), files, pk, kd, wd,
-      anon, catalog, filters)
+      anon, catalog, filters, in_use, held)
 PY
 }
 
@@ -159,12 +165,12 @@ print()
 print(f"Binary {ident[0]} ({ident[1]}); {threads} capture threads, compression {compress}, retention `max_store_mb` {store_mb}, replay {pps} packets/s "
       f"(`tcpreplay --loop 0`), lookup address {host}; load average at the end {load}.")
 print()
-print("| t (s) | VmRSS MiB | of it heap (RssAnon) MiB | VmHWM MiB | fds | threads | files in store | store MB | catalog KB | key filters KB on disk | rotations | packets | kernel drops | write drops |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| t (s) | VmRSS MiB | of it heap (RssAnon) MiB | malloc in use / held MiB | VmHWM MiB | fds | threads | files in store | store MB | catalog KB | key filters KB on disk | rotations | packets | kernel drops | write drops |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 step = max(1, len(S) // 12)
 rows = S[::step] + ([S[-1]] if (len(S) - 1) % step else [])
 for r in rows:
-    print(f"| {r[0]} | {r[1] / 1024:.1f} | {r[11] / 1024:.1f} | {r[2] / 1024:.1f} | {r[3]} | {r[4]} | {r[5]} | {r[6] / 1e6:.0f} | {r[12] / 1e3:.0f} | {r[13] / 1e3:.0f} | {r[7]} | {r[8]} | {r[9]} | {r[10]} |")
+    print(f"| {r[0]} | {r[1] / 1024:.1f} | {r[11] / 1024:.1f} | {r[14] / 2**20:.1f} / {r[15] / 2**20:.1f} | {r[2] / 1024:.1f} | {r[3]} | {r[4]} | {r[5]} | {r[6] / 1e6:.0f} | {r[12] / 1e3:.0f} | {r[13] / 1e3:.0f} | {r[7]} | {r[8]} | {r[9]} | {r[10]} |")
 print()
 def slope(xs, ys):
     mx, my = statistics.mean(xs), statistics.mean(ys)
@@ -177,7 +183,11 @@ if len(late) >= 3 and late[-1][7] > late[0][7]:
           f"{min(r[1] for r in late) / 1024:.1f}-{max(r[1] for r in late) / 1024:.1f} MiB, fitted growth "
           f"{slope(rot, [r[1] for r in late]) * 1000 / 1024:+.2f} MiB per 1,000 rotations; of it heap (RssAnon) "
           f"{min(r[11] for r in late) / 1024:.1f}-{max(r[11] for r in late) / 1024:.1f} MiB, "
-          f"{slope(rot, [r[11] for r in late]) * 1000 / 1024:+.2f} MiB per 1,000; catalog "
+          f"{slope(rot, [r[11] for r in late]) * 1000 / 1024:+.2f} MiB per 1,000; malloc in use "
+          f"{min(r[14] for r in late) / 2**20:.1f}-{max(r[14] for r in late) / 2**20:.1f} MiB "
+          f"({slope(rot, [r[14] for r in late]) * 1000 / 2**20:+.2f} MiB per 1,000), held by the allocator "
+          f"{min(r[15] for r in late) / 2**20:.1f}-{max(r[15] for r in late) / 2**20:.1f} MiB "
+          f"({slope(rot, [r[15] for r in late]) * 1000 / 2**20:+.2f} MiB per 1,000); catalog "
           f"{min(r[12] for r in late) / 1e3:.0f}-{max(r[12] for r in late) / 1e3:.0f} KB; key filters on disk "
           f"{min(r[13] for r in late) / 1e3:.0f}-{max(r[13] for r in late) / 1e3:.0f} KB "
           f"({slope(rot, [r[13] for r in late]) * 1000 / 1e6:+.2f} MB per 1,000 rotations); "

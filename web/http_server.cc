@@ -781,6 +781,15 @@ void HttpServer::Routes() {
     per_class("rewind_admission_waiting", "gauge", "Queries waiting now.", [](const C& c) { return c.waiting; });
     metric("rewind_packets_served_total", "counter", "Packets sent to clients.",
            static_cast<double>(counters_.packets_served));
+    metric("rewind_index_cache_tables", "gauge", "Index tables the server keeps open for queries.",
+           static_cast<double>(index_cache_->size()));
+    // What the process has allocated, against what the allocator holds from the system for it (the
+    // difference is free memory it keeps): tells a leak from an allocator that keeps what it was given.
+    struct mallinfo2 mi = mallinfo2();
+    metric("rewind_heap_in_use_bytes", "gauge", "Memory allocated by the process (malloc), in use.",
+           static_cast<double>(mi.uordblks + mi.hblkhd));
+    metric("rewind_heap_held_bytes", "gauge", "Memory the allocator holds from the system (in use and free).",
+           static_cast<double>(mi.arena + mi.hblkhd));
     // Per capture thread, from the counter files the capture threads write (DIR/capture<n>.json).
     rapidjson::Document caps;
     caps.Parse(CaptureStatsArray(options_.store).c_str());

@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <ctime>
 
+#include "web/connection_thread_pool.h"
+
 namespace rwd {
 namespace {
 
@@ -26,7 +28,8 @@ void RequestDeadline::Disarm() { t_deadline = Clock::time_point::max(); }
 
 namespace {
 
-// cpp-httplib's thread pool, with each connection's deadline armed from when the connection was accepted.
+// The connection threads (ConnectionThreadPool), with each connection's deadline armed from when the
+// connection was accepted.
 class DeadlineThreadPool : public httplib::TaskQueue {
  public:
   DeadlineThreadPool(size_t threads, std::chrono::milliseconds request_timeout)
@@ -34,17 +37,17 @@ class DeadlineThreadPool : public httplib::TaskQueue {
 
   void enqueue(std::function<void()> fn) override {
     RequestDeadline::Clock::time_point due = RequestDeadline::Clock::now() + request_timeout_;
-    pool_.enqueue([fn = std::move(fn), due] {
+    pool_.Enqueue([fn = std::move(fn), due] {
       RequestDeadline::Arm(due);
       fn();
       RequestDeadline::Disarm();
     });
   }
 
-  void shutdown() override { pool_.shutdown(); }
+  void shutdown() override { pool_.Shutdown(); }
 
  private:
-  httplib::ThreadPool pool_;
+  ConnectionThreadPool pool_;
   std::chrono::milliseconds request_timeout_;
 };
 

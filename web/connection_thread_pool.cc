@@ -1,0 +1,78 @@
+#include "web/connection_thread_pool.h"
+
+#include <utility>
+
+namespace rwd {
+
+ConnectionThreadPool::ConnectionThreadPool(size_t max_threads) : max_threads_(max_threads == 0 ? 1 : max_threads) {}
+
+ConnectionThreadPool::~ConnectionThreadPool() { Shutdown(); }
+
+void ConnectionThreadPool::Enqueue(std::function<void()> job) {
+  std::unique_lock<std::mutex> l(mu_);
+  if (!idle_.empty()) {
+    Worker* w = idle_.back();
+    idle_.pop_back();
+    w->job = std::move(job);
+    w->wake.notify_one();
+    return;
+  }
+  if (shutdown_) {  // no thread may start any more
+    l.unlock();
+    job();
+    return;
+  }
+  if (workers_.size() < max_threads_) {
+    workers_.emplace_back();
+    Worker* w = &workers_.back();
+    threads_.emplace_back([this, w, job = std::move(job)]() mutable { Work(w, std::move(job)); });
+    return;
+  }
+  waiting_.push_back(std::move(job));
+}
+
+void ConnectionThreadPool::Work(Worker* self, std::function<void()> job) {
+  for (;;) {
+    job();
+    job = nullptr;  // what it captured goes now, not when the next job comes
+    std::unique_lock<std::mutex> l(mu_);
+    while (job == nullptr) {
+      if (!waiting_.empty()) {
+        job = std::move(waiting_.front());
+        waiting_.pop_front();
+      } else if (shutdown_) {
+        return;
+      } else {
+        idle_.push_back(self);
+        self->wake.wait(l, [this, self] { return self->job != nullptr || shutdown_; });
+        // Shut down while idle: Shutdown() took it off idle_; it looks at waiting_ once more.
+        job = std::move(self->job);
+        self->job = nullptr;
+      }
+    }
+  }
+}
+
+void ConnectionThreadPool::Shutdown() {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    shutdown_ = true;
+    for (Worker* w : idle_) w->wake.notify_one();
+    idle_.clear();
+    threads.swap(threads_);  // none starts from now on (Enqueue runs jobs itself)
+  }
+  for (std::thread& t : threads) t.join();
+}
+
+size_t ConnectionThreadPool::threads_started() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return workers_.size();
+}
+
+size_t ConnectionThreadPool::threads_idle() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return idle_.size();
+}
+
+}  // namespace rwd

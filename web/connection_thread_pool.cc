@@ -1,5 +1,6 @@
 #include "web/connection_thread_pool.h"
 
+#include <system_error>
 #include <utility>
 
 namespace rwd {
@@ -25,8 +26,17 @@ void ConnectionThreadPool::Enqueue(std::function<void()> job) {
   if (workers_.size() < max_threads_) {
     workers_.emplace_back();
     Worker* w = &workers_.back();
-    threads_.emplace_back([this, w, job = std::move(job)]() mutable { Work(w, std::move(job)); });
-    return;
+    try {
+      threads_.emplace_back([this, w, job]() mutable { Work(w, std::move(job)); });
+      return;
+    } catch (const std::system_error&) {  // no thread to be had (e.g. RLIMIT_NPROC): the started ones serve
+      workers_.pop_back();
+      if (workers_.empty()) {
+        l.unlock();
+        job();
+        return;
+      }
+    }
   }
   waiting_.push_back(std::move(job));
 }

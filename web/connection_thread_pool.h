@@ -26,7 +26,7 @@ class ConnectionThreadPool {
   ConnectionThreadPool& operator=(const ConnectionThreadPool&) = delete;
 
   // Runs `job` on an idle thread (the most recently idle), a new one, or the first to become idle. After
-  // Shutdown() has begun, on an idle thread or else on the caller's.
+  // Shutdown() has begun, or if no thread can be started at all, on an idle thread or else on the caller's.
   void Enqueue(std::function<void()> job);
   // Waits for every job enqueued, including those still waiting for a thread, then ends the threads.
   void Shutdown();

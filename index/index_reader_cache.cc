@@ -40,14 +40,6 @@ Result<std::shared_ptr<const IndexReader>> IndexReaderCache::Get(const std::stri
   return reader;
 }
 
-void IndexReaderCache::Erase(const std::string& path) {
-  std::lock_guard<std::mutex> l(mu_);
-  auto it = by_path_.find(path);
-  if (it == by_path_.end()) return;
-  lru_.erase(it->second);
-  by_path_.erase(it);
-}
-
 size_t IndexReaderCache::DropRemoved() {
   std::vector<Cached> cached;  // path and identity only
   {

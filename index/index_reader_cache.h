@@ -24,8 +24,6 @@ class IndexReaderCache {
   explicit IndexReaderCache(size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
   // The reader of the table at `path`, opened on a miss. A table that fails to open is not cached.
   Result<std::shared_ptr<const IndexReader>> Get(const std::string& path);
-  // Drops `path` (its file was removed or replaced).
-  void Erase(const std::string& path);
   // Drops every reader whose table is no longer at its path (removed, or replaced by another file): one
   // stat per cached table, none under the lock. Returns how many it dropped.
   size_t DropRemoved();

@@ -27,7 +27,7 @@ void ConnectionThreadPool::Enqueue(std::function<void()> job) {
     workers_.emplace_back();
     Worker* w = &workers_.back();
     try {
-      threads_.emplace_back([this, w, job]() mutable { Work(w, std::move(job)); });
+      w->thread = std::thread([this, w, job]() mutable { Work(w, std::move(job)); });
       return;
     } catch (const std::system_error&) {  // no thread to be had (e.g. RLIMIT_NPROC): the started ones serve
       workers_.pop_back();
@@ -64,15 +64,15 @@ void ConnectionThreadPool::Work(Worker* self, std::function<void()> job) {
 }
 
 void ConnectionThreadPool::Shutdown() {
-  std::vector<std::thread> threads;
   {
     std::lock_guard<std::mutex> l(mu_);
-    shutdown_ = true;
+    shutdown_ = true;  // no thread starts from now on (Enqueue runs jobs itself), so workers_ stays as it is
     for (Worker* w : idle_) w->wake.notify_one();
     idle_.clear();
-    threads.swap(threads_);  // none starts from now on (Enqueue runs jobs itself)
   }
-  for (std::thread& t : threads) t.join();
+  for (Worker& w : workers_) {
+    if (w.thread.joinable()) w.thread.join();
+  }
 }
 
 size_t ConnectionThreadPool::threads_started() const {

@@ -37,13 +37,13 @@ class ConnectionThreadPool {
   struct Worker {
     std::condition_variable wake;  // a job was handed over, or the pool shuts down
     std::function<void()> job;     // guarded by mu_: handed over while the worker was idle
+    std::thread thread;            // set under mu_ before shutdown_; joined by Shutdown()
   };
   void Work(Worker* self, std::function<void()> job);
 
   const size_t max_threads_;
   mutable std::mutex mu_;
-  std::list<Worker> workers_;                // guarded by mu_: one per thread started
-  std::vector<std::thread> threads_;         // guarded by mu_
+  std::list<Worker> workers_;                // guarded by mu_ (no longer changes once shutdown_ is set)
   std::vector<Worker*> idle_;                // guarded by mu_: the most recently idle last
   std::deque<std::function<void()>> waiting_;  // guarded by mu_: jobs for which no thread was free
   bool shutdown_ = false;                    // guarded by mu_

@@ -46,6 +46,8 @@ class BlockWriter {
   // Writes submitted whose tags Reap() has not handed back yet.
   int in_flight() const { return in_kernel_ + static_cast<int>(completed_.size()); }
   uint64_t bytes_written() const { return end_offset_; }
+  // Writes that completed whole (a file with none holds nothing worth keeping).
+  uint32_t good_writes() const { return good_writes_; }
   bool direct() const { return direct_; }
 
  private:
@@ -71,6 +73,7 @@ class BlockWriter {
   std::vector<std::pair<uint64_t, uint64_t>> gaps_;  // [offset, length) skipped by Submit() in preallocated space
   std::vector<Write> writes_;
   std::vector<Write*> free_writes_;
+  uint32_t good_writes_ = 0;
   Status error_;
 };
 

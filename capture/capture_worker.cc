@@ -217,6 +217,7 @@ void CaptureWorker::NoteError(const Status& s) {
 Status CaptureWorker::Run(const std::atomic<bool>& stop) {
   NameThisThread("capture" + std::to_string(thread_));
   std::vector<void*> done;
+  Status ring_error;
   WriteStats();  // the counters file exists from the start, so that a full disk can still update it
   auto last_stats = std::chrono::steady_clock::now();
   while (!stop.load() && !limit_reached_) {
@@ -229,7 +230,11 @@ Status CaptureWorker::Run(const std::atomic<bool>& stop) {
       ReleaseDone(&done);
     }
     auto block = ring_->NextBlock(100);
-    if (!block.ok()) return block.status();
+    if (!block.ok()) {
+      // The interface went down or away: what was captured is finished (written, indexed) before returning.
+      ring_error = block.status();
+      break;
+    }
     int64_t now = WallClockNs();
     if (*block != nullptr) NoteError(HandleBlock(*block, now));
     NoteError(writer_->Reap(0, &done));
@@ -242,7 +247,7 @@ Status CaptureWorker::Run(const std::atomic<bool>& stop) {
     }
   }
   // Drain: the kernel hands over a partly filled block once its retire timeout passes.
-  if (!limit_reached_) {
+  if (!limit_reached_ && ring_error.ok()) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1100);
     while (std::chrono::steady_clock::now() < deadline) {
       auto block = ring_->NextBlock(50);
@@ -254,7 +259,7 @@ Status CaptureWorker::Run(const std::atomic<bool>& stop) {
   ReleaseDone(&done);
   if (unlogged_errors_ > 0) LogLine(LogLevel::kError, "rewind capture[%u]: %llu more errors\n", thread_, unlogged_errors_);
   WriteStats();
-  return first_error_;
+  return ring_error.ok() ? first_error_ : ring_error;
 }
 
 std::string CaptureWorker::StatsJson() const {

@@ -120,6 +120,13 @@ Status PacketFileWriter::FinishWrittenFile(FileToFinish* file) {
   // Durable before the catalog may call it complete. A file that cannot be synced or indexed is read back from
   // disk later (RetryUnindexed), which keeps what checks out.
   Status s = file->file->Seal();
+  if (file->failed) {
+    // A write failed: the blocks in memory are not what is on disk. Indexed from disk once a later file's table
+    // is written (RetryUnindexed); its write error was reported when it was closed.
+    if (file->index) unindexed_.push_back(file->name);
+    if (file->live) UnregisterLiveIndex(file->packet_path);
+    return Status::OK();
+  }
   if (file->index) {
     std::string index_path = IndexDirectory(options_.store, lock_.writer()) + "/" + file->name;
     // What the file takes on disk: its holes (part-filled blocks) are not counted.
@@ -182,7 +189,18 @@ void PacketFileWriter::RetryUnindexed() {
       return;
     }
     unindexed_.erase(unindexed_.begin());
-    if (r.blocks_kept > 0) {
+    if (r.blocks_kept == 0) {
+      // Nothing in it reads back, as start-up repair would find: quarantined, so that it is not left "writing"
+      // in the catalog (read by every query until the next start).
+      CatalogEntry gone;
+      gone.writer = f.writer;
+      gone.name = f.name;
+      std::string moved;
+      Status qs = Quarantine(options_.store, f.packet_path, &moved);
+      if (qs.ok()) qs = RecordFileRemoved(options_.store, gone);
+      LogLine(LogLevel::kWarning, "rewind: %s holds no readable block (%s): %s\n", f.packet_path.c_str(),
+              r.note.c_str(), qs.ok() ? ("moved to " + moved).c_str() : qs.ToString().c_str());
+    } else {
       LogLine(LogLevel::kInfo, "rewind: indexed %s after an earlier failure: %u block(s), %llu packet(s)\n",
               f.packet_path.c_str(), r.blocks_kept, static_cast<unsigned long long>(r.packets));
       catalog_backlog_.push_back(f.name);  // recorded with the catalog's backlog, next
@@ -230,6 +248,7 @@ Status PacketFileWriter::CollectWrites(int min) {
   std::vector<void*> written;
   Status s = file_->Reap(min, &written);
   for (void* t : written) WriteDone(t);
+  if (!s.ok()) AbandonFile();
   return s;
 }
 
@@ -305,18 +324,29 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
     // The next file is started before the closed one goes to the finishing thread: its sync (a journal
     // commit that can take a tenth of a second) would hold up the new file's fallocate.
     std::shared_ptr<FileToFinish> closed;
-    Status s = CloseFile(&closed);
+    Status s = CloseFile(&closed);  // a failed write: the file is closed all the same
+    if (!s.ok()) NoteWriteError(s);
+    s = StartAfterFailureWait(now_ns);
+    if (closed) HandOver(std::move(closed));
     if (!s.ok()) return s;
-    s = StartFile(now_ns);
-    HandOver(std::move(closed));
-    if (!s.ok()) return s;
+  }
+  // Room for one more write (and, compressing, a free extent buffer). A write found failed here closes its
+  // file (CollectWrites): this block then starts the next one.
+  if (file_ && file_->in_flight() >= options_.max_writes_in_flight) NoteWriteError(CollectWrites(1));
+  while (compressor_ && free_extents_.empty()) {
+    if (extent_buffers_.size() < static_cast<size_t>(options_.max_writes_in_flight)) {
+      extent_buffers_.push_back(NewAlignedBuffer(kMaxExtentSize));
+      uint8_t* buf = extent_buffers_.back().get();
+      extent_tags_.insert(buf);
+      free_extents_.push_back(buf);
+    } else if (file_) {
+      NoteWriteError(CollectWrites(1));
+    } else {
+      return Status::IOError("no extent buffer came back from the writes");  // extents are in flight only in file_
+    }
   }
   if (!file_) {
-    Status s = StartFile(now_ns);
-    if (!s.ok()) return s;
-  }
-  if (file_->in_flight() >= options_.max_writes_in_flight) {
-    Status s = CollectWrites(1);
+    Status s = StartAfterFailureWait(now_ns);
     if (!s.ok()) return s;
   }
   SealBlock(block);
@@ -326,17 +356,6 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
   void* write_tag = tag;
   uint32_t disk_length = kBlockSize, flags = 0;
   if (compressor_) {
-    while (free_extents_.empty()) {
-      if (extent_buffers_.size() < static_cast<size_t>(options_.max_writes_in_flight)) {
-        extent_buffers_.push_back(NewAlignedBuffer(kMaxExtentSize));
-        uint8_t* buf = extent_buffers_.back().get();
-        extent_tags_.insert(buf);
-        free_extents_.push_back(buf);
-      } else {
-        Status s = CollectWrites(1);
-        if (!s.ok()) return s;
-      }
-    }
     uint8_t* extent = free_extents_.back();
     uint32_t n = compressor_->Compress(block, extent);
     if (n != 0) {
@@ -351,6 +370,15 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
   // partly filled blocks every blockage interval, and on a quiet link most of each is unused. It still
   // takes kBlockSize bytes of the file (ExtentStride), the rest a hole; the index records what was written.
   if (flags == 0) disk_length = RawBlockDiskLength(block);
+  Status s = file_->Submit(to_write, disk_length, write_tag, static_cast<uint32_t>(ExtentStride(disk_length, flags)));
+  if (!s.ok()) {
+    if (write_tag != tag) free_extents_.push_back(static_cast<uint8_t*>(write_tag));
+    AbandonFile();
+    return s;  // the block is the caller's again: its tag never comes back from Reap()
+  }
+  // Completions are collected on this thread only (CollectWrites), so the holds are in place before any.
+  write_block_[write_tag] = blocks_in_file_;
+  block_written_.push_back(false);
   int holds = (options_.index ? 1 : 0) + (write_tag == tag ? 1 : 0);
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -358,19 +386,6 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
     else ready_.push_back(tag);
     ++stats_.blocks;
     stats_.bytes += disk_length;
-  }
-  write_block_[write_tag] = blocks_in_file_;
-  block_written_.push_back(false);
-  Status s = file_->Submit(to_write, disk_length, write_tag, static_cast<uint32_t>(ExtentStride(disk_length, flags)));
-  if (!s.ok()) {
-    write_block_.erase(write_tag);
-    block_written_.pop_back();
-    if (write_tag != tag) free_extents_.push_back(static_cast<uint8_t*>(write_tag));
-    std::lock_guard<std::mutex> l(mu_);
-    if (holds_.erase(tag) > 0 || holds == 0) {
-      if (holds > 0) ready_.push_back(tag);
-    }
-    return s;
   }
   if (options_.index) {
     {
@@ -386,6 +401,8 @@ Status PacketFileWriter::WriteBlock(uint8_t* block, void* tag, int64_t now_ns) {
 
 Status PacketFileWriter::Reap(int min, std::vector<void*>* done) {
   Status deferred = TakeDeferredError();
+  if (deferred.ok()) deferred = write_error_;
+  write_error_ = Status::OK();
   Status s = CollectWrites(0);
   size_t start = done->size();
   while (true) {
@@ -441,18 +458,22 @@ Status PacketFileWriter::CloseFile(std::shared_ptr<FileToFinish>* closed) {
   std::vector<void*> written;
   Status s = file_->Drain(&written);
   for (void* t : written) WriteDone(t);
-  if (s.ok()) {
+  if (s.ok() || file_->good_writes() > 0) {
     auto file = std::make_shared<FileToFinish>();
     file->file = std::move(file_);
     if (options_.index) file->index = std::move(index_);
     file->live = std::move(live_);
     file->name = name_;
     file->packet_path = packet_path_;
+    file->failed = !s.ok();
     *closed = std::move(file);
   } else {
-    (void)file_->Seal();  // the write error is what is reported
+    // Not one block of it reached the disk (a full disk): nothing to keep, and no catalog entry left
+    // "writing" for it.
+    (void)file_->Seal();
     file_.reset();
-    if (live_) UnregisterLiveIndex(packet_path_);  // no index table will be written: the file stays unindexed
+    if (live_) UnregisterLiveIndex(packet_path_);
+    if (unlink(packet_path_.c_str()) == 0 || errno == ENOENT) (void)RecordNameUnused(name_);
   }
   live_.reset();
   index_.reset();
@@ -468,6 +489,27 @@ void PacketFileWriter::HandOver(std::shared_ptr<FileToFinish> file) {
   jobs_.push_back({nullptr, nullptr, 0, 0, 0, 0, nullptr, nullptr, std::move(file)});
   l.unlock();
   jobs_cv_.notify_one();
+}
+
+void PacketFileWriter::AbandonFile() {
+  std::shared_ptr<FileToFinish> closed;
+  (void)CloseFile(&closed);  // the write error was reported by the caller
+  if (closed) HandOver(std::move(closed));
+}
+
+void PacketFileWriter::NoteWriteError(const Status& s) {
+  if (!s.ok() && write_error_.ok()) write_error_ = s;
+}
+
+Status PacketFileWriter::StartAfterFailureWait(int64_t now_ns) {
+  auto now = std::chrono::steady_clock::now();
+  if (now < no_start_until_) return start_error_;
+  Status s = StartFile(now_ns);
+  if (!s.ok()) {
+    no_start_until_ = now + kStartRetryInterval;
+    start_error_ = s;
+  }
+  return s;
 }
 
 Status PacketFileWriter::CompleteFile(std::vector<void*>* done, bool last, bool wait) {

@@ -8,6 +8,7 @@
 #define REWIND_CAPTURE_PACKET_FILE_WRITER_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -64,11 +65,15 @@ class PacketFileWriter {
   PacketFileWriter& operator=(const PacketFileWriter&) = delete;
 
   // Writes one finished block (kBlockSize bytes, 4096-aligned, unchanged until its tag comes back from
-  // Reap()) after sealing it with its checksum. `now_ns` drives age-based rotation.
+  // Reap()) after sealing it with its checksum. `now_ns` drives age-based rotation. On error the block was
+  // not taken: it is the caller's again and its tag never comes back from Reap(). A write that fails on
+  // disk closes its file (indexed from what reads back once a later file is complete), and the next block
+  // starts a new one; after a failed start, the next start is tried a second later (meanwhile blocks fail).
   Status WriteBlock(uint8_t* block, void* tag, int64_t now_ns);
   // Collects tags of blocks that are written and indexed; waits until at least `min` are (or none is
   // pending any more). Also returns the first error of a file finished in the background since the last
-  // call (its index table or catalog record could not be written; the file stays unindexed).
+  // call (its index table or catalog record could not be written; the file stays unindexed), or of a write
+  // that failed on disk (its block's tag comes back all the same).
   Status Reap(int min, std::vector<void*>* done);
   // Rotates the current file if it is older than max_file_age_ns (for idle links, where no block arrives
   // to trigger rotation), as WriteBlock rotates: its index table is written in the background.
@@ -97,6 +102,7 @@ class PacketFileWriter {
     std::shared_ptr<LiveIndex> live;
     std::string name;
     std::string packet_path;
+    bool failed = false;  // a write failed: sealed only, and indexed from disk later (RetryUnindexed)
   };
   // A block to index, or (finish set) the mark after a file's last block: the file goes to the finishing
   // thread once every block before it is indexed.
@@ -123,6 +129,14 @@ class PacketFileWriter {
   // Waits for the current file's writes and takes it (and its index) out of the writer into `*closed`, to be
   // synced and closed on the finishing thread; after a failed write it is closed here and `*closed` stays null.
   Status CloseFile(std::shared_ptr<FileToFinish>* closed);
+  // After a failed write: closes the current file (handed over as failed, or removed if nothing of it reached
+  // the disk), so that the next block starts a new one instead of failing on this file until it rotates.
+  void AbandonFile();
+  // StartFile(), except within kStartRetryInterval of a failed start (then that failure again): a full disk
+  // must not cost a file creation and catalog syncs for every block.
+  Status StartAfterFailureWait(int64_t now_ns);
+  void NoteWriteError(const Status& s);  // keeps the first for the next Reap()
+  static constexpr std::chrono::milliseconds kStartRetryInterval{1000};
   // Queues a closed file behind its last block on the indexing thread, then the finishing thread; waits while
   // kMaxFilesFinishing files are.
   void HandOver(std::shared_ptr<FileToFinish> file);
@@ -137,7 +151,7 @@ class PacketFileWriter {
   void IndexLoop();
   void FinishLoop();
   void Release(void* tag);                      // one of a tag's two holds (write, index) is done
-  Status CollectWrites(int min);                // moves finished writes into Release()
+  Status CollectWrites(int min);                // moves finished writes into Release(); a failed one: AbandonFile()
   void WriteDone(void* tag);                    // a write finished: free its extent buffer or Release()
 
   PacketFileWriterOptions options_;
@@ -157,6 +171,9 @@ class PacketFileWriter {
   int64_t file_started_ns_ = 0;
   bool reserve_asked_ = false;                // for the current file
   uint32_t blocks_in_file_ = 0;
+  std::chrono::steady_clock::time_point no_start_until_{};  // see StartAfterFailureWait
+  Status start_error_;
+  Status write_error_;  // a failed write found while WriteBlock() waited for room, for the next Reap()
   std::unique_ptr<BlockCompressor> compressor_;
   std::vector<AlignedBuffer> extent_buffers_;  // compressed extents in flight
   std::vector<uint8_t*> free_extents_;

@@ -1,7 +1,11 @@
 #include "capture/packet_file_writer.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <csignal>
+#include <map>
 
 #include <cstdlib>
 #include <cstring>
@@ -220,6 +224,89 @@ TEST(PacketFileWriter, FailedIndexBuildAfterRotationDropsNoBlock) {
   auto catalog = StoreCatalog::Open(dir.path());
   ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
   EXPECT_EQ((*catalog)->CompleteFiles(), 3u) << "the catalog lists the re-indexed file as complete too";
+  for (uint8_t* p : bufs) std::free(p);
+}
+
+// A write that fails on disk (here: past the process's file size limit, as a full disk fails it) closes its
+// file, and the next block starts a new one instead of every block failing until the file's age rotation.
+// Every buffer comes back exactly once (the failed block's too), the error comes back from Reap(), the closed
+// file is indexed from what reads back once the next file is complete, and the catalog lists both, complete.
+TEST(PacketFileWriter, FailedWriteClosesTheFileAndTheNextBlockStartsANewOne) {
+  TempDir dir;
+  auto lock = WriterLock::Acquire(dir.path(), 0);
+  ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+  PacketFileWriterOptions o = TestOptions(dir.path(), 16, 1);  // one write in flight: each waits for the last
+  PacketFileWriter w(o, std::move(*lock));
+  constexpr int kBlocks = 7;  // 0-2 in the first file, 3 refused, 4-6 in the second
+  std::vector<uint8_t*> bufs;
+  for (int i = 0; i < kBlocks; ++i) {
+    bufs.push_back(static_cast<uint8_t*>(std::aligned_alloc(kBlockAlignment, kBlockSize)));
+  }
+  std::map<void*, int> returned;
+  int errors = 0;
+  auto reap = [&](int min) {
+    std::vector<void*> done;
+    if (!w.Reap(min, &done).ok()) ++errors;
+    for (void* d : done) ++returned[d];
+  };
+  // Blocks start every 1 MiB of the file: with a limit of 3 MiB, block 3 (at 3 MiB) cannot be written.
+  struct rlimit old_limit;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  struct rlimit limit = old_limit;
+  limit.rlim_cur = 3 * kBlockSize;
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+  std::vector<Status> wrote;
+  for (int i = 0; i < kBlocks; ++i) {
+    FillBlock(bufs[i], static_cast<uint32_t>(i));
+    wrote.push_back(w.WriteBlock(bufs[i], bufs[i], 0));
+    reap(0);
+  }
+  std::vector<void*> done;
+  Status finished = w.FinishLastFile(&done);
+  for (void* d : done) ++returned[d];
+  reap(0);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  std::signal(SIGXFSZ, old_handler);
+
+  for (int i = 0; i < kBlocks; ++i) EXPECT_TRUE(wrote[i].ok()) << "block " << i << ": " << wrote[i].ToString();
+  EXPECT_TRUE(finished.ok()) << finished.ToString();
+  EXPECT_EQ(errors, 1) << "the failed write is reported once";
+  for (int i = 0; i < kBlocks; ++i) EXPECT_EQ(returned[bufs[i]], 1) << "buffer of block " << i;
+
+  auto files = ListStoreFiles(dir.path());
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  ASSERT_EQ(files->size(), 2u) << "the failed file and the one the next block started";
+  std::vector<uint32_t> blocks_read;
+  for (const StoreFile& f : *files) {
+    ASSERT_TRUE(f.indexed) << f.packet_path;
+    auto index = IndexReader::Open(f.index_path);
+    ASSERT_TRUE(index.ok()) << index.status().ToString();
+    auto reader = PacketFileReader::Open(f.packet_path);
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    for (const BlockEntry& e : (*index)->blocks()) {
+      if (e.packets == 0) continue;
+      BlockReader br;
+      Status s = (*reader)->ReadBlock(e, &br);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      PacketView pv;
+      uint32_t p = 0;
+      uint32_t blk = static_cast<uint32_t>(e.min_ts_ns / 1000000000 - 1700000000);
+      while (br.Next(&pv)) {
+        std::vector<uint8_t> want = Frame(blk, p);
+        ASSERT_EQ(pv.caplen, want.size());
+        ASSERT_EQ(0, std::memcmp(pv.data, want.data(), want.size())) << "block " << blk << " packet " << p;
+        ++p;
+      }
+      EXPECT_EQ(p, kPacketsPerBlock);
+      blocks_read.push_back(blk);
+    }
+  }
+  EXPECT_EQ(blocks_read, (std::vector<uint32_t>{0, 1, 2, 4, 5, 6})) << "all but the block the disk refused";
+  auto catalog = StoreCatalog::Open(dir.path());
+  ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
+  EXPECT_EQ((*catalog)->Entries().size(), 2u);
+  EXPECT_EQ((*catalog)->CompleteFiles(), 2u) << "none left \"writing\"";
   for (uint8_t* p : bufs) std::free(p);
 }
 

@@ -18,9 +18,7 @@
 #include "index/store_catalog.h"
 
 namespace rwd {
-namespace {
 
-// Moves `path` into DIR/quarantine/ (kept for inspection, out of the queries' way).
 Status Quarantine(const std::string& store, const std::string& path, std::string* moved_to) {
   std::string dir = store + "/quarantine";
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno("creating " + dir, errno);
@@ -31,8 +29,6 @@ Status Quarantine(const std::string& store, const std::string& path, std::string
   if (rename(path.c_str(), moved_to->c_str()) != 0) return Status::FromErrno("quarantining " + path, errno);
   return Status::OK();
 }
-
-}  // namespace
 
 Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
   *result = RepairResult();

@@ -32,6 +32,10 @@ struct RepairResult {
 // gets no index (result->blocks_kept == 0).
 Status RepairPacketFile(const StoreFile& file, RepairResult* result);
 
+// Moves `path` (a file of the store that cannot be read) to STORE/quarantine/ as WRITERDIR-NAME; *moved_to
+// says where. The caller records it removed in the catalog.
+Status Quarantine(const std::string& store, const std::string& path, std::string* moved_to);
+
 // Repairs every packet file of writer `writer` (or of all writers if writer < 0) that has no index or a
 // damaged one; quarantines what cannot be read. The caller must hold the writer locks of the writers it
 // repairs (WriterLock).

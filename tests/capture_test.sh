@@ -185,6 +185,30 @@ kill -9 "$cap_pid"; wait "$cap_pid" 2>/dev/null
 "$REWIND" query --dir "$s6" "" > "$work/s6.pcap"
 out=$(same_frames "$work/s6.pcap" "$A" "$B") && ok || fail "after kill -9 and repair: $out"
 
+# 6b. The interface goes down: the capture finishes what it stored (written, indexed: queryable without a
+#     repair) and exits with an error naming the cause, rather than stay up capturing nothing.
+ip link add v2 type veth peer name v3
+for i in v2 v3; do sysctl -qw net.ipv6.conf.$i.disable_ipv6=1; ip link set $i up; done
+s6b=$work/s6b
+"$REWIND" capture --iface v3 --dir "$s6b" --blocks 16 2>"$s6b.log" & down_pid=$!
+for _ in $(seq 50); do [ -f "$s6b/capture0.json" ] && break; sleep 0.1; done
+sleep 0.2
+tcpreplay -q -i v2 --topspeed "$A" >/dev/null 2>&1
+sleep 1.6   # the partly filled block is handed over after 1 s
+ip link set v3 down
+for _ in $(seq 100); do kill -0 $down_pid 2>/dev/null || break; sleep 0.1; done
+if kill -0 $down_pid 2>/dev/null; then
+  fail "capture still running 10 s after its interface went down: $(tail -3 "$s6b.log")"
+  kill -9 $down_pid; wait $down_pid 2>/dev/null
+else
+  wait $down_pid; rc=$?
+  [ $rc -eq 1 ] && grep -q "Network is down" "$s6b.log" && ok || fail "interface down: exit $rc: $(tail -3 "$s6b.log")"
+  [ "$(tables "$s6b/IDX0")" -ge 1 ] && ok || fail "interface down: the last file was left unindexed"
+  "$REWIND" query --dir "$s6b" "" > "$work/s6b.pcap"
+  out=$(same_frames "$work/s6b.pcap" "$A") && ok || fail "interface down: $out"
+fi
+ip link del v2
+
 # 7. Privileges: --uid/--gid drop to nobody after opening the socket; files belong to nobody.
 s7=$work/s7
 start_capture "$s7" --uid 65534 --gid 65534

@@ -203,12 +203,22 @@ int RunCaptureCommand(int argc, char** argv) {
   }
   std::vector<Status> results(workers.size());
   std::vector<std::thread> ts;
+  std::atomic<int> ended{0};  // workers whose Run() has returned
   for (size_t i = 0; i < workers.size(); ++i) {
-    ts.emplace_back([&, i] { results[i] = workers[i]->Run(g_stop); });
+    ts.emplace_back([&, i] {
+      results[i] = workers[i]->Run(g_stop);
+      ended.fetch_add(1);
+    });
   }
-  // The main thread reports while the workers run; --count stops everything once it is reached.
+  // The main thread reports while the workers run; --count stops everything once it is reached, and a
+  // thread that ends by itself (the interface went down or away) stops the others: the process exits with
+  // an error rather than capture less, or nothing, while it looks alive (rewind run restarts the thread).
   while (!g_stop.load()) {
     if (count >= 0 && packets_left.load() <= 0) g_stop.store(true);
+    if (ended.load() > 0 && !(count >= 0 && packets_left.load() <= 0)) {
+      g_stop.store(true);
+      break;
+    }
     for (int i = 0; i < 10 && !g_stop.load(); ++i) usleep(100000);
     if (verbose > 0) {
       for (const auto& w : workers) std::fputs(w->StatsJson().c_str(), stderr);
@@ -222,7 +232,10 @@ int RunCaptureCommand(int argc, char** argv) {
     packets += workers[i]->counters().packets;
     kdrops += workers[i]->counters().kernel_drops;
     wdrops += workers[i]->counters().write_drops;
-    if (!results[i].ok()) rc = 1;
+    if (!results[i].ok()) {
+      rc = 1;
+      LogLine(LogLevel::kError, "rewind capture: thread %zu: %s\n", i, results[i].ToString().c_str());
+    }
   }
   if (verbose >= 0) {
     LogLine(LogLevel::kInfo, "rewind capture: stored %llu packets; dropped %llu in the kernel, %llu unwritable\n",

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -1125,21 +1126,33 @@ Status RebuildJournal(const std::string& store, bool force, CatalogRebuildStats*
   FileLock lock(LockPath(store), LOCK_EX);
   if (!lock.status().ok()) return lock.status();
   struct stat jst;
-  if (!force && stat(JournalPath(store).c_str(), &jst) == 0) return Status::OK();  // someone else built it
+  bool had_journal = stat(JournalPath(store).c_str(), &jst) == 0;
+  if (!force && had_journal) return Status::OK();  // someone else built it
   auto files = ListStoreFiles(store, &stats->problems);
   if (!files.ok()) return files.status();
-  std::string journal;
-  std::vector<uint32_t> truncated;
-  for (const StoreFile& f : *files) {
-    if (std::find(truncated.begin(), truncated.end(), f.writer) == truncated.end()) {
-      // The filters are written anew. A filter another process appends meanwhile may be cut off; its file
-      // then reads as "may contain anything" (a damaged filter never hides a file).
-      truncated.push_back(f.writer);
-      int ffd = open(FilterPath(store, f.writer).c_str(), O_RDWR | O_CLOEXEC);
-      if (ffd >= 0) {
-        if (flock(ffd, LOCK_EX) == 0) (void)ftruncate(ffd, 0);
-        close(ffd);
+  // Names a writer recorded "writing" before making the file (the next file's, named ahead): kept, or the
+  // writer would later write a file the catalog does not list (unseen by queries, unrepaired after a crash).
+  std::vector<CatalogEntry> reserved;
+  if (had_journal) {
+    auto old = StoreCatalog::Open(store);  // no lock of its own: reads the journal this lock guards
+    if (old.ok()) {
+      for (const CatalogEntry& e : (*old)->Entries()) {
+        struct stat st;
+        if (!e.complete() && stat(e.packet_path(store).c_str(), &st) != 0 && errno == ENOENT) reserved.push_back(e);
       }
+    }
+  }
+  // The filters are appended after what each FILTERS file holds now, and the old part given back only once
+  // the new journal is in place: until then the old journal (read by other processes, and kept if this
+  // rebuild fails) points at filters that are still there. A filter's checksum covers its own blocks only, so
+  // rewriting in place would let another file's filter answer for it. A record appended meanwhile that names
+  // an old offset reads zeros there afterwards, which answer "may contain" (never hide a file).
+  std::map<uint32_t, uint64_t> old_filter_bytes;
+  std::string journal;
+  for (const StoreFile& f : *files) {
+    if (!old_filter_bytes.count(f.writer)) {
+      struct stat st;
+      old_filter_bytes[f.writer] = stat(FilterPath(store, f.writer).c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
     }
     CatalogEntry e;
     e.writer = f.writer;
@@ -1147,7 +1160,11 @@ Status RebuildJournal(const std::string& store, bool force, CatalogRebuildStats*
     if (f.indexed) {
       auto index = IndexReader::Open(f.index_path);
       if (!index.ok()) {
+        // Listed as being written (its packets are read from the packet file) rather than dropped from the
+        // answers without a word; rewind repair re-indexes it.
         stats->problems.push_back(index.status().ToString());
+        ++stats->writing;
+        journal += EncodeEntry(e);
         continue;
       }
       std::string filter;
@@ -1165,7 +1182,17 @@ Status RebuildJournal(const std::string& store, bool force, CatalogRebuildStats*
     }
     journal += EncodeEntry(e);
   }
-  return ReplaceJournal(store, journal);
+  for (const CatalogEntry& e : reserved) journal += EncodeEntry(e);
+  Status s = ReplaceJournal(store, journal);
+  if (!s.ok()) return s;
+  for (const auto& [writer, bytes] : old_filter_bytes) {
+    if (bytes == 0) continue;
+    int fd = open(FilterPath(store, writer).c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) continue;
+    (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes));  // where it can
+    close(fd);
+  }
+  return s;
 }
 
 }  // namespace

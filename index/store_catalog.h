@@ -97,7 +97,7 @@ struct CatalogEntrySet;  // store_catalog.cc
 struct CatalogRebuildStats {
   uint64_t complete = 0;
   uint64_t writing = 0;                // packet files without an index
-  std::vector<std::string> problems;   // index tables that could not be read (left out)
+  std::vector<std::string> problems;   // what could not be read (a file whose index table cannot be opened is listed as being written)
 };
 
 class StoreCatalog {

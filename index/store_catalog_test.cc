@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include "capture/pcap_importer.h"
 #include "gtest/gtest.h"
 #include "index/index_reader.h"
+#include "index/index_repair.h"
 #include "index/key_filter.h"
 #include "index/retention.h"
 #include "index/store_layout.h"
@@ -191,6 +193,92 @@ TEST(StoreCatalog, RebuiltFromIndexTablesWhenMissing) {
   ASSERT_TRUE(StoreCatalog::Rebuild(store, &rs).ok());
   EXPECT_EQ(rs.complete, 3u);
   EXPECT_EQ(rs.writing, 1u);
+}
+
+// A rebuild (rewind repair) after retention removed a file: the filters are packed anew, at other offsets.
+// Neither a rebuild that fails before its journal is in place (a full disk, kill -9), nor a catalog a server
+// opened before the rebuild, may then read another file's filter for a file: that hides the file's packets.
+TEST(StoreCatalog, RebuildNeverLetsAnOldJournalReadAnotherFilesFilter) {
+  TempDir dir;
+  std::string store = dir.path() + "/store";
+  MakeStore(dir.path(), store, 6);
+  RetentionPolicy p;
+  p.max_files_per_writer = 5;
+  PruneResult pr;
+  ASSERT_TRUE(PruneStore(store, p, kBase, &pr).ok());
+  ASSERT_EQ(pr.files, 1u);
+  QueryStats st;
+  for (int i = 1; i < 6; ++i) ASSERT_EQ(Count(store, "port " + std::to_string(1000 + i), &st), 10u) << i;
+  auto before = StoreCatalog::Open(store);  // a server's catalog, opened before the rebuilds
+  ASSERT_TRUE(before.ok());
+  std::vector<CatalogEntry> entries = (*before)->Entries();
+  ASSERT_EQ(entries.size(), 5u);
+  auto all_found = [&](const char* when) {
+    for (int i = 1; i < 6; ++i) {
+      EXPECT_EQ(Count(store, "port " + std::to_string(1000 + i), &st), 10u) << "port " << 1000 + i << " " << when;
+    }
+    for (const CatalogEntry& e : entries) {
+      int i = static_cast<int>((e.summary.min_ts_ns - kBase) / (100 * kSec));
+      EXPECT_TRUE((*before)->MayContain(e, KeyFilterHash(PortKey(static_cast<uint16_t>(1000 + i)))))
+          << "file " << i << " hidden from a catalog opened before the rebuild, " << when;
+    }
+  };
+  // The new journal cannot be put in place (a directory in the way of its temporary file).
+  ASSERT_EQ(mkdir((store + "/CATALOG.tmp").c_str(), 0755), 0);
+  CatalogRebuildStats rs;
+  EXPECT_FALSE(StoreCatalog::Rebuild(store, &rs).ok());
+  ASSERT_EQ(rmdir((store + "/CATALOG.tmp").c_str()), 0);
+  all_found("after a failed rebuild");
+  ASSERT_TRUE(StoreCatalog::Rebuild(store, &rs).ok());
+  EXPECT_EQ(rs.complete, 5u);
+  all_found("after a rebuild");
+}
+
+// A name a writer recorded ahead ("writing", no file yet) survives a rebuild, so the file it then writes is
+// listed: seen by queries, and re-indexed by start-up repair after a crash.
+TEST(StoreCatalog, RebuildKeepsANameRecordedAhead) {
+  TempDir dir;
+  std::string store = dir.path() + "/store";
+  MakeStore(dir.path(), store, 2);
+  std::string ahead = FileNameForTime(kBase + 5000 * kSec);
+  ASSERT_TRUE(RecordFileWriting(store, 0, ahead).ok());
+  CatalogRebuildStats rs;
+  ASSERT_TRUE(StoreCatalog::Rebuild(store, &rs).ok());
+  auto c = StoreCatalog::Open(store);
+  ASSERT_TRUE(c.ok());
+  std::vector<CatalogEntry> all = (*c)->Entries();
+  ASSERT_EQ(all.size(), 3u) << "the name recorded ahead is listed";
+  // The writer writes that file (a copy of file 1 here) and is killed before indexing it.
+  auto file1 = std::find_if(all.begin(), all.end(), [](const CatalogEntry& e) { return e.summary.min_ts_ns == kBase + 100 * kSec; });
+  ASSERT_NE(file1, all.end());
+  fs::copy_file(file1->packet_path(store), PacketDirectory(store, 0) + "/" + ahead);
+  std::vector<RepairResult> results;
+  ASSERT_TRUE(RepairUnindexedFiles(store, 0, &results).ok());
+  EXPECT_EQ(results.size(), 1u) << "start-up repair indexes the file the crash left";
+  QueryStats st;
+  EXPECT_EQ(Count(store, "port 1001", &st), 20u) << "both copies of port 1001's packets";
+}
+
+// An index table that cannot be opened does not drop its file from a rebuilt catalog (its packets would
+// vanish from answers without a warning): the file is listed as being written, and the problem is said.
+TEST(StoreCatalog, RebuildListsAFileWhoseIndexCannotBeOpened) {
+  TempDir dir;
+  std::string store = dir.path() + "/store";
+  MakeStore(dir.path(), store, 2);
+  auto c0 = StoreCatalog::Open(store);
+  ASSERT_TRUE(c0.ok());
+  std::string index_path = (*c0)->Entries()[0].index_path(store);
+  std::ofstream(index_path, std::ios::trunc) << "not a table";
+  CatalogRebuildStats rs;
+  ASSERT_TRUE(StoreCatalog::Rebuild(store, &rs).ok());
+  EXPECT_EQ(rs.complete, 1u);
+  EXPECT_EQ(rs.writing, 1u);
+  EXPECT_EQ(rs.problems.size(), 1u);
+  auto c = StoreCatalog::Open(store);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ((*c)->Entries().size(), 2u);
+  QueryStats st;
+  EXPECT_EQ(Count(store, "port 1000", &st), 10u) << "read from the packet file";
 }
 
 TEST(StoreCatalog, ReadersSkipTornRecordsAndSeeLaterAppends) {

@@ -406,9 +406,10 @@ Result<std::unique_ptr<Query>> Query::Prepare(const std::string& store, const st
       if (std::shared_ptr<LiveIndex> live = FindLiveIndex(f.file.packet_path)) {
         view = live->Snapshot();
       } else {
+        // (An index table that is there but cannot be read is damaged: the packet file is read instead.)
         struct stat st;
         if (stat(f.file.index_path.c_str(), &st) == 0) view = q->OpenIndex(f.file);
-        else if (stat(f.file.packet_path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+        if (!view.ok() && stat(f.file.packet_path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
           view = IndexFileBeingWritten(f.file.packet_path);
         }
       }

@@ -78,6 +78,7 @@ int RunRepairCommand(int argc, char** argv) {
     std::fprintf(stderr, "rewind repair: catalog rebuilt: %llu complete file(s), %llu without an index\n",
                  static_cast<unsigned long long>(cat.complete), static_cast<unsigned long long>(cat.writing));
   }
+  for (const std::string& p : cat.problems) std::fprintf(stderr, "rewind repair: catalog: %s\n", p.c_str());
   return rc;
 }
 

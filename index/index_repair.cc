@@ -30,6 +30,14 @@ Status Quarantine(const std::string& store, const std::string& path, std::string
   return Status::OK();
 }
 
+namespace {
+
+// How far past the start of a run of zeros a compressed file is searched page by page for a landed extent:
+// more than the writes a writer keeps in flight (at most 128 extents of at most kMaxExtentSize) can span.
+constexpr uint64_t kZeroScanBytes = uint64_t{130} << 20;
+
+}  // namespace
+
 Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
   *result = RepairResult();
   result->packet_path = file.packet_path;
@@ -48,18 +56,33 @@ Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
   // (ExtentStride). Where no extent starts (damage inside an extent header, or a length that led astray), the
   // walk resynchronises on the next kBlockAlignment boundary where one does, so damage in one extent never
   // costs the ones after it.
+  // Where a run of zeros began (UINT64_MAX: not in one), and whether the file holds compressed extents.
+  uint64_t zeros_from = UINT64_MAX;
+  bool compressed = false, any = false;
   for (uint64_t off = 0; off + kBlockAlignment <= size && block < kMaxBlocksPerFile;) {
     PacketFileReader::Start start = (*reader)->StartAt(off);
     if (start == PacketFileReader::Start::kZeros) {
       // Never written: the preallocated rest of a file its writer did not finish (a crash), up to 4 GiB of
-      // zeros. Only the first 4 KiB of each block are read to find out (not the whole block), and the walk
-      // goes on at the next block boundary, since blocks written after a gap are kept. (SEEK_DATA would skip
-      // the gap, but ext4 here answers ENXIO over data written before a fallocate: not trusted.)
-      last_problem = "block at offset " + std::to_string(off) + ": never written";
+      // zeros, or an extent still in flight when the power went while later ones landed. Raw blocks start on
+      // block boundaries: only the first 4 KiB of each block are read to find out, and the walk goes on at the
+      // next boundary, since blocks written after a gap are kept. Compressed extents start on any page: the
+      // first kZeroScanBytes of a run of zeros (past what the writes in flight can span) are read page by page,
+      // so that a landed extent after an unwritten one is found. (SEEK_DATA would skip the gap, but ext4 here
+      // answers ENXIO over data written before a fallocate: not trusted.)
+      if (zeros_from == UINT64_MAX) {
+        zeros_from = off;
+        last_problem = "block at offset " + std::to_string(off) + ": never written";
+      }
+      if ((compressed || !any) && off - zeros_from < kZeroScanBytes) {
+        if (off % kBlockSize == 0) ++block;  // as many numbers as the boundary walk below would use
+        off += kBlockAlignment;
+        continue;
+      }
       off = (off / kBlockSize + 1) * kBlockSize;
       ++block;
       continue;
     }
+    zeros_from = UINT64_MAX;
     if (start == PacketFileReader::Start::kNothing) {
       if (!resyncing) last_problem = "no block starts at offset " + std::to_string(off);
       resyncing = true;
@@ -69,8 +92,10 @@ Status RepairPacketFile(const StoreFile& file, RepairResult* result) {
     resyncing = false;
     BlockReader br;
     uint32_t len = 0, flags = 0;
+    any = true;
     std::string unverified;  // a raw block that fails only its checksum is salvaged: indexed as far as its framing holds
     Status s = (*reader)->ReadExtentAt(off, &br, &len, &flags, &unverified);
+    if (flags & kBlockFlagZstd) compressed = true;
     PacketView p;
     uint32_t seen = 0;
     while (s.ok() && br.Next(&p)) ++seen;

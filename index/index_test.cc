@@ -735,6 +735,48 @@ TEST(IndexRepair, CompressedFileResynchronisesAfterADamagedExtent) {
   }
 }
 
+// Power lost with several compressed extents in flight: one was never written (zeros, as preallocated)
+// while later ones landed. Compressed extents start on any page, not on block boundaries: the walk must find
+// every landed extent after the gap (not skip to the next 1 MiB), and must not cut them off as a tail.
+TEST(IndexRepair, CompressedFileKeepsExtentsThatLandedAfterAnUnwrittenOne) {
+  std::vector<TestBlock> corpus = Corpus();
+  corpus.resize(4);  // the blocks with packets
+  for (int unwritten : {1, 9}) {
+    TempDir dir;
+    StoreFile f;
+    f.packet_path = dir.path() + "/00000000001700000000";
+    f.index_path = dir.path() + "/00000000001700000000.idx";
+    std::string file;
+    std::vector<uint64_t> starts;
+    BlockCompressor compressor(3);
+    AlignedBuffer out = NewAlignedBuffer(kMaxExtentSize);
+    for (int copy = 0; copy < 3; ++copy) {  // 12 extents
+      for (uint32_t b = 0; b < corpus.size(); ++b) {
+        BuiltBlock bb = BuildBlock(static_cast<uint32_t>(starts.size()), corpus[b]);
+        SealBlock(bb.data.get());
+        uint32_t n = compressor.Compress(bb.data.get(), out.get());
+        ASSERT_GT(n, 0u);
+        starts.push_back(file.size());
+        file.append(reinterpret_cast<const char*>(out.get()), n);
+      }
+    }
+    uint64_t end = static_cast<size_t>(unwritten) + 1 < starts.size() ? starts[unwritten + 1] : file.size();
+    std::fill(file.begin() + static_cast<long>(starts[unwritten]), file.begin() + static_cast<long>(end), '\0');
+    std::ofstream(f.packet_path, std::ios::binary).write(file.data(), static_cast<std::streamsize>(file.size()));
+    RepairResult r;
+    Status s = RepairPacketFile(f, &r);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(r.blocks_kept, 11u) << "extent " << unwritten << " unwritten: " << r.note;
+    uint64_t want = 0;
+    for (size_t i = 0; i < starts.size(); ++i) want += i == static_cast<size_t>(unwritten) ? 0 : corpus[i % 4].packets.size();
+    EXPECT_EQ(r.packets, want);
+    EXPECT_EQ(r.bytes_dropped, 0u) << "landed extents after the gap are kept on disk";
+    struct stat st;
+    ASSERT_EQ(stat(f.packet_path.c_str(), &st), 0);
+    EXPECT_EQ(static_cast<uint64_t>(st.st_size), file.size());
+  }
+}
+
 // A compressed block with one damaged zstd frame, its packets read one by one: those of the intact frames come
 // back exactly, each of the damaged frame's is Corruption; a whole-block read salvages the same set.
 TEST(PacketFileReader, CompressedBlockWithADamagedFrame) {

@@ -487,14 +487,19 @@ Status Query::Run(bool (*emit)(void*, uint32_t, const PacketView&), void* ctx, Q
       oldest->Park();
     }
   };
+  auto stopped = [&] {
+    return Status::Cancelled(options_.deadline_ns != 0 && WallClockNs() >= options_.deadline_ns
+                                 ? "query time limit reached"
+                                 : "query cancelled");
+  };
   while (true) {
     if (ShouldStop()) {
-      result = Status::Cancelled(options_.deadline_ns != 0 && WallClockNs() >= options_.deadline_ns
-                                     ? "query time limit reached"
-                                     : "query cancelled");
+      result = stopped();
       break;
     }
-    while (next_file < order.size() &&
+    // (A cursor stopped by the deadline or a cancel looks exhausted: no file is started after that, and the
+    // answer is reported cut short below, never complete.)
+    while (next_file < order.size() && !ShouldStop() &&
            (heap.empty() || order[next_file]->summary.min_ts_ns <= heap.top().first)) {
       auto c = std::make_unique<FileCursor>(this, order[next_file], &plan_, filter_.get(), stats, read_ahead.get());
       ++next_file;
@@ -504,7 +509,10 @@ Status Query::Run(bool (*emit)(void*, uint32_t, const PacketView&), void* ctx, Q
       cursors.push_back(std::move(c));
       bound_buffers(cursors.back().get());
     }
-    if (heap.empty()) break;
+    if (heap.empty()) {
+      if (ShouldStop()) result = stopped();
+      break;
+    }
     size_t i = heap.top().second;
     FileCursor* c = cursors[i].get();
     if (options_.limit_bytes != 0 && stats->bytes_matched + c->packet().caplen > options_.limit_bytes) break;

@@ -77,6 +77,8 @@ class Query {
   const QueryPlan& plan() const { return plan_; }
   // Changes QueryOptions::max_block_buffers before Execute()/ForEach().
   void set_max_block_buffers(size_t n) { options_.max_block_buffers = n; }
+  // Changes QueryOptions::deadline_ns before Execute()/ForEach() (e.g. not to count a wait for admission).
+  void set_deadline_ns(int64_t ns) { options_.deadline_ns = ns; }
   // The link types of the files in the query's time range, and whether Execute() writes pcapng (asked
   // for, or more than one link type).
   std::vector<uint32_t> OutputLinktypes() const;

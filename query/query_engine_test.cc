@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "index/store_layout.h"
 #include "index/test_frames.h"
+#include "index/wall_clock.h"
 
 namespace rwd {
 namespace {
@@ -128,6 +129,25 @@ TEST(QueryEngine, ReadAheadGivesTheSameAnswerAsReadingInline) {
       }
     }
   }
+}
+
+// A time limit that passes while no file has a match pending (a filter the index cannot narrow, matching
+// nothing, over many files) ends the answer as cut short, not complete: a cursor stopped by the deadline looks
+// exhausted, and the files after it must not be taken for empty.
+TEST(QueryEngine, ATimeLimitReachedBetweenMatchesIsNeverAComplete) {
+  ImportedStore s(20, 200);
+  QueryOptions o;
+  o.now_ns = kBase;
+  auto q = Query::Prepare(s.store(), "udp[8:2] = 12345", o);  // payload bytes: no index can narrow it
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  // Each file costs its index and a block read: 200 of them take far longer than 300 us.
+  (*q)->set_deadline_ns(WallClockNs() + 300000);
+  QueryStats st;
+  uint64_t n = 0;
+  Status r = (*q)->ForEach([&](const Query::Match&) { return ++n, true; }, &st);
+  EXPECT_EQ(n, 0u);
+  EXPECT_FALSE(r.ok()) << "files examined: " << st.files;
+  EXPECT_NE(r.message().find("time limit"), std::string::npos) << r.ToString();
 }
 
 // Three files of two blocks over the same second, with room for fewer buffers than three cursors reading

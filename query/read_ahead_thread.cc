@@ -1,5 +1,6 @@
 #include "query/read_ahead_thread.h"
 
+#include <system_error>
 #include <utility>
 
 #include "index/thread_name.h"
@@ -16,9 +17,23 @@ ReadAheadThread::~ReadAheadThread() {
 }
 
 ReadAheadThread::Ticket ReadAheadThread::Submit(std::function<void()> job) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!thread_.joinable() && !no_thread_) {
+    try {
+      thread_ = std::thread([this] { Loop(); });
+    } catch (const std::system_error&) {
+      no_thread_ = true;  // no thread to be had (RLIMIT_NPROC, a pids cgroup): jobs run on the caller
+    }
+  }
+  if (no_thread_) {  // nothing is queued then: in ticket order as well
+    Ticket ticket = ++submitted_;
+    lock.unlock();
+    job();
+    lock.lock();
+    ++done_;
+    return ticket;
+  }
   jobs_.push_back(std::move(job));
-  if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
   cv_.notify_all();
   return ++submitted_;
 }

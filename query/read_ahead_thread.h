@@ -23,7 +23,8 @@ class ReadAheadThread {
   // Runs the jobs still queued, then joins the thread.
   ~ReadAheadThread();
 
-  // Queues `job`; the thread starts with the first one. The returned ticket is never 0.
+  // Queues `job`; the thread starts with the first one (if no thread can be started, the job runs here, as
+  // every later one). The returned ticket is never 0.
   Ticket Submit(std::function<void()> job);
   // Returns once the job of `ticket` has run (jobs run one at a time, in ticket order).
   void Wait(Ticket ticket);
@@ -37,6 +38,7 @@ class ReadAheadThread {
   Ticket submitted_ = 0;                    // guarded by mu_: tickets handed out
   Ticket done_ = 0;                         // guarded by mu_: every ticket <= done_ has run
   bool stop_ = false;                       // guarded by mu_
+  bool no_thread_ = false;                  // guarded by mu_: the thread could not be started; jobs run in Submit
   std::thread thread_;
 };
 

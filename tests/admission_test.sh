@@ -119,6 +119,10 @@ for _ in range(count):
     s.setblocking(False)
     conns.append(s)
 request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 4000 + b"\r\n\r\n"
+if mode == "body":  # the headers whole at once, then the body a byte at a time
+    request = b" " * 4000
+    for s in conns:
+        s.send(b"POST /query HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(request))
 start, sent, closed = time.time(), 0, set()
 while time.time() - start < seconds and len(closed) < count:
     for i, s in enumerate(conns):
@@ -133,7 +137,7 @@ while time.time() - start < seconds and len(closed) < count:
         except OSError:
             closed.add(i)
             continue
-        if mode == "trickle" and sent < len(request):
+        if mode in ("trickle", "body") and sent < len(request):
             try:
                 s.send(request[sent:sent + 1])
             except OSError:
@@ -155,6 +159,15 @@ code=$(timeout 5 curl -s -o /dev/null -w '%{http_code}' --data-binary "host ${ho
 wait $!
 read -r closed secs < "$work/trickle16"
 [ "$closed" = 16 ] && ok || fail "the server closed $closed of 16 trickling connections within 30 s"
+# The same with whole headers and a body sent a byte at a time: the deadline covers the body too.
+python3 "$work/slowloris.py" 127.0.0.1 "$port" 16 body 30 > "$work/body16" &
+pids+=($!)
+sleep 1
+code=$(timeout 5 curl -s -o /dev/null -w '%{http_code}' "$url/healthz")
+[ "$code" = 200 ] && ok || fail "healthz beside 16 connections trickling a body: $code"
+wait $!
+read -r closed secs < "$work/body16"
+[ "$closed" = 16 ] && ok || fail "the server closed $closed of 16 connections trickling a body within 30 s"
 # More silent connections than the server has threads: each is dropped at its deadline, so /healthz still
 # gets through.
 threads=$(( 32 + 64 + 2 + 64 + 32 ))

@@ -161,6 +161,56 @@ grep -q "answer cut short: .* was removed (retention) while the query ran" "$wor
   fail "neither full nor cut short: $(cat "$work/slow.err")"
 [ "$files2" -ge 4 ] && [ "$(tables "$s2/IDX0")" -eq 1 ] && ok || fail "prune --max_files 1 left $(tables "$s2/IDX0") of $files2"
 
+# 2b. The same over HTTP, read by a client that takes trailers and stops reading mid-answer: the answer says
+#     "complete" only if it is the full answer; a file removed under it makes it say "cut-short".
+s2b=$work/s2b
+"$REWIND" import --dir "$s2b" --filesize_mb 1 -q "$A" "$E" "$B" "$C" "$D" 2>/dev/null
+full2b=$("$REWIND" query --dir "$s2b" '' 2>/dev/null | tcpdump -r - 2>/dev/null | wc -l)
+"$REWIND" serve --dir "$s2b" --listen 127.0.0.1:19133 2>"$work/serve2b.log" & srv=$!; pids+=($srv)
+for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:19133/healthz && break; sleep 0.05; done
+python3 - "$work/slow2b" <<'PY' &
+import os, socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", 19133))
+s.sendall(b"POST /query HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+data = s.recv(4096)
+open(sys.argv[1] + ".started", "w").close()
+while not os.path.exists(sys.argv[1] + ".go"): time.sleep(0.05)
+while True:
+    b = s.recv(65536)
+    if not b: break
+    data += b
+open(sys.argv[1] + ".raw", "wb").write(data)
+PY
+client=$!
+for _ in $(seq 100); do [ -f "$work/slow2b.started" ] && break; sleep 0.05; done
+sleep 1   # the answer fills the socket buffers and the server blocks mid-answer
+"$REWIND" prune --dir "$s2b" --max_files 1 -q || fail "prune under a running HTTP query"
+touch "$work/slow2b.go"; wait $client
+python3 - "$work/slow2b.raw" "$full2b" <<'PY' && ok || fail "HTTP answer with files pruned under it"
+import struct, sys
+raw, full = open(sys.argv[1], "rb").read(), int(sys.argv[2])
+head, _, rest = raw.partition(b"\r\n\r\n")
+body, trailer = b"", b""
+while rest:
+    line, _, rest = rest.partition(b"\r\n")
+    n = int(line.split(b";")[0], 16)
+    if n == 0:
+        trailer = rest
+        break
+    body, rest = body + rest[:n], rest[n + 2:]
+off, packets = 24, 0
+while off + 16 <= len(body):
+    off += 16 + struct.unpack("<I", body[off + 8:off + 12])[0]
+    packets += 1
+complete = b"Rewind-Result: complete" in trailer
+print(f"  HTTP query with files pruned under it: {packets} of {full} packets, trailer {trailer.strip()!r}")
+assert trailer, "no last chunk and trailer"
+assert (complete and packets == full) or (b"cut-short" in trailer and packets < full), "a short answer said complete"
+PY
+kill -TERM $srv; wait $srv
+
 # 3. Live capture with --max_store_mb 6 into a 16 MiB tmpfs while tcpreplay sends ~3 MB/s for ~12 s (far
 #    more than fits) and queries run: the store stays near its limit (limit + what arrives in one retention
 #    interval + the file being written), never fills the disk (no write_drops), and ends within it.

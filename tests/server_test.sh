@@ -141,6 +141,11 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --data-binary @"$work/big" "$url/q
 [ "$code" = "413" ] && ok || fail "oversize request: $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' --data-binary tcp "$url/query?format=xml")
 [ "$code" = "400" ] && ok || fail "bad format parameter: $code"
+# A Range cannot be served from an answer made as it is sent: refused, never a whole answer labelled 206.
+code=$(curl -s -o /dev/null -w '%{http_code}' -r 1000- "$url/query?q=tcp")
+[ "$code" = "416" ] && ok || fail "Range on a query: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$url/preview?q=tcp&scan=0")
+[ "$code" = "400" ] && ok || fail "preview with scan=0: $code"
 "$REWIND" query --server "$url" 'port 99999' >/dev/null 2>"$work/err"; rc=$?
 [ $rc -eq 2 ] && grep -q "position" "$work/err" && ok || fail "client exit $rc for a bad query: $(cat "$work/err")"
 code=$(curl -s -o "$work/h" -w '%{http_code}' "$url/healthz")

@@ -432,6 +432,12 @@ void HttpServer::Routes() {
   // Shared by POST /query and GET /query.
   auto query = [this, authorized](const httplib::Request& req, httplib::Response& res, const std::string& text) {
     if (!authorized(req, res)) return;
+    if (req.has_header("Range") || !req.ranges.empty()) {
+      // An answer is made as it is sent, so a part of it cannot be sent alone (cpp-httplib would label the
+      // whole answer 206 Partial Content).
+      SendJsonError(res, 416, "Range is not supported for query answers: ask for the packets you want with the query");
+      return;
+    }
     QueryOptions qo;
     qo.cancel = &stopping_;
     // Digits only (std::stoull would take "-1" for 2^64 - 1).
@@ -479,6 +485,7 @@ void HttpServer::Routes() {
       return;
     }
     // Held until the answer is written (or abandoned); released exactly once with the provider.
+    int64_t admit_from_ns = WallClockNs();
     auto slot = std::make_shared<QueryAdmission::Slot>();
     if (!Admit(**q, res, slot.get())) {
       LogLine(LogLevel::kWarning, "rewind serve: query from %s %s: %d (not admitted)", client.c_str(),
@@ -487,6 +494,11 @@ void HttpServer::Routes() {
     }
     ++counters_.queries;
     std::shared_ptr<Query> shared(std::move(*q));
+    if (qo.deadline_ns != 0) {
+      // The time limit counts compiling the query, not the wait for a slot: a query admitted after waiting
+      // longer than the limit would otherwise answer an empty pcap.
+      shared->set_deadline_ns(WallClockNs() + options_.query_time_limit_sec * 1000000000 - (admit_from_ns - started_ns));
+    }
     bool pcapng = shared->WritesPcapng();
     if (req.method == "GET") {
       res.set_header("Content-Disposition",
@@ -508,6 +520,16 @@ void HttpServer::Routes() {
           HttpChunkSink out([&sink, &tls](const char* data, size_t n) { return sink.write(data, n) && tls.Flush(); });
           QueryStats st;
           Status s = shared->Execute(&out, &st);
+          if (s.ok() && st.cut_short) {  // a file the answer needed went away while it ran (retention)
+            std::string why = "a file the answer needed was removed while it ran";
+            for (const std::string& w : st.warnings) {
+              if (w.rfind("answer cut short", 0) == 0) {
+                why = w;
+                break;
+              }
+            }
+            s = Status::Cancelled(why);
+          }
           // Sends what is gathered (whole packets, also of an answer cut short) before it is counted.
           Status flushed = out.Flush();
           if (s.ok()) s = flushed;
@@ -529,8 +551,12 @@ void HttpServer::Routes() {
           return true;
         });
   };
-  srv.Post("/query", [query](const httplib::Request& req, httplib::Response& res) { query(req, res, req.body); });
+  srv.Post("/query", [query](const httplib::Request& req, httplib::Response& res) {
+    RequestDeadline::Disarm();  // the body has been read whole within the request's deadline
+    query(req, res, req.body);
+  });
   srv.Get("/query", [query](const httplib::Request& req, httplib::Response& res) {
+    RequestDeadline::Disarm();  // (a GET may carry a body too)
     query(req, res, req.has_param("q") ? req.get_param_value("q") : "");
   });
 
@@ -546,9 +572,14 @@ void HttpServer::Routes() {
       SendJsonError(res, 400, "rows and scan must be integers");
       return;
     }
+    if (scan == 0) {  // QueryOptions::limit 0 would mean no limit
+      SendJsonError(res, 400, "scan must be at least 1");
+      return;
+    }
     QueryOptions qo;
     qo.cancel = &stopping_;
     qo.limit = scan;
+    if (options_.query_time_limit_sec > 0) qo.deadline_ns = WallClockNs() + options_.query_time_limit_sec * 1000000000;
     qo.vlan_fold = !(req.has_param("exact") && ParseBool(req.get_param_value("exact")));
     auto catalog = Catalog();
     if (catalog.ok()) qo.catalog = *catalog;

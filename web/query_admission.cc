@@ -14,7 +14,9 @@ QueryClass ClassifyQuery(const QueryPlan& plan, int64_t now_ns, bool index_narro
   if (t.empty()) return QueryClass::kLookup;
   if (t.lo == std::numeric_limits<int64_t>::min()) return QueryClass::kScan;
   int64_t hi = std::min(t.hi, now_ns);
-  return hi - t.lo <= kLookupMaxSpanNs ? QueryClass::kLookup : QueryClass::kScan;
+  // hi - lo can overflow (an `after` date centuries back): compared as lo >= hi - span, which cannot.
+  if (hi < std::numeric_limits<int64_t>::min() + kLookupMaxSpanNs) return QueryClass::kLookup;
+  return t.lo >= hi - kLookupMaxSpanNs ? QueryClass::kLookup : QueryClass::kScan;
 }
 
 QueryAdmission::Slot::Slot(Slot&& other) noexcept : owner_(other.owner_), class_(other.class_) {

@@ -47,6 +47,9 @@ TEST(ClassifyQuery, EverythingElseIsAScan) {
   EXPECT_EQ(Classify("tcp"), QueryClass::kScan);
   EXPECT_EQ(Classify("port 443 and after 3h ago"), QueryClass::kScan);
   EXPECT_EQ(Classify("tcp and after 2m ago"), QueryClass::kLookup);
+  // A start centuries back: now - start does not fit 64 bits of nanoseconds (it must not wrap to a lookup).
+  EXPECT_EQ(Classify("after 1680-01-01"), QueryClass::kScan);
+  EXPECT_EQ(Classify("after 1678-01-01 and before 1678-01-01T00:01:00Z"), QueryClass::kLookup);
 }
 
 TEST(QueryAdmission, LookupsNeverWaitBehindScans) {

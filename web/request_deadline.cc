@@ -26,6 +26,12 @@ void RequestDeadline::Arm(Clock::time_point deadline) { t_deadline = deadline; }
 
 void RequestDeadline::Disarm() { t_deadline = Clock::time_point::max(); }
 
+bool RequestDeadline::HasBody(const httplib::Request& req) {
+  if (req.has_header("Transfer-Encoding")) return true;
+  std::string length = req.get_header_value("Content-Length");
+  return !length.empty() && length.find_first_not_of('0') != std::string::npos;
+}
+
 namespace {
 
 // The connection threads (ConnectionThreadPool), with each connection's deadline armed from when the
@@ -57,7 +63,9 @@ void RequestDeadline::Install(httplib::Server* server, size_t threads, std::chro
                               std::function<bool(const httplib::Request&, httplib::Response&)> screen) {
   server->new_task_queue = [threads, request_timeout] { return new DeadlineThreadPool(threads, request_timeout); };
   server->set_pre_routing_handler([screen](const httplib::Request& req, httplib::Response& res) {
-    Disarm();
+    // cpp-httplib reads a request's body after this handler: a request with one keeps its deadline until
+    // its handler has it (and disarms); one without has arrived whole.
+    if (!HasBody(req)) Disarm();
     if (screen && screen(req, res)) {
       t_close_after_answer = true;
       return httplib::Server::HandlerResponse::Handled;

@@ -23,7 +23,9 @@ class RequestDeadline {
   // Makes `server` keep request deadlines, with `threads` connection threads: a connection's first request
   // is due `request_timeout` after it was accepted (time queued for a thread counts), each next request on a
   // kept-alive connection `request_timeout` after the previous answer went out; a request that has been routed
-  // has arrived whole, so its answer streams under cpp-httplib's write timeout only. Takes over `server`'s
+  // has arrived whole, so its answer streams under cpp-httplib's write timeout only — except its body, which
+  // cpp-httplib reads after routing: the handler of a request that has one (HasBody) calls Disarm() itself,
+  // once it has the body. Takes over `server`'s
   // task queue, pre-routing handler and logger. Call before the server starts. `screen` (optional) runs in the
   // pre-routing handler after the deadline is disarmed; if it returns true it has answered the request, and
   // the connection ends after that answer.
@@ -34,6 +36,8 @@ class RequestDeadline {
   static void Arm(Clock::time_point deadline);
   // The calling thread's waits are the C library's again.
   static void Disarm();
+  // Whether `req` has a body still to be read when it is routed (Content-Length above 0, or chunked).
+  static bool HasBody(const httplib::Request& req);
 };
 
 }  // namespace rwd

@@ -105,7 +105,11 @@ Status PruneStore(const std::string& store, const RetentionPolicy& policy, int64
   for (const StoreFile& f : files) {
     uint64_t bytes = DiskUsage(f.packet_path) + (f.indexed ? DiskUsage(f.index_path) : 0);
     store_bytes += bytes;
-    if (f.indexed) candidates.push_back({&f, bytes, nullptr});
+    // A file with its index table but listed "writing" is being completed right now (its catalog record
+    // follows its table), or was when its writer crashed (start-up repair completes it): removed now, the
+    // record that follows would list it complete again, gone.
+    const CatalogEntry* ce = f.indexed ? entry_of(f) : nullptr;
+    if (f.indexed && (ce == nullptr || ce->complete())) candidates.push_back({&f, bytes, nullptr});
     else ++result->incomplete_files;
   }
   uint64_t freed = 0;

@@ -186,6 +186,13 @@ Status ReplaceJournal(const std::string& store, const std::string& journal) {
   std::string tmp = JournalPath(store) + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::FromErrno("creating " + tmp, errno);
+  // The new journal belongs to whoever the old one did: `rewind repair` run as root must not leave a
+  // capture that runs as its own user unable to append (where not root, this changes nothing).
+  struct stat old;
+  if (stat(JournalPath(store).c_str(), &old) == 0) {
+    (void)fchown(fd, old.st_uid, old.st_gid);
+    (void)fchmod(fd, old.st_mode & 0777);
+  }
   Status s = WriteAll(fd, journal, tmp);
   if (s.ok() && fdatasync(fd) != 0) s = Status::FromErrno("syncing " + tmp, errno);
   close(fd);
@@ -208,9 +215,11 @@ Status Append(const std::string& store, const std::string& record) {
         Status s;
         if (n != static_cast<ssize_t>(record.size())) {
           s = Status::FromErrno("appending to " + path, n < 0 ? errno : ENOSPC);
-          // A short write leaves a torn record, which readers skip; cut it off where we can.
+          // A short write leaves a torn record, which readers skip; cut it off where we can: only while it is
+          // still the journal's end (appenders hold the lock shared, so another record may follow it already).
           struct stat st;
-          if (n > 0 && fstat(fd, &st) == 0 && st.st_size >= n) (void)ftruncate(fd, st.st_size - n);
+          off_t end = n > 0 ? lseek(fd, 0, SEEK_CUR) : -1;  // with O_APPEND: the end of what this write put
+          if (end >= n && fstat(fd, &st) == 0 && st.st_size == end) (void)ftruncate(fd, end - n);
         } else if (fdatasync(fd) != 0) {
           s = Status::FromErrno("syncing " + path, errno);
         }
@@ -233,6 +242,11 @@ Status AppendFilter(const std::string& store, uint32_t writer, const std::string
   if (!lock.status().ok()) return lock.status();
   struct stat st;
   if (fstat(lock.fd(), &st) != 0) return Status::FromErrno("sizing " + path, errno);
+  struct stat dir;
+  if (st.st_size == 0 && stat(IndexDirectory(store, writer).c_str(), &dir) == 0 &&
+      (st.st_uid != dir.st_uid || st.st_gid != dir.st_gid)) {
+    (void)fchown(lock.fd(), dir.st_uid, dir.st_gid);  // made by root (rewind repair): the writer's, as its directory
+  }
   // Filters start at multiples of their block size, so a torn append never shifts the next one.
   uint64_t at = (static_cast<uint64_t>(st.st_size) + kKeyFilterBlockBytes - 1) / kKeyFilterBlockBytes *
                 kKeyFilterBlockBytes;

@@ -620,6 +620,37 @@ TEST(StoreCatalog, RetentionRemovesEntriesAndAServerSideCatalogFollows) {
   EXPECT_TRUE((*shared)->Linktypes().empty());
 }
 
+// Retention running while a writer completes a file (its index table is in place, its catalog record not
+// yet: an import of old packets under an age limit) leaves that file alone: removed, the record that follows
+// would list it complete again, gone (every query over its time would then be "cut short").
+TEST(StoreCatalog, RetentionLeavesAFileBeingCompleted) {
+  TempDir dir;
+  std::string store = dir.path() + "/store";
+  MakeStore(dir.path(), store, 2);
+  auto c0 = StoreCatalog::Open(store);
+  ASSERT_TRUE(c0.ok());
+  std::vector<CatalogEntry> all = (*c0)->Entries();
+  std::string name = FileNameForTime(kBase + 999 * kSec);
+  ASSERT_TRUE(RecordFileWriting(store, 0, name).ok());
+  fs::copy_file(all[1].packet_path(store), PacketDirectory(store, 0) + "/" + name);
+  fs::copy_file(all[1].index_path(store), IndexDirectory(store, 0) + "/" + name);  // its table is in place
+  auto idx = IndexReader::Open(all[1].index_path(store));
+  ASSERT_TRUE(idx.ok());
+  RetentionPolicy p;
+  p.max_age_ns = 10 * kSec;
+  PruneResult pr;
+  ASSERT_TRUE(PruneStore(store, p, kBase + 100000 * kSec, &pr).ok());
+  EXPECT_EQ(pr.files, 2u) << "the two complete files";
+  ASSERT_TRUE(RecordFileComplete(store, 0, name, (*idx)->summary(), (*idx)->table_bytes(), "", false).ok());
+  auto c = StoreCatalog::Open(store);
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ((*c)->Entries().size(), 1u);
+  EXPECT_TRUE(fs::exists((*c)->Entries()[0].packet_path(store))) << "the catalog lists a file that is gone";
+  QueryStats st;
+  EXPECT_EQ(Count(store, "udp", &st), 10u);
+  EXPECT_FALSE(st.cut_short);
+}
+
 // Retention removes files oldest first, a few out of turn, for a year: the FILTERS file must give back the
 // pages of removed filters, including those each shares with its neighbours, and keep the live ones intact.
 TEST(StoreCatalog, RemovedFilesGiveTheirFilterPagesBack) {

@@ -246,6 +246,14 @@ grep -q "1 block(s)" "$work/repair2.log" && ok || fail "repair of a cut file: $(
 [ "$(stat -c %s "$one")" -eq 1048576 ] && ok || fail "the torn tail should be cut off"
 kept=$("$REWIND" query --dir "$cutst" "" | tcpdump -r - 2>/dev/null | wc -l)
 [ "$kept" -gt 0 ] && [ "$kept" -lt "$in_first_block" ] && ok || fail "after the cut: $kept of $in_first_block packets"
+# A store kept by a capture that runs as its own user, repaired by root: the rebuilt catalog stays that
+# user's, who can go on appending to it.
+if [ "$(id -u)" = 0 ]; then
+  chown -R nobody:nogroup "$cutst"
+  "$REWIND" repair --dir "$cutst" 2>/dev/null
+  [ "$(stat -c %U:%G "$cutst/CATALOG")" = nobody:nogroup ] && ok ||
+    fail "rewind repair as root left the catalog $(stat -c %U:%G "$cutst/CATALOG")"
+fi
 
 # 9. Compression: a store written with zstd blocks answers every query exactly as an uncompressed one, is
 #    smaller, survives losing its indexes (repair walks compressed extents), and its damage is detected.

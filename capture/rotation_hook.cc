@@ -47,34 +47,46 @@ void RotationHook::FileCompleted(const std::string& packet_path, const std::stri
 void RotationHook::Loop() {
   NameThisThread("rotation-hook");
   std::map<pid_t, std::string> running;  // pid -> packet file
-  auto reap = [&](bool block) {
-    while (!running.empty()) {
+  // Reaps the hook's own children only (waitpid(-1) would take other threads' too). A child the kernel
+  // reaped already (SIGCHLD ignored: ECHILD) is done, its result unknown.
+  auto reap = [&] {
+    for (auto it = running.begin(); it != running.end();) {
       int status = 0;
-      pid_t pid = waitpid(-1, &status, block ? 0 : WNOHANG);
-      if (pid <= 0) return;
-      auto it = running.find(pid);
-      if (it == running.end()) continue;
-      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      pid_t r = waitpid(it->first, &status, WNOHANG);
+      if (r == 0) {
+        ++it;
+        continue;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      if (r > 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
         ++failures_;
         if (WIFEXITED(status)) {
           LogLine(LogLevel::kWarning, "rewind: --on_rotate failed for %s: exit status %d\n", it->second.c_str(),
-                       WEXITSTATUS(status));
+                  WEXITSTATUS(status));
         } else {
           LogLine(LogLevel::kWarning, "rewind: --on_rotate failed for %s: signal %d\n", it->second.c_str(),
-                       WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+                  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
         }
       }
-      running.erase(it);
-      block = false;
+      it = running.erase(it);
     }
   };
+  std::chrono::steady_clock::time_point drain_until{};  // set when stopping
   std::unique_lock<std::mutex> l(mu_);
   while (true) {
-    cv_.wait_for(l, std::chrono::milliseconds(100), [this] { return stop_ || !queue_.empty(); });
+    // Children are polled: every 20 ms while some run, else woken by a file or the stop.
+    cv_.wait_for(l, std::chrono::milliseconds(running.empty() ? 1000 : 20), [&] {
+      return (stop_ && drain_until == std::chrono::steady_clock::time_point{}) ||
+             (!queue_.empty() && static_cast<int>(running.size()) < max_running_);
+    });
+    if (stop_ && drain_until == std::chrono::steady_clock::time_point{}) {
+      drain_until = std::chrono::steady_clock::now() + kDrainTimeout;
+    }
     l.unlock();
-    reap(false);
+    reap();
     l.lock();
-    while (!queue_.empty() && static_cast<int>(running.size()) < max_running_) {
+    bool draining = stop_ && std::chrono::steady_clock::now() >= drain_until;
+    while (!draining && !queue_.empty() && static_cast<int>(running.size()) < max_running_) {
       auto [packet, index] = queue_.front();
       queue_.pop_front();
       l.unlock();
@@ -92,16 +104,18 @@ void RotationHook::Loop() {
       }
       l.lock();
     }
-    if (stop_ && queue_.empty()) break;
-    if (static_cast<int>(running.size()) >= max_running_) {
-      l.unlock();
-      reap(true);
-      l.lock();
-    }
+    if (stop_ && ((queue_.empty() && running.empty()) || draining)) break;
   }
-  l.unlock();
-  reap(true);
-  while (!running.empty()) reap(true);
+  // Past the drain time: what is still queued is not run, and what runs is left to finish on its own.
+  if (!queue_.empty()) {
+    dropped_ += queue_.size();
+    LogLine(LogLevel::kWarning, "rewind: --on_rotate: stopping; not run for %zu completed file(s), the first %s\n",
+            queue_.size(), queue_.front().first.c_str());
+  }
+  if (!running.empty()) {
+    LogLine(LogLevel::kWarning, "rewind: --on_rotate: stopping; %zu command(s) still running are left to finish\n",
+            running.size());
+  }
 }
 
 }  // namespace rwd

@@ -7,6 +7,7 @@
 #define REWIND_CAPTURE_ROTATION_HOOK_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -20,8 +21,10 @@ namespace rwd {
 class RotationHook {
  public:
   RotationHook(std::string command, int max_running = 2, size_t max_queued = 1000);
-  // Waits for queued and running commands to finish (up to `drain_timeout_ms`), then returns.
+  // Runs what is queued and waits for the commands to finish, for up to kDrainTimeout; then returns, leaving
+  // commands still running to finish on their own and logging the files whose command was not run.
   ~RotationHook();
+  static constexpr std::chrono::milliseconds kDrainTimeout{5000};
   RotationHook(const RotationHook&) = delete;
   RotationHook& operator=(const RotationHook&) = delete;
 

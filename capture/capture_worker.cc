@@ -235,7 +235,7 @@ Status CaptureWorker::Run(const std::atomic<bool>& stop) {
       ring_error = block.status();
       break;
     }
-    int64_t now = WallClockNs();
+    int64_t now = MonotonicNs();  // drives age rotation only: a step of the wall clock must not (file names use it)
     if (*block != nullptr) NoteError(HandleBlock(*block, now));
     NoteError(writer_->Reap(0, &done));
     ReleaseDone(&done);
@@ -252,7 +252,7 @@ Status CaptureWorker::Run(const std::atomic<bool>& stop) {
     while (std::chrono::steady_clock::now() < deadline) {
       auto block = ring_->NextBlock(50);
       if (!block.ok()) break;
-      if (*block != nullptr) NoteError(HandleBlock(*block, WallClockNs()));
+      if (*block != nullptr) NoteError(HandleBlock(*block, MonotonicNs()));
     }
   }
   NoteError(writer_->FinishLastFile(&done));

@@ -11,6 +11,7 @@
 #include "index/block_format.h"
 #include "index/key_filter.h"
 #include "index/packet_dissector.h"
+#include "index/store_layout.h"
 
 namespace rwd {
 namespace {
@@ -235,7 +236,9 @@ Status IndexBuilder::Finish(const std::string& path, uint64_t file_bytes) {
     env->RemoveFile(tmp);
     return Status::FromErrno("renaming index to " + path, err);
   }
-  return Status::OK();
+  // Durable before the catalog record that calls the file complete (start-up repair leaves complete files
+  // alone: one whose table's name a power loss took back would stay hidden).
+  return SyncParentDirectory(path);
 }
 
 }  // namespace rwd

@@ -198,6 +198,7 @@ Status ReplaceJournal(const std::string& store, const std::string& journal) {
   close(fd);
   if (s.ok() && rename(tmp.c_str(), JournalPath(store).c_str()) != 0) s = Status::FromErrno("renaming " + tmp, errno);
   if (!s.ok()) unlink(tmp.c_str());
+  if (s.ok()) s = SyncParentDirectory(JournalPath(store));
   return s;
 }
 

@@ -188,4 +188,15 @@ uint64_t DiskUsage(const std::string& path) {
   return static_cast<uint64_t>(st.st_blocks) * 512;
 }
 
+Status SyncParentDirectory(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("opening " + dir, errno);
+  Status s;
+  if (fsync(fd) != 0 && errno != EINVAL) s = Status::FromErrno("syncing " + dir, errno);  // EINVAL: cannot (tmpfs)
+  close(fd);
+  return s;
+}
+
 }  // namespace rwd

@@ -39,6 +39,9 @@ bool LooksLikeStore(const std::string& store);
 
 // Bytes the file occupies on disk, as du counts them (a packet file's holes are not); 0 if it is gone.
 uint64_t DiskUsage(const std::string& path);
+// Makes a rename or creation in the directory holding `path` durable (fsync of the directory): a record that
+// names the file must not outlive the file's name after a power loss.
+Status SyncParentDirectory(const std::string& path);
 // Gives the space of `ranges` ([offset, length) pairs) of the open file `fd` back to the file system: holes
 // that read as zeros, the file's size unchanged. Best effort: at the first range the file system refuses,
 // the rest stays allocated as it was.

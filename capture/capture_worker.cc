@@ -231,7 +231,8 @@ Status CaptureWorker::Run(const std::atomic<bool>& stop) {
     }
     auto block = ring_->NextBlock(100);
     if (!block.ok()) {
-      // The interface went down or away: what was captured is finished (written, indexed) before returning.
+      // The interface went down or away: what was captured is drained and finished (written, indexed) before
+      // returning.
       ring_error = block.status();
       break;
     }
@@ -246,9 +247,10 @@ Status CaptureWorker::Run(const std::atomic<bool>& stop) {
       last_stats = std::chrono::steady_clock::now();
     }
   }
-  // Drain: the kernel hands over a partly filled block once its retire timeout passes.
-  if (!limit_reached_ && ring_error.ok()) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1100);
+  // Drain: the kernel hands over a partly filled block once its retire timeout passes (also after the
+  // interface went down: the packets it received before are in that block).
+  if (!limit_reached_) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ring_->block_timeout_ms() + 600);
     while (std::chrono::steady_clock::now() < deadline) {
       auto block = ring_->NextBlock(50);
       if (!block.ok()) break;

@@ -145,7 +145,16 @@ void PacketFileWriter::RecordIndexedFile(const FileToFinish& file, const std::st
   RetryUnindexed();
   // Files whose catalog record could not be written before (a full disk) are retried first, in order.
   for (size_t i = 0; i < catalog_backlog_.size();) {
-    if (!RecordFileCompleteFromIndex(options_.store, lock_.writer(), catalog_backlog_[i]).ok()) break;
+    std::string index_path = IndexDirectory(options_.store, lock_.writer()) + "/" + catalog_backlog_[i];
+    struct stat st;
+    if (stat(index_path.c_str(), &st) != 0 && errno == ENOENT) {  // removed meanwhile (by hand): nothing to list
+      CatalogEntry gone;
+      gone.writer = lock_.writer();
+      gone.name = catalog_backlog_[i];
+      if (!RecordFileRemoved(options_.store, gone).ok()) break;
+    } else if (!RecordFileCompleteFromIndex(options_.store, lock_.writer(), catalog_backlog_[i]).ok()) {
+      break;  // a full disk still: retried at the next file, in order
+    }
     catalog_backlog_.erase(catalog_backlog_.begin() + static_cast<long>(i));
   }
   Status cs = RecordFileComplete(options_.store, lock_.writer(), file.name, file.index->summary(),

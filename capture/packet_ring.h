@@ -50,6 +50,7 @@ class PacketRing {
   uint32_t linktype() const { return linktype_; }
   uint32_t snaplen() const { return options_.snaplen; }
   uint32_t block_count() const { return options_.blocks; }
+  uint32_t block_timeout_ms() const { return options_.block_timeout_ms; }
   int fd() const { return fd_; }
 
  private:

@@ -78,6 +78,18 @@ out=$(same_frames "$work/s1.pcap" "$A" "$B" "$C" "$D") && ok || fail "replayed f
 grep -q '"kernel_drops":0' "$s1/capture0.json" && grep -q '"write_drops":0' "$s1/capture0.json" && ok ||
   fail "drops in $(cat "$s1/capture0.json")"
 
+# 1b. With a longer block timeout (--blockage_sec 3), packets of the part-filled block that the kernel still
+#     holds at SIGINT are stored too: stopping waits for the kernel to hand it over.
+s1b=$work/s1b
+start_capture "$s1b" --blockage_sec 3
+replay "$A"
+sleep 0.5
+stop_capture && ok || fail "capture exit status (blockage 3 s)"
+"$REWIND" query --dir "$s1b" "" > "$work/s1b.pcap"
+out=$(same_frames "$work/s1b.pcap" "$A") && ok || fail "the last part-filled block was lost at stop: $out"
+"$REWIND" capture --iface v1 --dir "$work/s1c" --blockage_sec 10 2>"$work/e1c"; rc=$?
+[ $rc -eq 2 ] && grep -q "blockage_sec <= 5" "$work/e1c" && ok || fail "--blockage_sec 10: rc=$rc $(cat "$work/e1c")"
+
 # 2. SIGINT on an idle link exits promptly too.
 s2=$work/s2
 start_capture "$s2"
@@ -185,8 +197,8 @@ kill -9 "$cap_pid"; wait "$cap_pid" 2>/dev/null
 "$REWIND" query --dir "$s6" "" > "$work/s6.pcap"
 out=$(same_frames "$work/s6.pcap" "$A" "$B") && ok || fail "after kill -9 and repair: $out"
 
-# 6b. The interface goes down: the capture finishes what it stored (written, indexed: queryable without a
-#     repair) and exits with an error naming the cause, rather than stay up capturing nothing.
+# 6b. The interface goes down: the capture drains and finishes what it received (written, indexed: queryable
+#     without a repair) and exits with an error naming the cause, rather than stay up capturing nothing.
 ip link add v2 type veth peer name v3
 for i in v2 v3; do sysctl -qw net.ipv6.conf.$i.disable_ipv6=1; ip link set $i up; done
 s6b=$work/s6b
@@ -194,7 +206,7 @@ s6b=$work/s6b
 for _ in $(seq 50); do [ -f "$s6b/capture0.json" ] && break; sleep 0.1; done
 sleep 0.2
 tcpreplay -q -i v2 --topspeed "$A" >/dev/null 2>&1
-sleep 1.6   # the partly filled block is handed over after 1 s
+sleep 0.3   # down before the kernel hands over the part-filled block (after 1 s): it must still be stored
 ip link set v3 down
 for _ in $(seq 100); do kill -0 $down_pid 2>/dev/null || break; sleep 0.1; done
 if kill -0 $down_pid 2>/dev/null; then

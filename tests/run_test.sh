@@ -111,6 +111,11 @@ got=$(curl -s --data-binary 'vlan' "http://127.0.0.1:$port/query" | count)
 [ "$got" -eq 5 ] && ok || fail "after the interface came back: $got of 5 packets; log: $(cat "$work/run.log")"
 grep -q "restarting" "$work/run.log" && ok || fail "no restart logged"
 
+# 2b. SIGHUP (a closed terminal, a logrotate-style HUP) does not end the appliance: there is nothing to reload.
+kill -HUP $pid
+sleep 0.5
+kill -0 $pid 2>/dev/null && ok || fail "SIGHUP ended rewind run"
+
 # 3. SIGTERM stops capture and server, exit 0.
 kill -TERM $pid
 t0=$(date +%s%N)

@@ -41,7 +41,7 @@ const char kCaptureUsage[] =
     "  --preallocate_file_mb N   preallocate new files to N MiB (default: filesize_mb)\n"
     "  --seccomp none            only 'none' (see docs/capture.md)\n"
     "  --threads N               capture threads in one fanout group (default 1)\n"
-    "  --blockage_sec N          the kernel hands over a partly filled block after N s (default 1)\n"
+    "  --blockage_sec N          the kernel hands over a partly filled block after N s (default 1, at most 5)\n"
     "  --snaplen N               bytes kept per packet (default 262144)\n"
     "  --compress C              none (default), zstd or zstd:N: compress each block before it is written\n"
     "  --on_rotate CMD           run 'CMD PACKET_FILE INDEX_FILE' (via sh -c) for every completed file, like\n"
@@ -122,11 +122,11 @@ int RunCaptureCommand(int argc, char** argv) {
   int gid = cl->Has("gid") ? static_cast<int>(gid_flag) : -1;
   std::string seccomp = cl->Get("seccomp", "none");
   if (!s.ok() || !cl->Has("iface") || !cl->Has("dir") || threads == 0 || threads > 64 || filesize == 0 ||
-      filesize > 4096 || blockage == 0 || retention_interval == 0 || retention_interval > 86400) {
+      filesize > 4096 || blockage == 0 || blockage > 5 || retention_interval == 0 || retention_interval > 86400) {
     std::fprintf(stderr, "rewind capture: %s\n%s",
                  !s.ok() ? s.message().c_str()
                          : "needs --iface and --dir; 1 <= --threads <= 64; 1 <= --filesize_mb <= 4096; "
-                           "1 <= --retention_interval_sec <= 86400",
+                           "1 <= --blockage_sec <= 5; 1 <= --retention_interval_sec <= 86400",
                  kCaptureUsage);
     return 2;
   }
@@ -172,6 +172,9 @@ int RunCaptureCommand(int argc, char** argv) {
   sa.sa_handler = OnSignal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // SIGHUP would end the process without draining or indexing its last file (and systemd would not restart a
+  // service that ended on it). There is no configuration to reload: ignored.
+  signal(SIGHUP, SIG_IGN);
   // Open everything that needs privileges first: directories, locks, rings.
   std::atomic<int64_t> packets_left{count};
   auto opened = OpenCaptureWorkers(cc, threads, count >= 0 ? &packets_left : nullptr, verbose < 0);

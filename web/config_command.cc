@@ -108,6 +108,11 @@ int RunConfigCommand(int argc, char** argv) {
       uint64_t number = 0;
       bool numeric = ParseDecimalUint(value, &number);
       if (numeric && (name == "blocks" || name == "fileage_sec" || name == "filesize_mb" || name == "blockage_sec")) {
+        if (name == "blockage_sec" && number > 5) {
+          note("--blockage_sec=" + value + " becomes 5: rewind hands over a part-filled block within 5 s (so that "
+               "stopping can wait for it)");
+          number = 5;
+        }
         w.Key(name.c_str());
         w.Uint64(number);
       } else if (name == "filter" && !value.empty()) {

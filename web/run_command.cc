@@ -182,8 +182,11 @@ Status LoadConfig(const std::string& path, RunConfig* c) {
       if (!cap["enabled"].IsBool()) problem = "\"enabled\" must be true or false";
       else c->capture_enabled = cap["enabled"].GetBool();
     }
-    if (threads == 0 || threads > 64 || filesize == 0 || filesize > 4096 || blockage_ms < 10 || blocks < 2) {
-      problem = "capture: need 1 <= threads <= 64, 1 <= filesize_mb <= 4096, blockage_sec >= 1 (or blockage_ms >= 10), blocks >= 2";
+    // At most 5 s: stopping waits for the kernel to hand over the last part-filled block, within the exit deadline.
+    if (threads == 0 || threads > 64 || filesize == 0 || filesize > 4096 || blockage_ms < 10 || blockage_ms > 5000 ||
+        blocks < 2) {
+      problem = "capture: need 1 <= threads <= 64, 1 <= filesize_mb <= 4096, 1 <= blockage_sec <= 5 (or 10 <= "
+                "blockage_ms <= 5000), blocks >= 2";
     }
     c->threads = static_cast<uint32_t>(threads);
     c->capture.ring.blocks = static_cast<uint32_t>(blocks);
@@ -280,10 +283,15 @@ void SuperviseCapture(const CaptureConfig& config, uint32_t thread, std::unique_
       }
     }
     if (worker != nullptr) {
+      auto started = std::chrono::steady_clock::now();
       Status s = worker->Run(g_stop);
       worker.reset();
       if (g_stop.load()) return;
-      LogLine(LogLevel::kWarning, "rewind run: capture thread %u stopped: %s; restarting\n", thread, s.ToString().c_str());
+      // A thread that captured for a while before it stopped (a link that flapped) restarts at once-ish:
+      // the backoff grows only while restarts keep failing.
+      if (std::chrono::steady_clock::now() - started > std::chrono::seconds(30)) backoff_s = 1;
+      LogLine(LogLevel::kWarning, "rewind run: capture thread %u stopped: %s; restarting in %d s\n", thread,
+              s.ToString().c_str(), backoff_s);
     }
     for (int i = 0; i < backoff_s * 10 && !g_stop.load(); ++i) usleep(100000);
     backoff_s = std::min(backoff_s * 2, 60);
@@ -312,6 +320,9 @@ int RunRunCommand(int argc, char** argv) {
   sa.sa_handler = OnSignal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // SIGHUP would end the process without draining or indexing its last file (and systemd would not restart a
+  // service that ended on it). There is no configuration to reload: ignored.
+  signal(SIGHUP, SIG_IGN);
   if (config.threads > 1) config.capture.ring.fanout_id = getpid() & 0xffff;
   // Every capture thread is open (its ring bound) before serving and before "capturing" is said, so that a
   // wrong interface or missing privileges are reported at once; later failures are retried by the

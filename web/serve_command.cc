@@ -123,6 +123,7 @@ int RunServeCommand(int argc, char** argv) {
   o.tls_client_ca = cl->Get("tls_client_ca");
   std::signal(SIGINT, OnSignal);  // before anything slow, and even if SIGINT came ignored
   std::signal(SIGTERM, OnSignal);
+  std::signal(SIGHUP, SIG_IGN);  // nothing to reload; ending on it would skip the clean stop
   HttpServer server(o);
   s = server.Start();
   if (!s.ok()) {

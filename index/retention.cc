@@ -39,7 +39,11 @@ Status RemoveFile(const std::string& store, const StoreFile& f, const CatalogEnt
   // On a full disk the record may not fit until the files are gone: then it is written after them.
   bool recorded = RecordFileRemoved(store, *entry).ok();
   if (unlink(f.index_path.c_str()) != 0 && errno != ENOENT) {
-    return Status::FromErrno("removing " + f.index_path + " (its packet file is kept)", errno);
+    Status s = Status::FromErrno("removing " + f.index_path + " (its packet file is kept)", errno);
+    // Not removed (a directory this process may not write, a read-only file system): the catalog lists the
+    // file again, or its packets would vanish from answers while it stays on disk.
+    if (recorded) (void)RecordFileCompleteFromIndex(store, f.writer, f.name);
+    return s;
   }
   if (unlink(f.packet_path.c_str()) != 0 && errno != ENOENT) {
     return Status::FromErrno("removing " + f.packet_path + " (its index is already gone)", errno);

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -649,6 +651,39 @@ TEST(StoreCatalog, RetentionLeavesAFileBeingCompleted) {
   QueryStats st;
   EXPECT_EQ(Count(store, "udp", &st), 10u);
   EXPECT_FALSE(st.cut_short);
+}
+
+// Retention that cannot remove a file (here its index table is immutable, as a directory the process may not
+// write or a read-only file system refuse it) leaves it listed: its packets stay in the answers.
+TEST(StoreCatalog, RetentionThatCannotRemoveAFileKeepsItListed) {
+  TempDir dir;
+  std::string store = dir.path() + "/store";
+  MakeStore(dir.path(), store, 2);
+  auto c0 = StoreCatalog::Open(store);
+  ASSERT_TRUE(c0.ok());
+  std::string index_path = (*c0)->Entries()[0].index_path(store);
+  int fd = open(index_path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  int flags = 0;
+  bool immutable = ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags |= FS_IMMUTABLE_FL, ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0);
+  if (!immutable) {
+    close(fd);
+    GTEST_SKIP() << "cannot make a file immutable here (not root, or the file system cannot)";
+  }
+  RetentionPolicy p;
+  p.max_files_per_writer = 1;
+  PruneResult pr;
+  Status s = PruneStore(store, p, kBase, &pr);
+  flags &= ~FS_IMMUTABLE_FL;
+  ioctl(fd, FS_IOC_SETFLAGS, &flags);
+  close(fd);
+  EXPECT_FALSE(s.ok() && pr.problems.empty()) << "the failed removal is reported";
+  QueryStats st;
+  EXPECT_EQ(Count(store, "udp", &st), 20u) << "both files still answer";
+  EXPECT_FALSE(st.cut_short);
+  auto c = StoreCatalog::Open(store);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ((*c)->CompleteFiles(), 2u);
 }
 
 // Retention removes files oldest first, a few out of turn, for a year: the FILTERS file must give back the

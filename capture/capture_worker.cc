@@ -264,17 +264,30 @@ Status CaptureWorker::Run(const std::atomic<bool>& stop) {
   return ring_error.ok() ? first_error_ : ring_error;
 }
 
+CaptureWorker::Totals CaptureWorker::totals() const {
+  Totals t = carried_;
+  t.packets += counters_.packets.load();
+  t.bytes += counters_.bytes.load();
+  t.kernel_packets += counters_.kernel_packets.load();
+  t.kernel_drops += counters_.kernel_drops.load();
+  t.write_drops += counters_.write_drops.load();
+  t.write_errors += counters_.write_errors.load();
+  t.blocks += counters_.blocks.load();
+  t.files += writer_->stats().files;
+  return t;
+}
+
 std::string CaptureWorker::StatsJson() const {
+  Totals t = totals();
   char buf[768];
   std::snprintf(buf, sizeof(buf),
                 "{\"thread\":%u,\"time_ns\":%lld,\"packets\":%llu,\"bytes\":%llu,\"kernel_packets\":%llu,"
                 "\"kernel_drops\":%llu,\"write_drops\":%llu,\"write_errors\":%llu,\"blocks\":%llu,\"files\":%llu,"
                 "\"max_write_latency_us\":%lld}\n",
-                thread_, static_cast<long long>(WallClockNs()), (unsigned long long)counters_.packets.load(),
-                (unsigned long long)counters_.bytes.load(), (unsigned long long)counters_.kernel_packets.load(),
-                (unsigned long long)counters_.kernel_drops.load(), (unsigned long long)counters_.write_drops.load(),
-                (unsigned long long)counters_.write_errors.load(), (unsigned long long)counters_.blocks.load(),
-                (unsigned long long)writer_->stats().files, (long long)counters_.max_write_latency_us.load());
+                thread_, static_cast<long long>(WallClockNs()), (unsigned long long)t.packets,
+                (unsigned long long)t.bytes, (unsigned long long)t.kernel_packets, (unsigned long long)t.kernel_drops,
+                (unsigned long long)t.write_drops, (unsigned long long)t.write_errors, (unsigned long long)t.blocks,
+                (unsigned long long)t.files, (long long)counters_.max_write_latency_us.load());
   return buf;
 }
 

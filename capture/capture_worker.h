@@ -69,6 +69,15 @@ class CaptureWorker {
   // block (up to its retire timeout), in-flight writes and the last file's index.
   Status Run(const std::atomic<bool>& stop);
   const CaptureCounters& counters() const { return counters_; }
+  // The counters of the stats file (StatsJson): this worker's, plus those of the workers it replaced.
+  struct Totals {
+    uint64_t packets = 0, bytes = 0, kernel_packets = 0, kernel_drops = 0, write_drops = 0, write_errors = 0,
+             blocks = 0, files = 0;
+  };
+  Totals totals() const;
+  // Counts on from `previous` (rewind run restarting a thread): a counter of the stats file and /metrics never
+  // goes back, so that rates and increase() over a restart stay right. Before Run().
+  void ContinueTotals(const Totals& previous) { carried_ = previous; }
   std::string StatsJson() const;
 
  private:
@@ -84,6 +93,7 @@ class CaptureWorker {
   std::atomic<int64_t>* packets_left_;
   uint32_t outstanding_ = 0;  // blocks held by user space
   CaptureCounters counters_;
+  Totals carried_;  // of the workers this one replaced
   bool limit_reached_ = false;
   Status first_error_;
   std::chrono::steady_clock::time_point last_error_log_ = std::chrono::steady_clock::now() - std::chrono::seconds(2);

@@ -99,7 +99,9 @@ files=$(ls "$work/store/PKT0" | wc -l)
 [ -z "$bad" ] && [ "$answers" -ge 5 ] && [ "$got" -eq $((before + 12 * 197)) ] && [ "$files" -ge 3 ] && ok ||
   fail "queries while rotating ($answers answers, $files files): $got of $((before + 12 * 197)) packets$bad"
 
-# 2. The interface goes away and comes back: the capture thread is restarted and captures again.
+# 2. The interface goes away and comes back: the capture thread is restarted and captures again, and its
+#    counters (capture0.json, /metrics) count on instead of starting from 0.
+packets_before=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["packets"])' "$work/store/capture0.json")
 ip link del v0
 sleep 1.5
 veth
@@ -110,6 +112,10 @@ sleep 4
 got=$(curl -s --data-binary 'vlan' "http://127.0.0.1:$port/query" | count)
 [ "$got" -eq 5 ] && ok || fail "after the interface came back: $got of 5 packets; log: $(cat "$work/run.log")"
 grep -q "restarting" "$work/run.log" && ok || fail "no restart logged"
+sleep 1.2   # the stats file is written every second
+packets_after=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["packets"])' "$work/store/capture0.json")
+[ "$packets_after" -ge $((packets_before + 5)) ] && ok ||
+  fail "capture0.json packets went from $packets_before to $packets_after over the restart"
 
 # 2b. SIGHUP (a closed terminal, a logrotate-style HUP) does not end the appliance: there is nothing to reload.
 kill -HUP $pid
@@ -170,7 +176,9 @@ JSON
 python3 - "$work/from-steno.json" "$work" <<'PY' && ok || fail "config --from-stenographer: $(cat "$work/from-steno.json" "$work/notes.log")"
 import json, sys
 c = json.load(open(sys.argv[1]))
-assert c["dir"] == sys.argv[2] + "/steno/rewind", c
+assert c["dir"] == "/var/lib/rewind", c  # the packaged service's state directory (its only writable place)
+c["dir"] = sys.argv[2] + "/steno/rewind"  # for the run below
+json.dump(c, open(sys.argv[1], "w"))
 assert c["capture"] == {"iface": "lo", "threads": 1, "fileage_sec": 30}, c
 assert c["server"] == {"listen": "127.0.0.1:1234"}, c
 assert c["retention"] == {"min_free_percent": 12, "max_files": 3000}, c

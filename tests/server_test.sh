@@ -146,6 +146,9 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -r 1000- "$url/query?q=tcp")
 [ "$code" = "416" ] && ok || fail "Range on a query: $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$url/preview?q=tcp&scan=0")
 [ "$code" = "400" ] && ok || fail "preview with scan=0: $code"
+# A time limit past what a 64-bit nanosecond deadline holds is refused (it would have cut every query at once).
+"$REWIND" serve --dir "$work" --listen 127.0.0.1:1 --query_time_limit_sec 10000000000 2>"$work/tl.err"; rc=$?
+[ $rc -eq 2 ] && grep -q "query_time_limit_sec must be at most" "$work/tl.err" && ok || fail "huge time limit: rc=$rc $(cat "$work/tl.err")"
 "$REWIND" query --server "$url" 'port 99999' >/dev/null 2>"$work/err"; rc=$?
 [ $rc -eq 2 ] && grep -q "position" "$work/err" && ok || fail "client exit $rc for a bad query: $(cat "$work/err")"
 code=$(curl -s -o "$work/h" -w '%{http_code}' "$url/healthz")

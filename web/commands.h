@@ -27,7 +27,8 @@ class Status;
 Status ReadTokenFile(const std::string& path, std::string* token);
 // Checks the server's admission bounds and timeouts (`rewind serve` flags, `rewind run` config).
 Status CheckServerLimits(uint64_t lookups, uint64_t lookup_queue, uint64_t scans, uint64_t scan_queue,
-                         uint64_t request_timeout_sec, uint64_t idle_timeout_sec);
+                         uint64_t request_timeout_sec, uint64_t idle_timeout_sec, uint64_t queue_wait_sec,
+                         uint64_t query_time_limit_sec);
 // Parses a block compression setting: "none" (0), "zstd" (level 3) or "zstd:N" (1..19).
 Status ParseCompression(const std::string& text, int* level);
 // Splits "HOST:PORT" ("[::1]:9123" for IPv6).

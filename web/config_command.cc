@@ -21,13 +21,6 @@ const char kConfigUsage[] =
     "Prints the rewind.json (for 'rewind run --config') equivalent to a Stenographer config\n"
     "(/etc/stenographer/config), and on stderr what does not carry over.\n";
 
-// The parent directory of a path ("/data/thread0/packets" -> "/data/thread0").
-std::string Parent(std::string path) {
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-}
-
 }  // namespace
 
 int RunConfigCommand(int argc, char** argv) {
@@ -73,15 +66,14 @@ int RunConfigCommand(int argc, char** argv) {
     for (const auto& t : in["Threads"].GetArray()) {
       if (!t.IsObject()) continue;
       ++threads;
-      if (dir.empty() && t.HasMember("PacketsDirectory") && t["PacketsDirectory"].IsString()) {
-        dir = Parent(Parent(t["PacketsDirectory"].GetString())) + "/rewind";  // beside .../thread0
-      }
       if (t.HasMember("DiskFreePercentage") && t["DiskFreePercentage"].IsNumber()) disk_free = t["DiskFreePercentage"].GetDouble();
       if (t.HasMember("MaxDirectoryFiles") && t["MaxDirectoryFiles"].IsUint64()) max_files = t["MaxDirectoryFiles"].GetUint64();
     }
   }
+  // The packaged service's state directory: the only place its unit lets it write.
   if (dir.empty()) dir = "/var/lib/rewind";
-  note("the store goes to " + dir + " (one directory for every thread); Stenographer's own files stay where they are");
+  note("the store goes to " + dir + " (one directory for every thread; the packaged service writes nowhere else); "
+       "Stenographer's own files stay where they are");
   w.Key("dir");
   w.String(dir.c_str());
 

@@ -225,7 +225,7 @@ Status LoadConfig(const std::string& path, RunConfig* c) {
     num(srv, "query_byte_limit", &bl);
     Status s = ParseListen(listen, &c->server.host, &c->server.port);
     if (!s.ok()) problem = s.message();
-    Status limits = CheckServerLimits(lookups, lookup_queue, scans, scan_queue, request, idle);
+    Status limits = CheckServerLimits(lookups, lookup_queue, scans, scan_queue, request, idle, wait, tl);
     if (!limits.ok()) problem = "server: " + limits.message();
     c->server.lookups = {static_cast<int>(lookups), static_cast<int>(lookup_queue)};
     c->server.scans = {static_cast<int>(scans), static_cast<int>(scan_queue)};
@@ -272,11 +272,13 @@ Status LoadConfig(const std::string& path, RunConfig* c) {
 // failure with growing pauses.
 void SuperviseCapture(const CaptureConfig& config, uint32_t thread, std::unique_ptr<CaptureWorker> worker) {
   int backoff_s = 1;
+  CaptureWorker::Totals carried;  // of the thread's earlier workers: its counters count on
   while (!g_stop.load()) {
     if (worker == nullptr) {
       auto w = OpenCaptureWorker(config, thread, nullptr, false);
       if (w.ok()) {
         worker = std::move(*w);
+        worker->ContinueTotals(carried);
       } else {
         LogLine(LogLevel::kError, "rewind run: capture thread %u cannot start: %s; retrying in %d s\n", thread,
                 w.status().ToString().c_str(), backoff_s);
@@ -285,6 +287,7 @@ void SuperviseCapture(const CaptureConfig& config, uint32_t thread, std::unique_
     if (worker != nullptr) {
       auto started = std::chrono::steady_clock::now();
       Status s = worker->Run(g_stop);
+      carried = worker->totals();
       worker.reset();
       if (g_stop.load()) return;
       // A thread that captured for a while before it stopped (a link that flapped) restarts at once-ish:

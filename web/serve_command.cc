@@ -51,7 +51,8 @@ Status ParseListen(const std::string& listen, std::string* host, int* port) {
 }
 
 Status CheckServerLimits(uint64_t lookups, uint64_t lookup_queue, uint64_t scans, uint64_t scan_queue,
-                         uint64_t request_timeout_sec, uint64_t idle_timeout_sec) {
+                         uint64_t request_timeout_sec, uint64_t idle_timeout_sec, uint64_t queue_wait_sec,
+                         uint64_t query_time_limit_sec) {
   if (lookups < 1 || scans < 1) return Status::InvalidArgument("max_lookups and max_scans must be at least 1");
   if (lookups + lookup_queue + scans + scan_queue > 4096) {
     return Status::InvalidArgument("max_lookups + lookup_queue + max_scans + scan_queue must be at most 4096 "
@@ -60,6 +61,11 @@ Status CheckServerLimits(uint64_t lookups, uint64_t lookup_queue, uint64_t scans
   if (request_timeout_sec < 1 || idle_timeout_sec < 1) {
     return Status::InvalidArgument("request_timeout_sec and idle_timeout_sec must be at least 1");
   }
+  // Counted in nanoseconds of a 64-bit clock: far beyond these, a deadline would overflow (and cut every query).
+  if (request_timeout_sec > 86400 || idle_timeout_sec > 86400 || queue_wait_sec > 86400) {
+    return Status::InvalidArgument("request_timeout_sec, idle_timeout_sec and queue_wait_sec must be at most 86400");
+  }
+  if (query_time_limit_sec > 31536000) return Status::InvalidArgument("query_time_limit_sec must be at most 31536000 (a year)");
   return Status::OK();
 }
 
@@ -106,7 +112,7 @@ int RunServeCommand(int argc, char** argv) {
   if (s.ok()) s = cl->GetUint("query_time_limit_sec", 0, &tl);
   if (s.ok()) s = cl->GetUint("query_byte_limit", 0, &bl);
   if (s.ok() && cl->Has("token_file")) s = ReadTokenFile(cl->Get("token_file"), &o.bearer_token);
-  if (s.ok()) s = CheckServerLimits(lookups, lookup_queue, scans, scan_queue, request, idle);
+  if (s.ok()) s = CheckServerLimits(lookups, lookup_queue, scans, scan_queue, request, idle, wait, tl);
   if (!s.ok()) {
     std::fprintf(stderr, "rewind serve: %s\n", s.message().c_str());
     return 2;

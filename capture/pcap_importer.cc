@@ -108,7 +108,10 @@ Status PcapImporter::AddPacket(uint32_t linktype, uint32_t snaplen, int64_t sec,
     ++stats->wrapped_timestamps;
     sec = static_cast<uint32_t>(sec);
   }
-  if (caplen > kMaxSnapLen) caplen = kMaxSnapLen;
+  if (caplen > kMaxSnapLen) {  // a block record holds at most this much (USB, D-Bus captures may hold more)
+    caplen = kMaxSnapLen;
+    ++stats->cut_packets;
+  }
   if (snaplen == 0 || snaplen > kMaxSnapLen) snaplen = kMaxSnapLen;
   int64_t ts_ns = static_cast<int64_t>(static_cast<uint32_t>(sec)) * 1000000000 + (fraction == FractionField::kNanos ? frac : libpcap_frac);
   if (first_of_input && file_has_packets_ && ts_ns < file_max_ts_ns_) {

@@ -27,6 +27,7 @@ struct ImportFileStats {
   uint64_t captured_bytes = 0;
   uint64_t input_bytes = 0;    // bytes of the input file consumed
   uint64_t wrapped_timestamps = 0;  // packets dated past 2106, stored with their seconds modulo 2^32
+  uint64_t cut_packets = 0;         // packets longer than kMaxSnapLen (link types libpcap allows more), stored cut
 };
 
 // Called now and then with (bytes of the input read so far, input size).

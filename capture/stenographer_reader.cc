@@ -84,6 +84,11 @@ bool StenographerReader::Next(PacketView* out) {
                                  ": the packet chain ends before the block's packet count");
     return false;
   }
+  if (next_ == kChainGoesBack) {
+    status_ = Status::Corruption(path_ + ": block " + std::to_string(block_at / kBlockSize) +
+                                 ": the packet chain goes backwards");
+    return false;
+  }
   if (next_ % 4 != 0 || uint64_t{next_} + kPacketHeaderSize > block_len_) {
     status_ = Status::Corruption(path_ + ": block " + std::to_string(block_at / kBlockSize) + ": packet record at offset " +
                                  std::to_string(next_) + " out of bounds");
@@ -96,9 +101,13 @@ bool StenographerReader::Next(PacketView* out) {
                                  std::to_string(next_) + ": " + s.message());
     return false;
   }
+  uint64_t next = delta == 0 ? 0 : uint64_t{next_} + delta;
+  // A successor at or before this record (an offset that wraps) would read records again: damage, reported
+  // at the next call (this record is whole).
+  if (delta != 0 && (delta < kPacketHeaderSize || next > UINT32_MAX)) next = kChainGoesBack;
   out->offset = next_;
   --packets_left_;
-  next_ = delta == 0 ? 0 : next_ + delta;
+  next_ = static_cast<uint32_t>(next);
   return true;
 }
 

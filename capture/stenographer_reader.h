@@ -45,7 +45,8 @@ class StenographerReader {
   std::unique_ptr<uint8_t[]> scratch_;
   uint32_t block_len_ = 0;
   uint32_t packets_left_ = 0;
-  uint32_t next_ = 0;  // offset of the next record in the block
+  uint32_t next_ = 0;  // offset of the next record in the block (kChainGoesBack: the last one named a bad one)
+  static constexpr uint32_t kChainGoesBack = UINT32_MAX;  // never a record's offset (records are 4-aligned)
   Status status_;
 };
 

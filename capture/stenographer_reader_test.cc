@@ -109,6 +109,13 @@ TEST_F(StenographerReaderTest, ABrokenPacketChainIsDamageNotAnOverrun) {
   got = ReadAll(Write("4", file), &s);
   EXPECT_EQ(got.size(), 2u);
   EXPECT_NE(s.message().find("ends before the block's packet count"), std::string::npos) << s.ToString();
+  // ... or points back at the first packet (a 32-bit offset that wraps): damage, not the two packets again
+  // and again up to the block's packet count.
+  uint32_t back = 0u - delta;
+  std::memcpy(file.data() + second, &back, 4);
+  got = ReadAll(Write("5", file), &s);
+  EXPECT_EQ(got, std::vector<std::string>(want.begin(), want.begin() + 2));
+  EXPECT_NE(s.message().find("packet chain goes backwards"), std::string::npos) << s.ToString();
 }
 
 TEST_F(StenographerReaderTest, ListsThreadsInOrderAndSkipsFilesBeingWritten) {

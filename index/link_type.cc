@@ -11,6 +11,8 @@ constexpr struct {
     {12, 101},   // raw IP
     {11, 100},   // ATM RFC 1483
     {19, 106},   // Linux ATM classical IP
+    {15, 102},   // BSD/OS SLIP
+    {16, 103},   // BSD/OS PPP
 };
 
 }  // namespace

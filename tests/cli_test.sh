@@ -134,6 +134,29 @@ for b in ndpi/fuzz-2021-10-13.pcap suricata/bug-1450-04__tls_DER-incomplete-head
   [ "${kept:-0}" -eq "$good" ] && ok || fail "broken $b: kept $kept, tcpdump reads $good"
 done
 
+# 6a. Crafted captures: a USB packet longer than a block record holds (libpcap allows 1 MiB for USBPCAP) is
+#     stored cut with a warning, never silently; BSD/OS SLIP and PPP (LINKTYPE 102, 103) come back under their
+#     own numbers, not the Linux DLT values 15 and 16.
+python3 - "$work" <<'PY'
+import struct, sys
+def pcap(path, linktype, snaplen, frames):
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, snaplen, linktype))
+        for i, fr in enumerate(frames):
+            f.write(struct.pack("<IIII", 1700000000 + i, 0, len(fr), len(fr)) + fr)
+pcap(sys.argv[1] + "/usb.pcap", 249, 1048576, [bytes(300000)])
+pcap(sys.argv[1] + "/lt102.pcap", 102, 65535, [bytes(40)])
+pcap(sys.argv[1] + "/lt103.pcap", 103, 65535, [bytes(40)])
+PY
+"$REWIND" import -q --dir "$work/usbstore" "$work/usb.pcap" 2>"$work/usb.err"; rc=$?
+[ $rc -eq 0 ] && grep -q "1 packet(s) longer than 262144 bytes were stored cut" "$work/usb.err" && ok ||
+  fail "an over-long USB packet: rc=$rc $(cat "$work/usb.err")"
+for lt in 102 103; do
+  "$REWIND" import -q --dir "$work/lt$lt" "$work/lt$lt.pcap" 2>/dev/null
+  got=$("$REWIND" query --dir "$work/lt$lt" '' | python3 -c 'import struct,sys; print(struct.unpack("<I", sys.stdin.buffer.read(24)[20:24])[0])')
+  [ "$got" = "$lt" ] && ok || fail "LINKTYPE $lt came back as $got"
+done
+
 # 6b. pcapng with interfaces of several link types (libpcap refuses it): imported whole, answered in full.
 mixed="$work/mixed"
 "$REWIND" import -q --dir "$mixed" "$PCAPS/zeek/ldap__modify-request.pcapng" && ok || fail "mixed pcapng import"

@@ -154,6 +154,13 @@ int RunImportCommand(int argc, char** argv) {
                    "modulo 2^32 (as a pcap record holds them, and as tcpdump prints them)\n",
                    path.c_str(), static_cast<unsigned long long>(st.wrapped_timestamps));
     }
+    if (st.cut_packets > 0) {
+      if (tty) std::fputc('\n', stderr);
+      std::fprintf(stderr,
+                   "rewind import: warning: %s: %llu packet(s) longer than %u bytes were stored cut to %u bytes "
+                   "(their wire length is kept)\n",
+                   path.c_str(), static_cast<unsigned long long>(st.cut_packets), kMaxSnapLen, kMaxSnapLen);
+    }
     done_bytes += st.input_bytes;
     packets += st.packets;
     bytes += st.captured_bytes;

@@ -58,6 +58,19 @@ void FillBlock(uint8_t* buf, uint32_t blk) {
   b.Finish();
 }
 
+// Expects the packets `br` walks to be block `blk`'s of the tests (FillBlock), all of them.
+void ExpectBlockOfTest(BlockReader* br, uint32_t blk) {
+  PacketView pv;
+  uint32_t p = 0;
+  while (br->Next(&pv)) {
+    std::vector<uint8_t> want = Frame(blk, p);
+    ASSERT_EQ(pv.caplen, want.size());
+    ASSERT_EQ(0, std::memcmp(pv.data, want.data(), want.size())) << "block " << blk << " packet " << p;
+    ++p;
+  }
+  EXPECT_EQ(p, kPacketsPerBlock) << "block " << blk;
+}
+
 // Options of the tests' writers: files of `blocks` blocks into `store`, `in_flight` writes at a time.
 PacketFileWriterOptions TestOptions(const std::string& store, uint32_t blocks, int in_flight) {
   PacketFileWriterOptions o;
@@ -210,15 +223,7 @@ TEST(PacketFileWriter, FailedIndexBuildAfterRotationDropsNoBlock) {
     e.disk_length = kBlockSize;
     BlockReader br;
     ASSERT_TRUE((*reader)->ReadBlock(e, &br).ok());
-    PacketView pv;
-    uint32_t p = 0;
-    while (br.Next(&pv)) {
-      std::vector<uint8_t> want = Frame(f, p);
-      ASSERT_EQ(pv.caplen, want.size());
-      ASSERT_EQ(0, std::memcmp(pv.data, want.data(), want.size())) << "file " << f << " packet " << p;
-      ++p;
-    }
-    EXPECT_EQ(p, kPacketsPerBlock);
+    ExpectBlockOfTest(&br, f);  // file f holds block f
     EXPECT_TRUE((*files)[f].indexed) << (*files)[f].packet_path;
   }
   auto catalog = StoreCatalog::Open(dir.path());
@@ -289,16 +294,8 @@ TEST(PacketFileWriter, FailedWriteClosesTheFileAndTheNextBlockStartsANewOne) {
       BlockReader br;
       Status s = (*reader)->ReadBlock(e, &br);
       ASSERT_TRUE(s.ok()) << s.ToString();
-      PacketView pv;
-      uint32_t p = 0;
       uint32_t blk = static_cast<uint32_t>(e.min_ts_ns / 1000000000 - 1700000000);
-      while (br.Next(&pv)) {
-        std::vector<uint8_t> want = Frame(blk, p);
-        ASSERT_EQ(pv.caplen, want.size());
-        ASSERT_EQ(0, std::memcmp(pv.data, want.data(), want.size())) << "block " << blk << " packet " << p;
-        ++p;
-      }
-      EXPECT_EQ(p, kPacketsPerBlock);
+      ExpectBlockOfTest(&br, blk);
       blocks_read.push_back(blk);
     }
   }

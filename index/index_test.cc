@@ -698,6 +698,25 @@ TEST(IndexRepair, KeepsRawBlocksWrittenAsFarAsUsed) {
 
 // A compressed file without its index: damage inside one extent (its data, or its header's length) costs
 // that extent only; repair finds the next extent after it and keeps every later one.
+// The blocks of `corpus`, `copies` times over, each compressed (zstd 3) into an extent, the extents back to
+// back as a packet file holds them; *starts gets where each begins.
+std::string CompressedExtents(const std::vector<TestBlock>& corpus, int copies, std::vector<uint64_t>* starts) {
+  std::string file;
+  BlockCompressor compressor(3);
+  AlignedBuffer out = NewAlignedBuffer(kMaxExtentSize);
+  for (int copy = 0; copy < copies; ++copy) {
+    for (uint32_t b = 0; b < corpus.size(); ++b) {
+      BuiltBlock bb = BuildBlock(static_cast<uint32_t>(starts->size()), corpus[b]);
+      SealBlock(bb.data.get());
+      uint32_t n = compressor.Compress(bb.data.get(), out.get());
+      EXPECT_GT(n, 0u);
+      starts->push_back(file.size());
+      file.append(reinterpret_cast<const char*>(out.get()), n);
+    }
+  }
+  return file;
+}
+
 TEST(IndexRepair, CompressedFileResynchronisesAfterADamagedExtent) {
   std::vector<TestBlock> corpus = Corpus();
   corpus.resize(4);  // the blocks with packets
@@ -706,20 +725,8 @@ TEST(IndexRepair, CompressedFileResynchronisesAfterADamagedExtent) {
     StoreFile f;
     f.packet_path = dir.path() + "/00000000001700000000";
     f.index_path = dir.path() + "/00000000001700000000.idx";
-    std::string file;
     std::vector<uint64_t> starts;
-    BlockCompressor compressor(3);
-    AlignedBuffer out = NewAlignedBuffer(kMaxExtentSize);
-    for (int copy = 0; copy < 3; ++copy) {  // 12 extents
-      for (uint32_t b = 0; b < corpus.size(); ++b) {
-        BuiltBlock bb = BuildBlock(static_cast<uint32_t>(starts.size()), corpus[b]);
-        SealBlock(bb.data.get());
-        uint32_t n = compressor.Compress(bb.data.get(), out.get());
-        ASSERT_GT(n, 0u);
-        starts.push_back(file.size());
-        file.append(reinterpret_cast<const char*>(out.get()), n);
-      }
-    }
+    std::string file = CompressedExtents(corpus, 3, &starts);  // 12 extents
     if (damage == 0) file[starts[0] + kCompressedHeaderSize + 10] ^= 0x08;
     else file[starts[1] + 9] ^= 0x10;  // compressed_len + 4096: the length it names leads into extent 2
     std::ofstream(f.packet_path, std::ios::binary).write(file.data(), static_cast<std::streamsize>(file.size()));
@@ -746,20 +753,8 @@ TEST(IndexRepair, CompressedFileKeepsExtentsThatLandedAfterAnUnwrittenOne) {
     StoreFile f;
     f.packet_path = dir.path() + "/00000000001700000000";
     f.index_path = dir.path() + "/00000000001700000000.idx";
-    std::string file;
     std::vector<uint64_t> starts;
-    BlockCompressor compressor(3);
-    AlignedBuffer out = NewAlignedBuffer(kMaxExtentSize);
-    for (int copy = 0; copy < 3; ++copy) {  // 12 extents
-      for (uint32_t b = 0; b < corpus.size(); ++b) {
-        BuiltBlock bb = BuildBlock(static_cast<uint32_t>(starts.size()), corpus[b]);
-        SealBlock(bb.data.get());
-        uint32_t n = compressor.Compress(bb.data.get(), out.get());
-        ASSERT_GT(n, 0u);
-        starts.push_back(file.size());
-        file.append(reinterpret_cast<const char*>(out.get()), n);
-      }
-    }
+    std::string file = CompressedExtents(corpus, 3, &starts);  // 12 extents
     uint64_t end = static_cast<size_t>(unwritten) + 1 < starts.size() ? starts[unwritten + 1] : file.size();
     std::fill(file.begin() + static_cast<long>(starts[unwritten]), file.begin() + static_cast<long>(end), '\0');
     std::ofstream(f.packet_path, std::ios::binary).write(file.data(), static_cast<std::streamsize>(file.size()));

@@ -50,6 +50,11 @@ Result<WriterLock> PrepareWriter(const CaptureConfig& config, uint32_t thread, b
     s = MakeDirOwned(d, config.uid, config.gid);
     if (!s.ok()) return s;
   }
+  // The writer lock file too (made above, as root): a later start as the capture's user opens it.
+  std::string lock_file = PacketDirectory(config.store, thread) + "/.lock";
+  if ((config.uid >= 0 || config.gid >= 0) && chown(lock_file.c_str(), config.uid, config.gid) != 0) {
+    return Status::FromErrno("chown " + lock_file, errno);
+  }
   // Files a crash left without an index become queryable again before capture starts.
   std::vector<RepairResult> repaired;
   s = RepairUnindexedFiles(config.store, static_cast<int>(thread), &repaired);

@@ -233,6 +233,13 @@ owner=$(stat -c %u "$(ls -d "$s7"/PKT0/0* | head -1)")
 [ "$owner" = "65534" ] && ok || fail "packet file owned by $owner"
 n=$("$REWIND" query --dir "$s7" "" | tcpdump -r - 2>/dev/null | wc -l)
 [ "$n" -eq "$(tcpdump -r "$A" 2>/dev/null | wc -l)" ] && ok || fail "privilege-dropped capture stored $n"
+[ "$(stat -c %u "$s7/PKT0/.lock")" = 65534 ] && ok || fail "the writer lock file is owned by $(stat -c %U "$s7/PKT0/.lock")"
+# --uid alone: the process takes that user's group, not root's.
+s7b=$work/s7b
+start_capture "$s7b" --uid 65534
+gid_now=$(awk '/^Gid:/ {print $2}' /proc/$cap_pid/status)
+stop_capture
+[ "$gid_now" = "$(id -g nobody)" ] && ok || fail "--uid alone left gid $gid_now"
 
 # 8. Bad input: clear message, non-zero exit.
 "$REWIND" capture --iface nosuch0 --dir "$work/s8" 2>"$work/e8"; rc=$?

@@ -1,5 +1,6 @@
 // `rewind capture`: live capture with Stenographer's stenotype flags.
 #include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -120,6 +121,9 @@ int RunCaptureCommand(int argc, char** argv) {
                                            (prealloc != 0 ? std::max(prealloc, filesize) : filesize) << 20);
   int uid = cl->Has("uid") ? static_cast<int>(uid_flag) : -1;
   int gid = cl->Has("gid") ? static_cast<int>(gid_flag) : -1;
+  if (uid >= 0 && gid < 0) {  // --uid alone: that user's group, not root's (files, and the groups kept)
+    if (const struct passwd* pw = getpwuid(static_cast<uid_t>(uid))) gid = static_cast<int>(pw->pw_gid);
+  }
   std::string seccomp = cl->Get("seccomp", "none");
   if (!s.ok() || !cl->Has("iface") || !cl->Has("dir") || threads == 0 || threads > 64 || filesize == 0 ||
       filesize > 4096 || blockage == 0 || blockage > 5 || retention_interval == 0 || retention_interval > 86400) {

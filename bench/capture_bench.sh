@@ -3,7 +3,10 @@
 # script creates, and measures, for rewind, `tcpdump -w` and Debian's stenotype in the same run: packets
 # stored vs sent, drops, and CPU time per million packets. Prints a Markdown report.
 #   usage: bench/capture_bench.sh [TRACE_SIZE (default 256M)] [WORKDIR (default /tmp/rewind-bench)] [RATES...]
-# RATES are tcpreplay packets/s, or "top" for --topspeed (default: 50000 100000 200000 400000 top).
+# RATES are tcpreplay packets/s, or "top" for --topspeed (default: 50000 100000 200000 400000 top), or "trafgen":
+# instead of the trace, TRAFGEN_PACKETS (default 3000000) UDP frames of 64 bytes with random addresses and ports
+# (every packet a new set of keys for the index) sent as fast as trafgen can, trafgen pinned to CPU 0 and the
+# capturer to CPU 1: what one core of capture takes at the fastest this machine can send.
 # TOOLS (environment) picks the capturers: rewind, rewind-base, rewind-zstd1, rewind-zstd3 (rewind with --compress),
 # tcpdump, stenotype; default "rewind tcpdump stenotype". ROUNDS (default 1) repeats each rate that many
 # times, the tools alternating, and adds a summary: medians and spread of CPU per million packets, in all and
@@ -30,6 +33,10 @@ ip link add v0 type veth peer name v1
 for i in v0 v1; do sysctl -qw net.ipv6.conf.$i.disable_ipv6=1; ip link set $i mtu 9500; ip link set $i up; done
 sent_total=$(capinfos -c -M "$trace" | awk -F: '/Number of packets/ { gsub(/ /, "", $2); print $2 }')
 hz=$(getconf CLK_TCK)
+trafgen_packets=${TRAFGEN_PACKETS:-3000000}
+# 60-byte frames (the Ethernet minimum; 64 on a wire with the FCS), random source host and
+# port, destination network and port.
+trafgen_conf='{ eth(da=02:00:00:00:00:02, sa=02:00:00:00:00:01), ipv4(sa=10.0.0.1, sa[3]=drnd(), da=10.1.0.1, da[2]=drnd(), ttl=64), udp(sp=drnd(), dp=drnd(1, 1024)), fill(0x41, 18) }'
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime of the whole process
 # "tid name ticks" for each live thread of a process (utime + stime; the name is /proc/.../comm).
 thread_ticks() {
@@ -71,28 +78,37 @@ PY
 
 run_one() {  # tool rate -> prints "stored drops cpu_s achieved_pps"
   local tool=$1 rate=$2 d=$work/cap-$1 pid log=$work/cap-$1.log
+  local pin=(); [ "$rate" = trafgen ] && pin=(taskset -c 1)
   rm -rf "$d"; mkdir -p "$d"
   case $tool in
     rewind|rewind-zstd1|rewind-zstd3|rewind-base)
       local z=(); [ "$tool" = rewind-zstd1 ] && z=(--compress zstd:1); [ "$tool" = rewind-zstd3 ] && z=(--compress zstd:3)
       local bin=$rewind; [ "$tool" = rewind-base ] && bin=${REWIND_BASE:?rewind-base needs REWIND_BASE}
-      "$bin" capture --iface v1 --dir "$d" --blocks 512 --fileage_sec 3600 -q "${z[@]}" 2>"$log" & pid=$!
+      "${pin[@]}" "$bin" capture --iface v1 --dir "$d" --blocks 512 --fileage_sec 3600 -q "${z[@]}" 2>"$log" & pid=$!
       for _ in $(seq 100); do [ -f "$d/capture0.json" ] && break; sleep 0.1; done ;;
     tcpdump)
-      tcpdump -i v1 -n -s 0 -B 524288 -w "$d/out.pcap" 2>"$log" & pid=$!
+      "${pin[@]}" tcpdump -i v1 -n -s 0 -B 524288 -w "$d/out.pcap" 2>"$log" & pid=$!
       for _ in $(seq 100); do grep -q "listening" "$log" && break; sleep 0.1; done ;;
     stenotype)
       mkdir -p "$d/PKT0" "$d/IDX0"; chown -R nobody:nogroup "$d"
-      stenotype --iface v1 --dir "$d" --threads 1 --blocks 512 --fileage_sec 3600 --seccomp none --no_watchdogs -v 2>"$log" & pid=$!
+      "${pin[@]}" stenotype --iface v1 --dir "$d" --threads 1 --blocks 512 --fileage_sec 3600 --seccomp none --no_watchdogs -v 2>"$log" & pid=$!
       for _ in $(seq 300); do grep -q "starting to process packets\|Starting to process" "$log" && break; sleep 0.1; done ;;
   esac
   sleep 0.5
   local c0; c0=$(cpu_ticks $pid)
   thread_ticks $pid > "$work/threads0"
-  local args=(--pps "$rate"); [ "$rate" = top ] && args=(--topspeed)
-  local out; out=$(tcpreplay -i v0 "${args[@]}" "$trace" 2>&1)
-  local achieved; achieved=$(echo "$out" | sed -n 's/.*Rated: [0-9.]* Bps, [0-9.]* Mbps, \([0-9.]*\) pps.*/\1/p' | head -1)
-  local sent; sent=$(echo "$out" | sed -n 's/.*Successful packets: *\([0-9]*\).*/\1/p' | head -1)
+  local out achieved sent
+  if [ "$rate" = trafgen ]; then
+    # trafgen ends its report with "N packets outgoing" and "S sec, U usec on CPU0" (lines start with \r).
+    out=$(taskset -c 0 trafgen -o v0 --cpus 1 -n "$trafgen_packets" -q "$trafgen_conf" 2>&1 | tr '\r' '\n')
+    sent=$(echo "$out" | sed -n 's/^ *\([0-9][0-9]*\) packets outgoing.*/\1/p' | head -1)
+    achieved=$(echo "$out" | awk -v n="${sent:-0}" '/ usec on CPU/ { t = $1 + $3 / 1e6; if (t > 0) printf "%.0f", n / t }')
+  else
+    local args=(--pps "$rate"); [ "$rate" = top ] && args=(--topspeed)
+    out=$(tcpreplay -i v0 "${args[@]}" "$trace" 2>&1)
+    achieved=$(echo "$out" | sed -n 's/.*Rated: [0-9.]* Bps, [0-9.]* Mbps, \([0-9.]*\) pps.*/\1/p' | head -1)
+    sent=$(echo "$out" | sed -n 's/.*Successful packets: *\([0-9]*\).*/\1/p' | head -1)
+  fi
   sleep 2.5   # rewind/stenotype hand over partly filled blocks after their block timeout
   local c1; c1=$(cpu_ticks $pid)
   thread_ticks $pid > "$work/threads1"
@@ -127,6 +143,12 @@ echo
 echo "\"sent\" is what tcpreplay reports as successfully sent (it cannot send a few hundred frames of the trace"
 echo "that exceed the veth MTU or are malformed); \"drops\" is the tool's own count (rewind: kernel + write drops;"
 echo "tcpdump: dropped by kernel; stenotype, which reports none: sent - stored)."
+if [[ " ${rates[*]} " == *" trafgen "* ]]; then
+  echo
+  echo "Rate \"trafgen\": no trace; $trafgen_packets 60-byte UDP frames with random addresses and ports, sent by"
+  echo "\`trafgen --cpus 1\` pinned to CPU 0 as fast as it can (achieved = its own count over its own time), the"
+  echo "capturer pinned to CPU 1 with \`taskset\`."
+fi
 echo
 echo "| tool | target rate | achieved pps (tcpreplay) | stored / sent | drops | CPU s | CPU s per Mpkt |"
 echo "|---|---|---|---|---|---|---|"

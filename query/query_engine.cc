@@ -427,6 +427,7 @@ Result<std::unique_ptr<Query>> Query::Prepare(const std::string& store, const st
   }
   std::sort(q->linktypes_.begin(), q->linktypes_.end());
   std::vector<uint32_t> linktypes = catalog->Linktypes();
+  q->store_linktypes_ = linktypes;
   for (uint32_t lt : q->linktypes_) {
     if (std::find(linktypes.begin(), linktypes.end(), lt) == linktypes.end()) linktypes.push_back(lt);
   }
@@ -591,7 +592,10 @@ Status Query::Explain(std::string* out) const {
 
 std::vector<uint32_t> Query::OutputLinktypes() const {
   std::vector<uint32_t> linktypes = linktypes_;
-  if (linktypes.empty()) linktypes.push_back(1);  // an empty answer: Ethernet
+  // No file in the range (or none the index lets through): the store's link types, as tcpdump -w keeps its
+  // input's for an empty answer; Ethernet for an empty store.
+  if (linktypes.empty()) linktypes = store_linktypes_;
+  if (linktypes.empty()) linktypes.push_back(1);
   return linktypes;
 }
 Status Query::Execute(ByteSink* sink, QueryStats* stats) {

@@ -120,6 +120,7 @@ class Query {
   Result<std::shared_ptr<const IndexView>> OpenIndex(const StoreFile& file) const;
   std::vector<OpenFile> files_;
   std::vector<uint32_t> linktypes_;  // of the files in the time range
+  std::vector<uint32_t> store_linktypes_;  // of every complete file (the catalog's), for an empty answer
   std::vector<std::string> open_warnings_;
   uint64_t total_files_ = 0;
   uint64_t files_in_range_ = 0;

@@ -151,10 +151,18 @@ PY
 "$REWIND" import -q --dir "$work/usbstore" "$work/usb.pcap" 2>"$work/usb.err"; rc=$?
 [ $rc -eq 0 ] && grep -q "1 packet(s) longer than 262144 bytes were stored cut" "$work/usb.err" && ok ||
   fail "an over-long USB packet: rc=$rc $(cat "$work/usb.err")"
+linktype_of() { python3 -c 'import struct,sys; print(struct.unpack("<I", sys.stdin.buffer.read(24)[20:24])[0])'; }
 for lt in 102 103; do
   "$REWIND" import -q --dir "$work/lt$lt" "$work/lt$lt.pcap" 2>/dev/null
-  got=$("$REWIND" query --dir "$work/lt$lt" '' | python3 -c 'import struct,sys; print(struct.unpack("<I", sys.stdin.buffer.read(24)[20:24])[0])')
+  got=$("$REWIND" query --dir "$work/lt$lt" '' | linktype_of)
   [ "$got" = "$lt" ] && ok || fail "LINKTYPE $lt came back as $got"
+done
+# An empty answer carries the store's link type (as tcpdump -w keeps its input's), not Ethernet.
+"$REWIND" import -q --dir "$work/sll" "$PCAPS/tcpdump/forces2.pcap" 2>/dev/null
+want=$(tcpdump -r "$PCAPS/tcpdump/forces2.pcap" -w - 'port 1' 2>/dev/null | linktype_of)   # 113, Linux cooked
+for q in 'port 1' 'ip and after 2030-01-01'; do
+  got=$("$REWIND" query --dir "$work/sll" "$q" | linktype_of)
+  [ "$got" = "$want" ] && [ "$want" = 113 ] && ok || fail "empty answer to '$q': link type $got, tcpdump's $want"
 done
 
 # 6b. pcapng with interfaces of several link types (libpcap refuses it): imported whole, answered in full.

@@ -135,6 +135,12 @@ echo "rewind run stopped in $ms ms"
 echo '{"capture": {"threads": "two"}}' > "$work/bad.json"
 "$REWIND" run --config "$work/bad.json" 2>"$work/bad.log"; rc=$?
 [ $rc -eq 2 ] && grep -q "threads" "$work/bad.log" && ok || fail "bad config: rc=$rc $(cat "$work/bad.log")"
+# A TLS file that cannot be loaded is a configuration error (exit 2, which the unit does not retry), found
+# before capture starts: no packet file is made.
+echo "{\"dir\": \"$work/badtls\", \"capture\": {\"iface\": \"lo\"}, \"server\": {\"listen\": \"127.0.0.1:0\", \"tls_cert\": \"$work/none.pem\", \"tls_key\": \"$work/none.key\"}}" > "$work/badtls.json"
+unshare -n timeout 20 "$REWIND" run --config "$work/badtls.json" 2>"$work/bad.log"; rc=$?
+[ $rc -eq 2 ] && grep -q "TLS" "$work/bad.log" && [ -z "$(ls "$work/badtls/PKT0" 2>/dev/null | grep -v '^\.')" ] && ok ||
+  fail "bad TLS files: rc=$rc, packet files: $(ls "$work/badtls/PKT0" 2>/dev/null | wc -l); $(cat "$work/bad.log")"
 echo '{"dir": ' > "$work/broken.json"
 "$REWIND" run --config "$work/broken.json" 2>"$work/bad.log"; rc=$?
 [ $rc -eq 2 ] && grep -q "JSON error" "$work/bad.log" && ok || fail "broken JSON: rc=$rc $(cat "$work/bad.log")"

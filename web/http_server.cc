@@ -213,18 +213,35 @@ Result<std::shared_ptr<StoreCatalog>> HttpServer::Catalog() {
 
 HttpServer::~HttpServer() { Stop(); }
 
+namespace {
+
+// The TLS server of `options` (null without TLS), or what is wrong with its files.
+Result<std::unique_ptr<httplib::SSLServer>> MakeTlsServer(const ServerOptions& options) {
+  if (options.tls_cert.empty() && options.tls_key.empty()) {
+    if (!options.tls_client_ca.empty()) return Status::InvalidArgument("a client CA needs TLS (a certificate and key)");
+    return std::unique_ptr<httplib::SSLServer>();
+  }
+  if (options.tls_cert.empty() || options.tls_key.empty()) {
+    return Status::InvalidArgument("TLS needs both a certificate and a key");
+  }
+  auto ssl = std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(), options.tls_key.c_str(),
+                                                  options.tls_client_ca.empty() ? nullptr : options.tls_client_ca.c_str());
+  if (!ssl->is_valid()) {
+    return Status::InvalidArgument("cannot load the TLS certificate, key or client CA (" + options.tls_cert + ", " +
+                                   options.tls_key + ", " + options.tls_client_ca + ")");
+  }
+  return ssl;
+}
+
+}  // namespace
+
+Status HttpServer::CheckTls(const ServerOptions& options) { return MakeTlsServer(options).status(); }
+
 Status HttpServer::Start() {
-  if (!options_.tls_cert.empty() || !options_.tls_key.empty()) {
-    if (options_.tls_cert.empty() || options_.tls_key.empty()) {
-      return Status::InvalidArgument("TLS needs both a certificate and a key");
-    }
-    auto ssl = std::make_unique<httplib::SSLServer>(
-        options_.tls_cert.c_str(), options_.tls_key.c_str(),
-        options_.tls_client_ca.empty() ? nullptr : options_.tls_client_ca.c_str());
-    if (!ssl->is_valid()) {
-      return Status::InvalidArgument("cannot load the TLS certificate, key or client CA (" + options_.tls_cert +
-                                     ", " + options_.tls_key + ", " + options_.tls_client_ca + ")");
-    }
+  auto made = MakeTlsServer(options_);
+  if (!made.ok()) return made.status();
+  if (*made) {
+    auto ssl = std::move(*made);
     // A server that asks for client certificates must name its sessions' context, or OpenSSL refuses to
     // resume them: every client that resumes (curl fetching several URLs, every browser) would fail on each
     // new connection after the first.
@@ -232,7 +249,6 @@ Status HttpServer::Start() {
     SSL_CTX_set_session_id_context(ssl->ssl_context(), kSessionIdContext, sizeof(kSessionIdContext) - 1);
     server_ = std::move(ssl);
   } else {
-    if (!options_.tls_client_ca.empty()) return Status::InvalidArgument("a client CA needs TLS (a certificate and key)");
     server_ = std::make_unique<httplib::Server>();
   }
   LimitAllocatorRetention();

@@ -66,6 +66,9 @@ class HttpServer {
   ~HttpServer();
   // Binds and starts serving on background threads.
   Status Start();
+  // Whether `options`' TLS files load (what Start() checks first), for checking a configuration before
+  // anything else starts. InvalidArgument says what is wrong.
+  static Status CheckTls(const ServerOptions& options);
   // Stops accepting, cancels running queries and joins the threads.
   void Stop();
   // Serves the requests in `raw` (the bytes a client sends on one connection, up to 8 requests) through the

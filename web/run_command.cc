@@ -326,6 +326,12 @@ int RunRunCommand(int argc, char** argv) {
   // SIGHUP would end the process without draining or indexing its last file (and systemd would not restart a
   // service that ended on it). There is no configuration to reload: ignored.
   signal(SIGHUP, SIG_IGN);
+  // The server's TLS files are checked before capture starts: a configuration error must not capture first.
+  s = HttpServer::CheckTls(config.server);
+  if (!s.ok()) {
+    LogLine(LogLevel::kError, "rewind run: server: %s\n", s.message().c_str());
+    return 2;
+  }
   if (config.threads > 1) config.capture.ring.fanout_id = getpid() & 0xffff;
   // Every capture thread is open (its ring bound) before serving and before "capturing" is said, so that a
   // wrong interface or missing privileges are reported at once; later failures are retried by the

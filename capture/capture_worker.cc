@@ -51,7 +51,7 @@ Result<WriterLock> PrepareWriter(const CaptureConfig& config, uint32_t thread, b
     if (!s.ok()) return s;
   }
   // The writer lock file too (made above, as root): a later start as the capture's user opens it.
-  std::string lock_file = PacketDirectory(config.store, thread) + "/.lock";
+  std::string lock_file = WriterLockPath(config.store, thread);
   if ((config.uid >= 0 || config.gid >= 0) && chown(lock_file.c_str(), config.uid, config.gid) != 0) {
     return Status::FromErrno("chown " + lock_file, errno);
   }

@@ -148,10 +148,7 @@ void PacketFileWriter::RecordIndexedFile(const FileToFinish& file, const std::st
     std::string index_path = IndexDirectory(options_.store, lock_.writer()) + "/" + catalog_backlog_[i];
     struct stat st;
     if (stat(index_path.c_str(), &st) != 0 && errno == ENOENT) {  // removed meanwhile (by hand): nothing to list
-      CatalogEntry gone;
-      gone.writer = lock_.writer();
-      gone.name = catalog_backlog_[i];
-      if (!RecordFileRemoved(options_.store, gone).ok()) break;
+      if (!RecordRemoved(catalog_backlog_[i]).ok()) break;
     } else if (!RecordFileCompleteFromIndex(options_.store, lock_.writer(), catalog_backlog_[i]).ok()) {
       break;  // a full disk still: retried at the next file, in order
     }
@@ -201,12 +198,9 @@ void PacketFileWriter::RetryUnindexed() {
     if (r.blocks_kept == 0) {
       // Nothing in it reads back, as start-up repair would find: quarantined, so that it is not left "writing"
       // in the catalog (read by every query until the next start).
-      CatalogEntry gone;
-      gone.writer = f.writer;
-      gone.name = f.name;
       std::string moved;
       Status qs = Quarantine(options_.store, f.packet_path, &moved);
-      if (qs.ok()) qs = RecordFileRemoved(options_.store, gone);
+      if (qs.ok()) qs = RecordRemoved(f.name);
       LogLine(LogLevel::kWarning, "rewind: %s holds no readable block (%s): %s\n", f.packet_path.c_str(),
               r.note.c_str(), qs.ok() ? ("moved to " + moved).c_str() : qs.ToString().c_str());
     } else {
@@ -306,7 +300,7 @@ Status PacketFileWriter::StartFile(int64_t now_ns) {
   Result<std::unique_ptr<BlockWriter>> w = BlockWriter::Create(
       aio_.get(), path, options_.max_writes_in_flight, std::min(options_.preallocate_bytes, options_.max_file_bytes));
   if (!w.ok()) {
-    (void)RecordNameUnused(name);
+    (void)RecordRemoved(name);
     return w.status();
   }
   file_ = std::move(*w);
@@ -450,13 +444,13 @@ Status PacketFileWriter::FinishLastFile(std::vector<void*>* done) {
     unused.swap(reserved_name_);
   }
   if (!unused.empty()) {
-    Status rs = RecordNameUnused(unused);
+    Status rs = RecordRemoved(unused);
     if (s.ok()) s = rs;
   }
   return s;
 }
 
-Status PacketFileWriter::RecordNameUnused(const std::string& name) {
+Status PacketFileWriter::RecordRemoved(const std::string& name) {
   CatalogEntry gone;
   gone.writer = lock_.writer();
   gone.name = name;
@@ -482,7 +476,7 @@ Status PacketFileWriter::CloseFile(std::shared_ptr<FileToFinish>* closed) {
     (void)file_->Seal();
     file_.reset();
     if (live_) UnregisterLiveIndex(packet_path_);
-    if (unlink(packet_path_.c_str()) == 0 || errno == ENOENT) (void)RecordNameUnused(name_);
+    if (unlink(packet_path_.c_str()) == 0 || errno == ENOENT) (void)RecordRemoved(name_);
   }
   live_.reset();
   index_.reset();

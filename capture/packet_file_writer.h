@@ -125,9 +125,12 @@ class PacketFileWriter {
   // With options_.name_ahead, once the current file is half way to its rotation, asks the finishing thread to
   // record the next file's name in the catalog ("writing"), so the rotation itself waits for no catalog sync.
   void ReserveNextName(int64_t now_ns);
-  Status RecordNameUnused(const std::string& name);  // a name recorded "writing" whose file was never made
+  // Records this writer's file `name` removed in the catalog: a name recorded "writing" whose file was never
+  // made (or was removed again), or a file that is gone.
+  Status RecordRemoved(const std::string& name);
   // Waits for the current file's writes and takes it (and its index) out of the writer into `*closed`, to be
-  // synced and closed on the finishing thread; after a failed write it is closed here and `*closed` stays null.
+  // synced and closed on the finishing thread (after a failed write, marked failed: sealed and indexed from
+  // disk later); a file none of whose writes landed is removed here instead, and `*closed` stays null.
   Status CloseFile(std::shared_ptr<FileToFinish>* closed);
   // After a failed write: closes the current file (handed over as failed, or removed if nothing of it reached
   // the disk), so that the next block starts a new one instead of failing on this file until it rotates.

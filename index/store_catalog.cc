@@ -1204,7 +1204,7 @@ Status RebuildJournal(const std::string& store, bool force, CatalogRebuildStats*
     if (bytes == 0) continue;
     int fd = open(FilterPath(store, writer).c_str(), O_RDWR | O_CLOEXEC);
     if (fd < 0) continue;
-    (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes));  // where it can
+    PunchHoles(fd, {{0, bytes}});
     close(fd);
   }
   return s;

@@ -132,12 +132,16 @@ Result<std::vector<StoreFile>> ListStoreFiles(const std::string& store, std::vec
   return files;
 }
 
+std::string WriterLockPath(const std::string& store, uint32_t writer) {
+  return PacketDirectory(store, writer) + "/.lock";
+}
+
 Result<WriterLock> WriterLock::Acquire(const std::string& store, uint32_t writer) {
   Status s = MakeDir(store);
   if (s.ok()) s = MakeDir(PacketDirectory(store, writer));
   if (s.ok()) s = MakeDir(IndexDirectory(store, writer));
   if (!s.ok()) return s;
-  std::string lock_path = PacketDirectory(store, writer) + "/.lock";
+  std::string lock_path = WriterLockPath(store, writer);
   int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return Status::FromErrno("opening " + lock_path, errno);
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {

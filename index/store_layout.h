@@ -25,6 +25,7 @@ struct StoreFile {
 
 std::string PacketDirectory(const std::string& store, uint32_t writer);
 std::string IndexDirectory(const std::string& store, uint32_t writer);
+std::string WriterLockPath(const std::string& store, uint32_t writer);  // the file WriterLock holds
 std::string FileNameForTime(int64_t ns);
 bool IsStoreFileName(const std::string& name);
 

@@ -221,11 +221,7 @@ int RunCaptureCommand(int argc, char** argv) {
   // thread that ends by itself (the interface went down or away) stops the others: the process exits with
   // an error rather than capture less, or nothing, while it looks alive (rewind run restarts the thread).
   while (!g_stop.load()) {
-    if (count >= 0 && packets_left.load() <= 0) g_stop.store(true);
-    if (ended.load() > 0 && !(count >= 0 && packets_left.load() <= 0)) {
-      g_stop.store(true);
-      break;
-    }
+    if ((count >= 0 && packets_left.load() <= 0) || ended.load() > 0) g_stop.store(true);
     for (int i = 0; i < 10 && !g_stop.load(); ++i) usleep(100000);
     if (verbose > 0) {
       for (const auto& w : workers) std::fputs(w->StatsJson().c_str(), stderr);

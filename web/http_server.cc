@@ -513,7 +513,7 @@ void HttpServer::Routes() {
     if (qo.deadline_ns != 0) {
       // The time limit counts compiling the query, not the wait for a slot: a query admitted after waiting
       // longer than the limit would otherwise answer an empty pcap.
-      shared->set_deadline_ns(WallClockNs() + options_.query_time_limit_sec * 1000000000 - (admit_from_ns - started_ns));
+      shared->set_deadline_ns(qo.deadline_ns + (WallClockNs() - admit_from_ns));
     }
     bool pcapng = shared->WritesPcapng();
     if (req.method == "GET") {
